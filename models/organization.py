@@ -1,0 +1,18 @@
+from datetime import datetime
+
+from sqlmodel import Column, Field, SQLModel
+
+from models.base import UTCDateTime, utcnow
+
+
+class Organization(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kustomer_subdomain: str | None = Field(default=None, max_length=63, index=True)
+    kustomer_sandbox_subdomain: str | None = Field(default=None, max_length=63, index=True)
+    stripe_customer_id: str | None = Field(default=None, max_length=255, unique=True)
+    stripe_subscription_id: str | None = Field(default=None, max_length=255)
+    subscription_status: str = Field(default='none', max_length=32)
+    subscription_plan: str | None = Field(default=None, max_length=255)
+    current_period_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,45 @@
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Column, Field, SQLModel
+
+from models.base import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = 'admin'
+    MEMBER = 'member'
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key='organization.id', index=True, ondelete='CASCADE')
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=100)
+    role: str = Field(default=Role.MEMBER, max_length=16)
+    status: str = Field(default='active', max_length=16)
+    # Bumped to end every open session of the user (removal, password reset).
+    session_version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed sign-in, kept for the per-email lockout window."""
+
+    __tablename__ = 'login_failure'
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PasswordResetToken(SQLModel, table=True):
+    __tablename__ = 'password_reset_token'
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key='user.id', index=True, ondelete='CASCADE')
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

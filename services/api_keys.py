@@ -1,0 +1,194 @@
+"""The organization's one widget API key: generate, reveal, rotate with an optional grace window, verify."""
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
+
+from models import ApiKey, Organization, User
+from models.base import utcnow
+from services import crypto
+from services.audit import record_event
+from services.errors import NotFound, ValidationFailed
+from services.permissions import require_admin, require_recent_password
+
+PREFIX = 'cxt_'
+RANDOM_LENGTH = 40
+ALPHABET = string.ascii_letters + string.digits
+MASK_DOTS = 32
+GRACE_CHOICES = {
+    'Immediately': timedelta(0),
+    'In 1 hour': timedelta(hours=1),
+    'In 24 hours': timedelta(hours=24),
+}
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyOverview:
+    """What Step 1 shows: the active key's mask and any old keys still inside their grace window."""
+
+    active: ApiKey | None
+    in_grace: list[ApiKey]
+
+    @property
+    def masked(self) -> str:
+        return mask(self.active.last4) if self.active else ''
+
+
+def mask(last4: str) -> str:
+    return PREFIX + '•' * MASK_DOTS + last4
+
+
+def new_plaintext_key() -> str:
+    return PREFIX + ''.join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+
+
+def hash_key(key: str) -> str:
+    return crypto.sha256_hex(key)
+
+
+def get_overview(*, session: Session, actor: User) -> KeyOverview:
+    """The actor's organization's keys (any role may see the mask)."""
+    now = utcnow()
+    keys = session.exec(
+        select(ApiKey)
+        .where(ApiKey.organization_id == actor.organization_id)
+        .where((col(ApiKey.expires_at).is_(None)) | (col(ApiKey.expires_at) > now))
+        .order_by(col(ApiKey.created_at).desc())
+    ).all()
+    active = next((key for key in keys if key.expires_at is None), None)
+    return KeyOverview(active=active, in_grace=[key for key in keys if key.expires_at is not None])
+
+
+def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str:
+    """The organization's first key, returned in plain text once; refused if a key already exists."""
+    require_admin(actor)
+    _lock_organization(session=session, organization_id=actor.organization_id)
+    if _active_key(session=session, organization_id=actor.organization_id) is not None:
+        raise ValidationFailed('This organization already has an API key. Rotate it instead.')
+    plaintext = _add_key(session=session, actor=actor)
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.generated', ip=ip)
+    return plaintext
+
+
+def reveal_key(*, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None) -> str:
+    """The active key in plain text (admins, recent password); every reveal is audited."""
+    require_admin(actor)
+    require_recent_password(password_confirmed_at)
+    key = _active_key(session=session, organization_id=actor.organization_id)
+    if key is None:
+        raise NotFound('There is no API key yet. Generate one first.')
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.revealed',
+                 target=mask(key.last4), ip=ip)
+    return crypto.decrypt(key.encrypted_key)
+
+
+def rotate_key(
+    *, session: Session, actor: User, grace: timedelta, password_confirmed_at: datetime | None, ip: str | None = None,
+) -> str:
+    """Replace the active key; the old one stops now or at the end of `grace`. Returns the new key."""
+    require_admin(actor)
+    require_recent_password(password_confirmed_at)
+    if grace not in GRACE_CHOICES.values():
+        raise ValidationFailed('Choose when the old key stops working.')
+    _lock_organization(session=session, organization_id=actor.organization_id)
+    now = utcnow()
+    old = _active_key(session=session, organization_id=actor.organization_id)
+    if old is not None:
+        old.expires_at = now + grace
+        session.add(old)
+        session.flush()
+    plaintext = _add_key(session=session, actor=actor)
+    grace_text = 'immediately' if not grace else f'old key valid until {(now + grace).isoformat(timespec="minutes")}'
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.rotated',
+                 target=f'{mask(old.last4) if old else "none"} → {mask(plaintext[-4:])} ({grace_text})', ip=ip)
+    return plaintext
+
+
+def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> int:
+    """End every old key's grace window now; returns how many were still valid."""
+    require_admin(actor)
+    now = utcnow()
+    overview = get_overview(session=session, actor=actor)
+    for key in overview.in_grace:
+        key.expires_at = now
+        session.add(key)
+    if overview.in_grace:
+        record_event(session=session, organization_id=actor.organization_id, actor=actor,
+                     action='api_key.old_revoked', target=', '.join(mask(k.last4) for k in overview.in_grace), ip=ip)
+    return len(overview.in_grace)
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    key_id: int
+    last_used_at: datetime | None
+    organization_id: int
+    organization_name: str
+    subdomain: str | None
+    sandbox_subdomain: str | None
+
+
+_api_key = ApiKey.__table__  # type: ignore[attr-defined]
+_organization = Organization.__table__  # type: ignore[attr-defined]
+# Prebuilt once: the widget API's hot path is one indexed lookup on a pooled connection, no ORM session.
+_VERIFY_STATEMENT = (
+    core_select(
+        _api_key.c.id, _api_key.c.expires_at, _api_key.c.last_used_at, _organization.c.id, _organization.c.name,
+        _organization.c.kustomer_subdomain, _organization.c.kustomer_sandbox_subdomain,
+    )
+    .select_from(_api_key.join(_organization, _api_key.c.organization_id == _organization.c.id))
+    .where(_api_key.c.key_hash == bindparam('key_hash'))
+)
+_TOUCH_STATEMENT = update(_api_key).where(_api_key.c.id == bindparam('key_id')).values(last_used_at=bindparam('now'))
+_MAX_KEY_LENGTH = 200
+
+
+def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None:
+    """The organization a presented key belongs to, or None for a missing, unknown, rotated-away or expired key."""
+    if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
+        return None
+    row = connection.execute(_VERIFY_STATEMENT, {'key_hash': hash_key(key)}).first()
+    if row is None:
+        return None
+    key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox = row
+    now = utcnow()
+    if expires_at is not None and expires_at <= now:
+        return None
+    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+        # At most one write per key per minute, so the hot path stays read-only.
+        connection.commit()
+        connection.execute(_TOUCH_STATEMENT, {'key_id': key_id, 'now': now})
+        connection.commit()
+    return VerifiedKey(key_id, last_used_at, organization_id, name, subdomain, sandbox)
+
+
+def _active_key(*, session: Session, organization_id: int) -> ApiKey | None:
+    return session.exec(
+        select(ApiKey).where(ApiKey.organization_id == organization_id, col(ApiKey.expires_at).is_(None))
+    ).first()
+
+
+def _lock_organization(*, session: Session, organization_id: int) -> None:
+    """Serialize key changes per organization (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
+    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    if session.exec(statement).first() is None:
+        raise NotFound('Organization not found.')
+
+
+def _add_key(*, session: Session, actor: User) -> str:
+    plaintext = new_plaintext_key()
+    session.add(ApiKey(
+        organization_id=actor.organization_id,
+        key_hash=hash_key(plaintext),
+        encrypted_key=crypto.encrypt(plaintext),
+        last4=plaintext[-4:],
+        created_by_id=actor.id,
+    ))
+    session.flush()
+    return plaintext

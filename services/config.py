@@ -1,0 +1,102 @@
+"""The one settings object: SPEC's CXT_* variables, read from the environment and `.env`."""
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.errors import ConfigError
+
+SECRET_FILE_NAME = 'secret_key'
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix='CXT_', env_file='.env', extra='ignore')
+
+    host: str = '127.0.0.1'
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path('./data')
+    database_url: str | None = None
+    public_url: str | None = None
+    secret_key: str | None = Field(default=None, min_length=16)
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal['starttls', 'ssl', 'none'] = 'starttls'
+    smtp_timeout: float = Field(default=10.0, gt=0, le=10)
+    mail_from: str | None = None
+
+    stripe_secret_key: str | None = None
+    stripe_price_id: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f'sqlite:///{(self.data_dir / "cxt.sqlite3").resolve()}'
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f'http://{self.host}:{self.port}').rstrip('/')
+
+    @property
+    def sender(self) -> str | None:
+        return self.mail_from or self.smtp_user
+
+    @property
+    def mail_configured(self) -> bool:
+        return bool(self.smtp_host)
+
+    @property
+    def billing_configured(self) -> bool:
+        return bool(self.stripe_secret_key)
+
+
+def load_settings() -> Settings:
+    """Read the settings; a bad value raises ConfigError with one line naming the variable."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = 'CXT_' + str(error['loc'][0]).upper() if error['loc'] else 'configuration'
+        raise ConfigError(f'{variable}: {error["msg"]} (got {error.get("input")!r})') from None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """CXT_SECRET_KEY if set; otherwise a key generated once into the data dir (mode 0600) and reused."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / SECRET_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text().strip()
+        if len(value) < 16:
+            raise ConfigError(f'CXT_SECRET_KEY: the generated key in {path} is damaged; delete it to make another')
+        return value
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, 'w') as file:
+        file.write(value + '\n')
+    return value
+
+
+_current: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Make `settings` the process's settings (main.py at start-up, tests per test)."""
+    global _current
+    _current = settings
+
+
+def current_settings() -> Settings:
+    if _current is None:
+        raise RuntimeError('services.config.configure() has not been called')
+    return _current

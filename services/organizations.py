@@ -1,0 +1,90 @@
+"""The organization's own settings: name and Kustomer subdomains."""
+
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, or_
+from sqlalchemy import select as core_select
+from sqlmodel import Session
+
+from models import Organization, User
+from services.audit import record_event
+from services.errors import NotFound, ValidationFailed
+from services.permissions import require_admin
+
+KUSTOMER_SUFFIX = '.kustomerapp.com'
+INVALID_SUBDOMAIN = 'Not a valid subdomain'
+_DNS_LABEL = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
+
+
+def normalize_subdomain(raw: str | None, *, field: str = 'subdomain') -> str | None:
+    """`acme`, `ACME`, `acme.kustomerapp.com`, `https://acme.kustomerapp.com/app/x` → `acme`; '' → None."""
+    value = (raw or '').strip().lower()
+    if not value:
+        return None
+    if '://' not in value:
+        value = '//' + value
+    try:
+        host = urlsplit(value).hostname or ''
+    except ValueError:
+        raise ValidationFailed(INVALID_SUBDOMAIN, field=field) from None
+    host = host.rstrip('.')
+    if host.endswith(KUSTOMER_SUFFIX):
+        host = host[: -len(KUSTOMER_SUFFIX)]
+    if not _DNS_LABEL.fullmatch(host):
+        raise ValidationFailed(INVALID_SUBDOMAIN, field=field)
+    return host
+
+
+def kustomer_url(subdomain: str | None) -> str | None:
+    return f'https://{subdomain}{KUSTOMER_SUFFIX}' if subdomain else None
+
+
+def get_organization(*, session: Session, actor: User) -> Organization:
+    """The actor's own organization."""
+    organization = session.get(Organization, actor.organization_id)
+    if organization is None:
+        raise NotFound('Organization not found.')
+    return organization
+
+
+def update_subdomains(
+    *, session: Session, actor: User, subdomain: str | None, sandbox_subdomain: str | None, ip: str | None = None,
+) -> Organization:
+    """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid."""
+    require_admin(actor)
+    normalized = normalize_subdomain(subdomain, field='subdomain')
+    if normalized is None:
+        raise ValidationFailed(INVALID_SUBDOMAIN, field='subdomain')
+    sandbox = normalize_subdomain(sandbox_subdomain, field='sandbox_subdomain')
+    if sandbox == normalized:
+        raise ValidationFailed('The sandbox must differ from the organization subdomain', field='sandbox_subdomain')
+    organization = get_organization(session=session, actor=actor)
+    organization.kustomer_subdomain = normalized
+    organization.kustomer_sandbox_subdomain = sandbox
+    session.add(organization)
+    record_event(session=session, organization_id=organization.id, actor=actor, action='subdomains.updated',
+                 target=f'{normalized}, sandbox: {sandbox or "none"}', ip=ip)
+    return organization
+
+
+def subdomain_from_origin(origin: str | None) -> str | None:
+    """`https://acme.kustomerapp.com` → `acme`; anything else → None."""
+    if not origin or not origin.startswith('https://') or not origin.endswith(KUSTOMER_SUFFIX):
+        return None
+    label = origin[len('https://') : -len(KUSTOMER_SUFFIX)]
+    return label if _DNS_LABEL.fullmatch(label) else None
+
+
+_organization = Organization.__table__  # type: ignore[attr-defined]
+
+
+def origin_is_known(*, connection: Connection, origin: str | None) -> bool:
+    """Whether some organization saved this origin's subdomain (CORS preflights carry no key)."""
+    label = subdomain_from_origin(origin)
+    if label is None:
+        return False
+    statement = core_select(_organization.c.id).where(
+        or_(_organization.c.kustomer_subdomain == label, _organization.c.kustomer_sandbox_subdomain == label)
+    ).limit(1)
+    return connection.execute(statement).first() is not None

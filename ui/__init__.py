@@ -1,0 +1,1 @@
+"""NiceGUI pages: a shared frame, one module per route, tabs and reusable widgets."""

@@ -1,0 +1,210 @@
+"""Tab `Dashboard Settings`: Step 1 (the API key, billing) and Step 2 (Kustomer subdomains)."""
+
+from datetime import datetime
+
+from nicegui import ui
+
+from models import Organization, Role, User
+from services import api_keys, organizations
+from services.api_keys import GRACE_CHOICES
+from services.db import session_scope
+from services.errors import ServiceError, ValidationFailed
+from ui import session, theme
+from ui.components.secret_field import SecretField
+
+ROTATE_WARNING = (
+    'Rotating issues a new key. Every integration using the old key — Kustomer app settings and every '
+    'CX Toolbox widget — stops working until you replace it with the new key everywhere it is stored.'
+)
+
+
+def build(*, user: User, organization: Organization) -> None:
+    KeyCard(user=user, organization=organization)
+    SubdomainsCard(user=user, organization=organization)
+
+
+class KeyCard:
+    """Card `Step 1: Generate API Key`."""
+
+    def __init__(self, *, user: User, organization: Organization) -> None:
+        self.user = user
+        self.organization = organization
+        self.is_admin = user.role == Role.ADMIN
+        with ui.card().classes('w-full'):
+            ui.label('Step 1: Generate API Key').classes('text-h6')
+            ui.label('All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.') \
+                .classes('text-sm text-grey-8')
+            self.content()
+
+    @ui.refreshable_method
+    def content(self, reveal: str | None = None) -> None:
+        with session_scope() as db:
+            overview = api_keys.get_overview(session=db, actor=self.user)
+        if overview.active is None:
+            ui.label('Your organization has no API key yet.').classes('text-body2')
+        else:
+            self.field = SecretField('API Key', masked=overview.masked, on_visibility_change=self._show_revealed)
+            self.field.classes('w-full').mark('api-key')
+        with ui.row().classes('gap-2 flex-wrap'):
+            if self.is_admin:
+                ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing).props('outline no-caps')
+                if overview.active is None:
+                    ui.button('Generate API Key', icon='add', on_click=self.generate).props('no-caps')
+                else:
+                    ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
+                    self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
+                    self.reveal_button.props('no-caps')
+                    self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.field.hide)
+                    self.hide_button.props('outline no-caps')
+                    self.copy_button = ui.button('Copy', icon='content_copy', on_click=self.copy).props('no-caps')
+                    self._show_revealed(False)
+        ui.label(f'Subscription: {self.organization.subscription_status}').classes('text-body2').mark('subscription')
+        for old in overview.in_grace:
+            self._grace_notice(old)
+        if reveal and overview.active is not None:
+            self.field.reveal(reveal)
+
+    def _grace_notice(self, old: object) -> None:
+        with ui.row().classes('w-full items-center gap-2 bg-amber-1 rounded-borders q-pa-sm'):
+            ui.icon('schedule', color='warning')
+            used = _format_time(old.last_used_at) if old.last_used_at else 'never'
+            ui.label(
+                f'The previous key {api_keys.mask(old.last4)} keeps working until {_format_time(old.expires_at)}. '
+                f'Last used: {used}.'
+            ).classes('text-body2 flex-1 min-w-0 break-words')
+            if self.is_admin:
+                ui.button('Revoke old key now', on_click=self.revoke_old).props('outline dense no-caps color=negative')
+
+    def _show_revealed(self, revealed: bool) -> None:
+        if not self.is_admin or not hasattr(self, 'reveal_button'):
+            return
+        self.reveal_button.set_visibility(not revealed)
+        self.hide_button.set_visibility(revealed)
+        self.copy_button.set_visibility(revealed)
+
+    async def generate(self) -> None:
+        user = session.acting_user()
+        if user is None:
+            return
+        try:
+            with session_scope() as db:
+                plaintext = api_keys.generate_key(session=db, actor=user, ip=session.client_ip())
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
+        self.content.refresh(reveal=plaintext)
+
+    async def reveal(self) -> None:
+        user = session.acting_user()
+        if user is None or not await session.ensure_recent_password(user):
+            return
+        try:
+            with session_scope() as db:
+                plaintext = api_keys.reveal_key(session=db, actor=user, ip=session.client_ip(),
+                                                password_confirmed_at=session.password_confirmed_at())
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        self.field.reveal(plaintext)
+
+    async def copy(self) -> None:
+        if self.field.revealed:
+            ui.clipboard.write(self.field.value)
+            ui.notify('API key copied to the clipboard', type='positive')
+
+    async def rotate(self) -> None:
+        user = session.acting_user()
+        if user is None or not await session.ensure_recent_password(user):
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
+            ui.label('Rotate API Key?').classes('text-h6')
+            ui.label(ROTATE_WARNING).classes('text-body2')
+            ui.label('When should the old key stop working?').classes('text-body2 q-mt-sm')
+            choice = ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
+                ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative')
+        picked = await dialog
+        dialog.delete()
+        if picked is None:
+            return
+        try:
+            with session_scope() as db:
+                plaintext = api_keys.rotate_key(
+                    session=db, actor=user, grace=GRACE_CHOICES[picked], ip=session.client_ip(),
+                    password_confirmed_at=session.password_confirmed_at(),
+                )
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
+        self.content.refresh(reveal=plaintext)
+
+    async def revoke_old(self) -> None:
+        user = session.acting_user()
+        if user is None:
+            return
+        try:
+            with session_scope() as db:
+                api_keys.revoke_old_keys(session=db, actor=user, ip=session.client_ip())
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        ui.notify('The old key no longer works', type='positive')
+        self.content.refresh()
+
+    async def open_billing(self) -> None:
+        ui.notify('Billing is not configured on this server (set CXT_STRIPE_SECRET_KEY).', type='warning')
+
+
+class SubdomainsCard:
+    """Card `Step 2: Configure Kustomer Subdomains`."""
+
+    def __init__(self, *, user: User, organization: Organization) -> None:
+        self.user = user
+        is_admin = user.role == Role.ADMIN
+        with ui.card().classes('w-full'):
+            ui.label('Step 2: Configure Kustomer Subdomains').classes('text-h6')
+            ui.label('Enter the part before .kustomerapp.com, e.g. yourcompany for yourcompany.kustomerapp.com.') \
+                .classes('text-sm text-grey-8')
+            suffix = f'suffix={organizations.KUSTOMER_SUFFIX}'
+            self.fields = {
+                'subdomain': ui.input('Kustomer Organization Sub Domain', value=organization.kustomer_subdomain or '')
+                .props(suffix).classes('w-full').mark('subdomain'),
+                'sandbox_subdomain': ui.input(
+                    'Kustomer Sandbox Organization Sub Domain', value=organization.kustomer_sandbox_subdomain or '',
+                ).props(f'{suffix} hint=Optional').classes('w-full').mark('sandbox-subdomain'),
+            }
+            if is_admin:
+                for field in self.fields.values():
+                    field.on('keydown.enter', self.save)
+                ui.button('Save', icon='save', on_click=self.save).props('no-caps')
+            else:
+                for field in self.fields.values():
+                    field.props('readonly')
+
+    async def save(self) -> None:
+        user = session.acting_user()
+        if user is None:
+            return
+        theme.clear_field_errors(self.fields)
+        try:
+            with session_scope() as db:
+                organization = organizations.update_subdomains(
+                    session=db, actor=user, subdomain=self.fields['subdomain'].value,
+                    sandbox_subdomain=self.fields['sandbox_subdomain'].value, ip=session.client_ip(),
+                )
+        except ValidationFailed as error:
+            theme.show_field_error(self.fields, error.field, str(error))
+            return
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        self.fields['subdomain'].value = organization.kustomer_subdomain or ''
+        self.fields['sandbox_subdomain'].value = organization.kustomer_sandbox_subdomain or ''
+        ui.notify('Subdomains saved', type='positive')
+
+
+def _format_time(moment: datetime | None) -> str:
+    return moment.strftime('%Y-%m-%d %H:%M UTC') if moment else ''

@@ -1,0 +1,64 @@
+"""The shared frame every page sits in."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import ui
+
+from models import Organization, User
+from ui import session
+
+APP_NAME = 'CX Toolbox Dashboard'
+
+
+def apply_page_style(title: str) -> None:
+    ui.page_title(f'{title} · {APP_NAME}')
+    ui.colors(primary='#1f4fd1')
+    ui.query('body').classes('bg-grey-2')
+
+
+@contextmanager
+def frame(title: str, *, user: User | None = None, organization: Organization | None = None) -> Iterator[None]:
+    """Header (who is signed in, the organization, Sign out) and a centred content column."""
+    apply_page_style(title)
+    with ui.header().classes('bg-white text-grey-9 shadow-1 q-px-md q-py-sm items-center gap-2 flex-wrap'):
+        ui.link(APP_NAME, '/').classes('text-lg font-bold no-underline text-primary')
+        if organization is not None:
+            ui.label(organization.name).classes('text-grey-8').mark('organization-name')
+        ui.space()
+        if user is not None:
+            ui.label(f'Signed in as {user.email}').classes('text-sm text-grey-8')
+            ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
+    with ui.column().classes('w-full max-w-5xl mx-auto q-pa-md gap-4'):
+        yield
+
+
+@contextmanager
+def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
+    """A centred card for sign-in style pages."""
+    apply_page_style(title)
+    with ui.column().classes('w-full items-center q-pa-md'):
+        ui.label(APP_NAME).classes('text-xl font-bold text-primary q-mt-lg')
+        with ui.card().classes('w-full max-w-md q-pa-lg gap-3'):
+            ui.label(title).classes('text-h6')
+            if subtitle:
+                ui.label(subtitle).classes('text-sm text-grey-8')
+            yield
+
+
+def _sign_out() -> None:
+    session.sign_out()
+    ui.navigate.to('/login')
+
+
+def show_field_error(fields: dict[str, ui.input], field: str | None, message: str) -> None:
+    """Put `message` under the named input, or in a notification when no input matches."""
+    if field in fields:
+        fields[field].error = message
+    else:
+        ui.notify(message, type='negative')
+
+
+def clear_field_errors(fields: dict[str, ui.input]) -> None:
+    for element in fields.values():
+        element.error = None
