@@ -1,0 +1,31 @@
+"""Every test gets its own data dir and database; bcrypt runs at a low cost so the suite stays quick."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services import auth, config, db
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    data_dir = tmp_path / 'data'
+    for name in list(__import__('os').environ):
+        if name.startswith('CXT_'):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv('CXT_DATA_DIR', str(data_dir))
+    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
+    # Cost 12 is the product default (tests/services/test_auth.py checks it); 4 keeps hundreds of hashes fast.
+    monkeypatch.setattr(auth, 'BCRYPT_ROUNDS', 4)
+    yield data_dir
+
+
+@pytest.fixture
+def database(isolated_environment: Path) -> Iterator[None]:
+    """A migrated SQLite database in this test's data dir, for service and API tests."""
+    settings = config.load_settings()
+    config.configure(settings)
+    engine = db.init_database(settings.resolved_database_url)
+    yield
+    engine.dispose()
