@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from api import health, widget
+from api import health, stripe_webhook, widget
 
 
 def create_api_app() -> FastAPI:
@@ -10,4 +10,5 @@ def create_api_app() -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(widget.router)
     app.include_router(health.router)
+    app.include_router(stripe_webhook.router)
     return app

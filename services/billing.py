@@ -1,0 +1,292 @@
+"""Stripe billing: Checkout for a first subscription, the Customer Portal afterwards, and signed webhooks.
+
+The only module that imports `stripe`, so tests and self-hosters can point it at a Stripe-compatible server
+(`CXT_STRIPE_API_BASE`) and the rest of the code never sees the library.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import stripe
+from sqlmodel import Session, select
+
+from models import Organization, StripeEvent, User
+from services.audit import record_event
+from services.config import Settings, current_settings
+from services.errors import ExternalServiceError, NotConfigured, NotFound, ServiceError
+from services.permissions import require_admin, require_recent_password
+
+log = logging.getLogger(__name__)
+
+MAX_NETWORK_RETRIES = 1
+REQUEST_TIMEOUT_SECONDS = 20
+WEBHOOK_TOLERANCE_SECONDS = 300
+NOT_CONFIGURED = 'Billing is not configured on this server (set CXT_STRIPE_SECRET_KEY).'
+PRICE_NOT_CONFIGURED = 'Billing is not fully configured on this server (set CXT_STRIPE_PRICE_ID).'
+STRIPE_ACTOR = 'Stripe'
+# A subscription in one of these states is over: the next `Manage Billing` starts a new Checkout.
+ENDED_STATUSES = frozenset({'none', 'canceled', 'incomplete_expired'})
+SUBSCRIPTION_EVENTS = frozenset({
+    'customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted',
+})
+HANDLED_EVENTS = SUBSCRIPTION_EVENTS | {'checkout.session.completed', 'invoice.payment_failed'}
+
+
+class WebhookRejected(ServiceError):
+    """The webhook is not from Stripe (bad or missing signature, stale timestamp, unreadable body)."""
+
+
+@dataclass(frozen=True)
+class BillingRedirect:
+    """Where the browser goes next: Stripe Checkout or the Customer Portal."""
+
+    kind: Literal['checkout', 'portal']
+    url: str
+
+
+def is_configured() -> bool:
+    return current_settings().billing_configured
+
+
+def start_billing(
+    *, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None,
+) -> BillingRedirect:
+    """Open Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only).
+
+    Blocking (network): call it off the event loop. The Stripe calls run between transactions so no database
+    lock is held while Stripe answers; the caller's session is committed before each of them.
+    """
+    require_admin(actor)
+    settings = current_settings()
+    if not settings.billing_configured:
+        raise NotConfigured(NOT_CONFIGURED)
+    require_recent_password(password_confirmed_at)
+    organization = _organization(session=session, organization_id=actor.organization_id)
+    client = _client(settings)
+    if organization.stripe_subscription_id and organization.subscription_status not in ENDED_STATUSES:
+        customer_id = organization.stripe_customer_id
+        session.commit()
+        portal = _call('billing_portal.sessions.create', lambda: client.v1.billing_portal.sessions.create(params={
+            'customer': customer_id,
+            'return_url': f'{settings.resolved_public_url}/',
+        }))
+        record_event(session=session, organization_id=organization.id, actor=actor, action='billing.portal_opened',
+                     target=customer_id, ip=ip)
+        return BillingRedirect(kind='portal', url=portal.url)
+
+    if not settings.stripe_price_id:
+        raise NotConfigured(PRICE_NOT_CONFIGURED)
+    customer_id = organization.stripe_customer_id or _create_customer(
+        session=session, client=client, organization=organization,
+    )
+    session.commit()
+    checkout = _call('checkout.sessions.create', lambda: client.v1.checkout.sessions.create(params={
+        'mode': 'subscription',
+        'customer': customer_id,
+        'client_reference_id': str(organization.id),
+        'line_items': [{'price': settings.stripe_price_id, 'quantity': 1}],
+        'success_url': f'{settings.resolved_public_url}/?billing=success',
+        'cancel_url': f'{settings.resolved_public_url}/?billing=cancelled',
+        'metadata': {'organization_id': str(organization.id)},
+        'subscription_data': {'metadata': {'organization_id': str(organization.id)}},
+    }))
+    record_event(session=session, organization_id=organization.id, actor=actor, action='billing.checkout_started',
+                 target=customer_id, ip=ip)
+    return BillingRedirect(kind='checkout', url=checkout.url)
+
+
+def _create_customer(*, session: Session, client: stripe.StripeClient, organization: Organization) -> str:
+    """Create the organization's Stripe customer once and store its id.
+
+    The idempotency key is derived from the organization, so two clicks racing each other (or a retry after a
+    lost response) get the same customer from Stripe instead of a second one.
+    """
+    key = f'cxt-customer-{organization.id}-{int(organization.created_at.timestamp() * 1_000_000)}'
+    params = {'name': organization.name, 'metadata': {'organization_id': str(organization.id)}}
+    session.commit()  # no write lock while Stripe answers
+    customer = _call('customers.create', lambda: client.v1.customers.create(
+        params=params, options={'idempotency_key': key},
+    ))
+    stored = _organization(session=session, organization_id=organization.id)
+    if stored.stripe_customer_id is None:
+        stored.stripe_customer_id = customer.id
+        session.add(stored)
+    elif stored.stripe_customer_id != customer.id:
+        log.warning('organization %s already has Stripe customer %s; ignoring %s',
+                    organization.id, stored.stripe_customer_id, customer.id)
+    return stored.stripe_customer_id or customer.id
+
+
+def _client(settings: Settings) -> stripe.StripeClient:
+    base_addresses: Any = {'api': settings.stripe_api_base.rstrip('/')} if settings.stripe_api_base else None
+    return stripe.StripeClient(
+        settings.stripe_secret_key or '',
+        base_addresses=base_addresses,
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
+    )
+
+
+def _call(operation: str, request: Any) -> Any:
+    """Run one Stripe request, turning its failures into messages an admin can act on (and a log line)."""
+    try:
+        return request()
+    except stripe.StripeError as error:
+        log.warning('Stripe %s failed: %s %s (HTTP %s, request id %s)', operation, type(error).__name__,
+                    error.user_message, error.http_status, error.request_id)
+        raise ExternalServiceError(_message_for(error)) from None
+
+
+def _message_for(error: stripe.StripeError) -> str:
+    reference = f' (Stripe request {error.request_id})' if error.request_id else ''
+    if isinstance(error, stripe.APIConnectionError):
+        return 'Could not reach Stripe. Nothing was changed; please try again in a moment.'
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return f'Stripe refused this server\'s API key (check CXT_STRIPE_SECRET_KEY){reference}.'
+    if isinstance(error, stripe.InvalidRequestError):
+        return f'Stripe refused the request: {error.user_message}{reference}'
+    if isinstance(error, stripe.RateLimitError):
+        return f'Stripe is busy right now. Nothing was changed; please try again in a moment{reference}.'
+    return f'Stripe reported an error. Nothing was changed; please try again in a moment{reference}.'
+
+
+def _organization(*, session: Session, organization_id: int) -> Organization:
+    organization = session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound('Organization not found.')
+    return organization
+
+
+# --- webhooks -------------------------------------------------------------------------------------------------
+
+
+def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
+    """The event in a webhook body whose `Stripe-Signature` matches the raw bytes and is at most 5 minutes old."""
+    secret = current_settings().stripe_webhook_secret
+    if not secret:
+        log.warning('Stripe webhook refused: CXT_STRIPE_WEBHOOK_SECRET is not set')
+        raise WebhookRejected('Webhooks are not configured on this server.')
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret, WEBHOOK_TOLERANCE_SECONDS)
+        event = json.loads(payload)
+    except stripe.SignatureVerificationError as error:
+        raise WebhookRejected(f'Invalid signature: {error.user_message}') from None
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected('The body is not a JSON event.') from None
+    if not isinstance(event, dict) or not isinstance(event.get('id'), str) or not isinstance(event.get('type'), str):
+        raise WebhookRejected('The body is not a Stripe event.')
+    return event
+
+
+def handle_event(*, session: Session, event: dict[str, Any]) -> bool:
+    """Apply one verified event; each event id is applied once (False for a replay)."""
+    if session.get(StripeEvent, event['id']) is not None:
+        return False
+    session.add(StripeEvent(id=event['id'], type=event['type'][:100]))
+    session.flush()
+    data = (event.get('data') or {}).get('object') or {}
+    kind = event['type']
+    if kind == 'checkout.session.completed':
+        _checkout_completed(session=session, checkout=data)
+    elif kind in SUBSCRIPTION_EVENTS:
+        _subscription_changed(session=session, subscription=data, deleted=kind.endswith('.deleted'))
+    elif kind == 'invoice.payment_failed':
+        _payment_failed(session=session, invoice=data)
+    return True
+
+
+def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
+    if checkout.get('mode') != 'subscription':
+        return
+    organization = _organization_for(session=session, customer_id=_id(checkout.get('customer')),
+                                     reference=checkout.get('client_reference_id'))
+    subscription_id = _id(checkout.get('subscription'))
+    if organization is None or subscription_id is None:
+        log.info('Stripe checkout %s matches no organization', checkout.get('id'))
+        return
+    if organization.stripe_customer_id is None:
+        organization.stripe_customer_id = _id(checkout.get('customer'))
+    if organization.stripe_subscription_id == subscription_id:
+        return  # a customer.subscription.* event already told us this subscription's state
+    paid = checkout.get('payment_status') in {'paid', 'no_payment_required'}
+    _apply(session=session, organization=organization, subscription_id=subscription_id,
+           status='active' if paid else 'incomplete', plan=organization.subscription_plan,
+           period_end=organization.current_period_end)
+
+
+def _subscription_changed(*, session: Session, subscription: dict[str, Any], deleted: bool) -> None:
+    organization = _organization_for(session=session, customer_id=_id(subscription.get('customer')),
+                                     reference=(subscription.get('metadata') or {}).get('organization_id'))
+    subscription_id = subscription.get('id')
+    if organization is None or not isinstance(subscription_id, str):
+        log.info('Stripe subscription %s matches no organization', subscription_id)
+        return
+    status = 'canceled' if deleted else str(subscription.get('status') or 'none')
+    current = organization.stripe_subscription_id
+    if current and current != subscription_id and organization.subscription_status not in ENDED_STATUSES:
+        if status in ENDED_STATUSES or status.startswith('incomplete'):
+            return  # news about an older or abandoned subscription must not hide the live one
+        log.warning('organization %s: Stripe subscription %s replaces %s', organization.id, subscription_id, current)
+    elif current == subscription_id and organization.subscription_status == 'canceled' and status != 'canceled':
+        return  # a canceled subscription never comes back; this is an older event arriving late
+    items = ((subscription.get('items') or {}).get('data')) or []
+    price = (items[0].get('price') or {}) if items else {}
+    plan = price.get('nickname') or price.get('lookup_key') or price.get('id') or organization.subscription_plan
+    period_end = subscription.get('current_period_end') or max(
+        (item.get('current_period_end') or 0 for item in items), default=0,
+    )
+    _apply(session=session, organization=organization, subscription_id=subscription_id, status=status, plan=plan,
+           period_end=datetime.fromtimestamp(period_end, UTC) if period_end else organization.current_period_end)
+
+
+def _payment_failed(*, session: Session, invoice: dict[str, Any]) -> None:
+    organization = _organization_for(session=session, customer_id=_id(invoice.get('customer')), reference=None)
+    if organization is None:
+        log.info('Stripe invoice %s matches no organization', invoice.get('id'))
+        return
+    parent = (invoice.get('parent') or {}).get('subscription_details') or {}
+    subscription_id = _id(invoice.get('subscription')) or _id(parent.get('subscription'))
+    if subscription_id is None or subscription_id != organization.stripe_subscription_id:
+        return  # not about the subscription on record (a one-off invoice, or an abandoned Checkout)
+    if organization.subscription_status == 'canceled':
+        return
+    _apply(session=session, organization=organization, subscription_id=subscription_id, status='past_due',
+           plan=organization.subscription_plan, period_end=organization.current_period_end)
+
+
+def _apply(
+    *, session: Session, organization: Organization, subscription_id: str, status: str, plan: str | None,
+    period_end: datetime | None,
+) -> None:
+    before = (organization.subscription_status, organization.subscription_plan, organization.current_period_end)
+    organization.stripe_subscription_id = subscription_id
+    organization.subscription_status = status[:32]
+    organization.subscription_plan = plan[:255] if plan else None
+    organization.current_period_end = period_end
+    session.add(organization)
+    if before != (organization.subscription_status, organization.subscription_plan, period_end):
+        record_event(session=session, organization_id=organization.id, actor=None, actor_email=STRIPE_ACTOR,
+                     action='billing.subscription_changed', target=f'{before[0]} → {organization.subscription_status}')
+
+
+def _organization_for(*, session: Session, customer_id: str | None, reference: Any) -> Organization | None:
+    if customer_id:
+        found = session.exec(select(Organization).where(Organization.stripe_customer_id == customer_id)).first()
+        if found is not None:
+            return found
+    if isinstance(reference, str) and reference.isdigit():
+        found = session.get(Organization, int(reference))
+        # Only an organization that has no customer yet may be matched by reference alone.
+        if found is not None and found.stripe_customer_id in {None, customer_id}:
+            return found
+    return None
+
+
+def _id(value: Any) -> str | None:
+    """An id from a field that is either the id itself or an expanded object."""
+    if isinstance(value, dict):
+        value = value.get('id')
+    return value if isinstance(value, str) and value else None
