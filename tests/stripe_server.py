@@ -97,7 +97,8 @@ class StripeServer:
         self._httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler)
         self._httpd.daemon_threads = True
         self.url = f'http://127.0.0.1:{self._httpd.server_address[1]}'
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name='stripe-test-server', daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
+                                        name='stripe-test-server', daemon=True)
         self._thread.start()
         return self
 
