@@ -76,7 +76,7 @@ async def ensure_recent_password(user: User) -> bool:
     with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
         ui.label('Confirm your password').classes('text-lg font-medium')
         ui.label('This action needs your password again.').classes('text-sm text-grey-8')
-        password = ui.input('Password', password=True, password_toggle_button=True).classes('w-full')
+        password = ui.input('Password', password=True, password_toggle_button=True).classes('w-full').mark('sudo-password')
         password.props('autofocus autocomplete=current-password')
 
         async def confirm() -> None:
@@ -94,7 +94,7 @@ async def ensure_recent_password(user: User) -> bool:
         password.on('keydown.enter', confirm)
         with ui.row().classes('w-full justify-end'):
             ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat no-caps')
-            button = ui.button('Confirm', on_click=confirm).props('no-caps')
+            button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-password')
     confirmed = await dialog
     dialog.delete()
     return bool(confirmed)

@@ -1,9 +1,23 @@
-"""A new admin's first minutes: setup, the dashboard, the key, the subdomains."""
+"""A new admin's first minutes: setup, the dashboard, the key, the subdomains; and what a member sees."""
 
+import asyncio
+import re
+import time
+
+import pytest
+from nicegui import app, ui
 from nicegui.testing import User
+from sqlmodel import select
+
+from models import ApiKey, Role
+from models import User as Account
+from services import auth
+from services.db import session_scope
+from ui.components import secret_field
 
 ADMIN_EMAIL = 'ada@example.com'
 PASSWORD = 'correct horse battery'
+KEY_PATTERN = re.compile(r'cxt_[A-Za-z0-9]{40}')
 
 
 async def set_up_organization(user: User) -> None:
@@ -12,14 +26,237 @@ async def set_up_organization(user: User) -> None:
     user.find('Your name').type('Ada Admin')
     user.find('Email').type(ADMIN_EMAIL)
     user.find('Password').type(PASSWORD)
-    user.find('Create organization').click()
+    button(user, 'Create organization').click()
     await user.should_see(f'Signed in as {ADMIN_EMAIL}')
+
+
+def button(user: User, label: str) -> object:
+    """The button labelled `label` (card titles may contain the same words)."""
+    return user.find(kind=ui.button, content=label)
+
+
+def key_field_value(user: User) -> str:
+    return user.find(marker='api-key').elements.pop().value
+
+
+def add_member(email: str = 'max@example.com') -> None:
+    with session_scope() as session:
+        admin = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
+        session.add(Account(organization_id=admin.organization_id, email=email, name='Max Member',
+                            password_hash=auth.hash_password(PASSWORD), role=Role.MEMBER))
+
+
+async def sign_in(user: User, email: str, password: str = PASSWORD) -> None:
+    user.find('Email').clear().type(email)
+    user.find('Password').clear().type(password)
+    button(user, 'Sign in').click()
+    for _ in range(50):  # like a person, wait until the button is usable again or the page changed
+        await asyncio.sleep(0.05)
+        try:
+            buttons = user.find(kind=ui.button, content='Sign in').elements
+        except AssertionError:
+            return  # signed in: the page moved on
+        if all(element.enabled for element in buttons):
+            return
 
 
 async def test_setup_leads_to_dashboard(user: User) -> None:
     await set_up_organization(user)
     await user.should_see('Acme Support')
     await user.should_see('Dashboard Settings')
+    await user.should_see('User Management')
+    await user.should_see('Activity')
     await user.should_see('Step 1: Generate API Key')
     await user.should_see('Generate API Key')
     await user.should_see('Subscription: none')
+    await user.should_see('Sidekick')
+    await user.should_see('Task Kanban')
+    await user.should_see('Troubleshooting')
+
+
+async def test_setup_is_closed_once_an_account_exists(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await user.open('/setup')
+    await user.should_see('Forgot password?')  # redirected to /login
+    await user.should_not_see('Create organization')
+
+
+async def test_setup_rejects_a_short_password_at_the_field(user: User) -> None:
+    await user.open('/setup')
+    assert user.find('Password').elements.pop().props['hint'] == 'At least 10 characters'
+    user.find('Organization name').type('Acme Support')
+    user.find('Your name').type('Ada Admin')
+    user.find('Email').type(ADMIN_EMAIL)
+    user.find('Password').type('short')
+    button(user, 'Create organization').click()
+    await user.should_see('Use at least 10 characters')
+    await user.should_not_see('Signed in as')
+
+
+async def test_generate_reveal_hide_and_rotate(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    first_key = key_field_value(user)
+    assert KEY_PATTERN.fullmatch(first_key), 'the new key is revealed right away'
+    button(user, 'Hide API Key').click()
+    masked = key_field_value(user)
+    assert masked.startswith('cxt_•') and masked.endswith(first_key[-4:]) and first_key[4:-4] not in masked
+
+    button(user, 'Reveal API Key').click()
+    await user.should_see(first_key)
+    await user.should_see('Copy')
+    button(user, 'Copy').click()
+    await user.should_see('API key copied')
+
+    button(user, 'Rotate API Key').click()
+    await user.should_see('stops working')
+    await user.should_see('In 1 hour')
+    await user.should_see('In 24 hours')
+    user.find(marker='confirm-rotate').click()  # 'Immediately' is the default
+    await user.should_see('API key rotated')
+    second_key = key_field_value(user)
+    assert KEY_PATTERN.fullmatch(second_key) and second_key != first_key
+    with session_scope() as session:
+        keys = session.exec(select(ApiKey)).all()
+    assert len(keys) == 2 and sum(key.expires_at is None for key in keys) == 1
+
+    user.find('Activity').click()
+    rows = user.find(marker='activity-table').elements.pop().rows
+    actions = [row['what'] for row in rows]
+    assert actions == ['api_key.rotated', 'api_key.revealed', 'api_key.generated', 'organization.created']
+    assert rows[0]['who'] == ADMIN_EMAIL
+
+
+async def test_rotation_with_grace_offers_early_revocation(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    button(user, 'Rotate API Key').click()
+    await user.should_see('In 1 hour')
+    user.find('In 1 hour').click()
+    user.find(marker='confirm-rotate').click()
+    await user.should_see('keeps working until')
+    await user.should_see('Last used: never')
+    button(user, 'Revoke old key now').click()
+    await user.should_see('The old key no longer works')
+    await user.should_not_see('keeps working until')
+
+
+async def test_revealed_key_masks_itself_again(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secret_field, 'REVEAL_SECONDS', 0.3)
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    assert KEY_PATTERN.fullmatch(key_field_value(user))
+    await user.should_see('Reveal API Key', retries=20)
+    assert key_field_value(user).startswith('cxt_•')
+
+
+async def test_stale_password_is_asked_for_before_reveal(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    button(user, 'Hide API Key').click()
+    app.storage.user['password_at'] = time.time() - 11 * 60
+    button(user, 'Reveal API Key').click()
+    await user.should_see('Confirm your password')
+    user.find(marker='sudo-password').type('wrong password!')
+    user.find(marker='confirm-password').click()
+    await user.should_see('Wrong password')
+    user.find(marker='sudo-password').clear().type(PASSWORD)
+    user.find(marker='confirm-password').click()
+    await user.should_not_see('Confirm your password')
+    assert KEY_PATTERN.fullmatch(key_field_value(user))
+
+
+async def test_subdomains_save_normalized_and_reject_invalid(user: User) -> None:
+    await set_up_organization(user)
+    user.find(marker='subdomain').type('https://ACME.kustomerapp.com/app/x')
+    user.find(marker='sandbox-subdomain').type('acme-sandbox.kustomerapp.com')
+    button(user, 'Save').click()
+    await user.should_see('Subdomains saved')
+    assert user.find(marker='subdomain').elements.pop().value == 'acme'
+    assert user.find(marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox'
+
+    user.find(marker='sandbox-subdomain').clear().type('bad_name!')
+    button(user, 'Save').click()
+    await user.should_see('Not a valid subdomain')
+    await user.open('/')
+    assert user.find(marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox', 'nothing was saved'
+
+
+async def test_member_sees_everything_read_only(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    add_member()
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await sign_in(user, 'max@example.com')
+    await user.should_see('Signed in as max@example.com')
+    await user.should_see('Step 1: Generate API Key')
+    assert key_field_value(user).startswith('cxt_•')
+    await user.should_see('Subscription: none')
+    await user.should_see('Kustomer Organization Sub Domain')
+    for hidden in ('Reveal API Key', 'Rotate API Key', 'Manage Billing', 'Generate API Key', 'Save'):
+        await user.should_not_see(kind=ui.button, content=hidden)
+    await user.should_not_see('Activity')
+    user.find('User Management').click()
+    await user.should_see('Max Member')
+    await user.should_see('Ada Admin')
+    await user.should_see('You')
+
+
+async def test_unauthenticated_visit_goes_to_login_and_back(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await user.open('/')
+    await user.should_see('Forgot password?')
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
+
+
+@pytest.mark.parametrize('target', ['https://evil.example.com/', '//evil.example.com', '/\\evil.example.com'])
+async def test_login_never_redirects_off_site(user: User, target: str) -> None:
+    await set_up_organization(user)
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await user.open(f'/login?redirect_to={target}')
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
+
+
+async def test_wrong_password_then_lockout(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    for _ in range(5):
+        await sign_in(user, ADMIN_EMAIL, 'not the password')
+        await user.should_see('Invalid email or password')
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see('Too many failed attempts. Try again in 15 minutes.')
+    await user.should_not_see('Signed in as')
+
+
+async def test_unknown_email_gets_the_same_message(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await sign_in(user, 'nobody@example.com')
+    await user.should_see('Invalid email or password')
+
+
+async def test_ended_session_is_refused_on_the_next_action(user: User) -> None:
+    await set_up_organization(user)
+    with session_scope() as session:
+        account = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
+        account.session_version += 1
+        session.add(account)
+    button(user, 'Generate API Key').click()
+    await user.should_see('Forgot password?')
+    with session_scope() as session:
+        assert session.exec(select(ApiKey)).all() == []

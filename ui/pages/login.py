@@ -18,7 +18,7 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
             return RedirectResponse('/setup')
     if session.current_user() is not None:
         return RedirectResponse(target)
-    with theme.narrow_card('Sign in'):
+    with theme.narrow_card('Welcome back', 'Sign in to manage your CX Toolbox organization.'):
         email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
         password = ui.input('Password', password=True, password_toggle_button=True)
         password.props('autocomplete=current-password').classes('w-full')
@@ -28,6 +28,7 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
         async def sign_in() -> None:
             message.set_visibility(False)
             button.props('loading')
+            button.disable()
             try:
                 user = await run.io_bound(_authenticate, email.value or '', password.value or '', session.client_ip())
             except ServiceError as error:
@@ -37,6 +38,7 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
                 return
             finally:
                 button.props(remove='loading')
+                button.enable()
             session.sign_in(user)
             ui.navigate.to(target)
 

@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from nicegui import ui
+from nicegui import run, ui
 
 from models import Organization, Role, User
-from services import api_keys, organizations
+from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
@@ -18,8 +18,10 @@ ROTATE_WARNING = (
 )
 
 
-def build(*, user: User, organization: Organization) -> None:
-    KeyCard(user=user, organization=organization)
+def build(*, user: User, organization: Organization, billing_return: str | None = None) -> None:
+    card = KeyCard(user=user, organization=organization)
+    if billing_return is not None:
+        card.show_billing_return(billing_return)
     SubdomainsCard(user=user, organization=organization)
 
 
@@ -47,7 +49,8 @@ class KeyCard:
             self.field.classes('w-full').mark('api-key')
         with ui.row().classes('gap-2 flex-wrap'):
             if self.is_admin:
-                ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing).props('outline no-caps')
+                self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
+                self.billing_button.props('outline no-caps')
                 if overview.active is None:
                     ui.button('Generate API Key', icon='add', on_click=self.generate).props('no-caps')
                 else:
@@ -58,7 +61,7 @@ class KeyCard:
                     self.hide_button.props('outline no-caps')
                     self.copy_button = ui.button('Copy', icon='content_copy', on_click=self.copy).props('no-caps')
                     self._show_revealed(False)
-        ui.label(f'Subscription: {self.organization.subscription_status}').classes('text-body2').mark('subscription')
+        self.subscription()
         for old in overview.in_grace:
             self._grace_notice(old)
         if reveal and overview.active is not None:
@@ -124,7 +127,8 @@ class KeyCard:
             choice = ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
-                ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative')
+                ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative') \
+                    .mark('confirm-rotate')
         picked = await dialog
         dialog.delete()
         if picked is None:
@@ -154,8 +158,55 @@ class KeyCard:
         ui.notify('The old key no longer works', type='positive')
         self.content.refresh()
 
+    @ui.refreshable_method
+    def subscription(self) -> None:
+        organization = self.organization
+        with ui.row().classes('items-center gap-x-4 gap-y-0'):
+            ui.label(f'Subscription: {organization.subscription_status}').classes('text-body2').mark('subscription')
+            renewal = _renewal_text(organization)
+            if renewal:
+                ui.label(renewal).classes('text-body2 text-grey-8').mark('subscription-renewal')
+
     async def open_billing(self) -> None:
-        ui.notify('Billing is not configured on this server (set CXT_STRIPE_SECRET_KEY).', type='warning')
+        user = session.acting_user()
+        if user is None:
+            return
+        if not billing.is_configured():
+            ui.notify(billing.NOT_CONFIGURED, type='warning')
+            return
+        if not await session.ensure_recent_password(user):
+            return
+        self.billing_button.disable()
+        self.billing_button.props('loading')
+        try:
+            redirect = await run.io_bound(_start_billing, user, session.password_confirmed_at(), session.client_ip())
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        finally:
+            self.billing_button.props(remove='loading')
+            self.billing_button.enable()
+        if redirect is not None:
+            ui.navigate.to(redirect.url)
+
+    def show_billing_return(self, outcome: str) -> None:
+        """Back from Stripe Checkout (`/?billing=success|cancelled`): say whether it went through."""
+        if outcome == 'success':
+            ui.notify('Checkout complete: your subscription is set up.', type='positive')
+            if self.organization.subscription_status in billing.ENDED_STATUSES:
+                # Stripe's webhook may land a moment after the browser: show the status once it does.
+                self._watch = ui.timer(2.0, self._reload_subscription)
+                ui.timer(60.0, self._watch.cancel, once=True)
+        elif outcome == 'cancelled':
+            ui.notify('Checkout cancelled: no subscription was started.', type='info')
+
+    def _reload_subscription(self) -> None:
+        with session_scope() as db:
+            organization = organizations.get_organization(session=db, actor=self.user)
+        if organization.subscription_status != self.organization.subscription_status:
+            self.organization = organization
+            self.subscription.refresh()
+            self._watch.cancel()
 
 
 class SubdomainsCard:
@@ -208,3 +259,17 @@ class SubdomainsCard:
 
 def _format_time(moment: datetime | None) -> str:
     return moment.strftime('%Y-%m-%d %H:%M UTC') if moment else ''
+
+
+def _renewal_text(organization: Organization) -> str | None:
+    end = organization.current_period_end
+    if end is None or organization.subscription_status in billing.ENDED_STATUSES:
+        return None
+    if organization.subscription_status == 'trialing':
+        return f'Trial ends on {end:%Y-%m-%d}'
+    return f'Renews on {end:%Y-%m-%d}'
+
+
+def _start_billing(user: User, password_confirmed_at: datetime | None, ip: str | None) -> billing.BillingRedirect:
+    with session_scope() as db:
+        return billing.start_billing(session=db, actor=user, password_confirmed_at=password_confirmed_at, ip=ip)
