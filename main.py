@@ -4,10 +4,10 @@ import logging
 import os
 import sys
 
-from services.config import ConfigError, configure, load_settings, resolve_secret_key
+from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
 
 
-def _settings_or_exit():  # noqa: ANN202  (the settings type is imported above)
+def _settings_or_exit() -> tuple[Settings, str]:
     try:
         settings = load_settings()
         secret = resolve_secret_key(settings)
@@ -24,10 +24,10 @@ os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui'
 import uvicorn  # noqa: E402
 from nicegui import run, ui  # noqa: E402
 
-from ui import pages  # noqa: E402, F401  (registers every page)
 from api import create_api_app  # noqa: E402
 from services import crypto  # noqa: E402
 from services.db import init_database  # noqa: E402
+from ui import pages  # noqa: E402, F401  (registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')

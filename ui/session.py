@@ -76,7 +76,8 @@ async def ensure_recent_password(user: User) -> bool:
     with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
         ui.label('Confirm your password').classes('text-lg font-medium')
         ui.label('This action needs your password again.').classes('text-sm text-grey-8')
-        password = ui.input('Password', password=True, password_toggle_button=True).classes('w-full').mark('sudo-password')
+        password = ui.input('Password', password=True, password_toggle_button=True).mark('sudo-password')
+        password.classes('w-full')
         password.props('autofocus autocomplete=current-password')
 
         async def confirm() -> None:

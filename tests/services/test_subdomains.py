@@ -57,7 +57,8 @@ def test_admin_saves_normalized_subdomains(database: None) -> None:
         admin = make_user(session, organization=make_organization(session))
     with session_scope() as session:
         organization = organizations.update_subdomains(
-            session=session, actor=admin, subdomain='https://Acme.kustomerapp.com/app', sandbox_subdomain='acme-sandbox',
+            session=session, actor=admin, subdomain='https://Acme.kustomerapp.com/app',
+            sandbox_subdomain='acme-sandbox',
         )
     assert (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == ('acme', 'acme-sandbox')
 
