@@ -79,7 +79,8 @@ def resolve_secret_key(settings: Settings) -> str:
     except FileExistsError:
         value = path.read_text().strip()
         if len(value) < 16:
-            raise ConfigError(f'CXT_SECRET_KEY: the generated key in {path} is damaged; delete it to make another') from None
+            message = f'CXT_SECRET_KEY: the generated key in {path} is damaged; delete it to make another'
+            raise ConfigError(message) from None
         return value
     value = secrets.token_urlsafe(48)
     with os.fdopen(fd, 'w') as file:
