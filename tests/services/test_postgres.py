@@ -1,0 +1,95 @@
+"""The same rules on PostgreSQL: `CXT_DATABASE_URL=postgresql+psycopg://…` must work."""
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models import ApiKey, User
+from models.base import utcnow
+from services import api_keys, auth, config, db, organizations
+from services.db import read_connection, session_scope
+from services.errors import InvalidCredentials, LoginLocked
+from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
+from tests.postgres_server import PostgresServer, find_bin_dir
+
+
+@pytest.fixture(scope='module')
+def postgres() -> Iterator[PostgresServer]:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresServer, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv('CXT_DATABASE_URL', postgres.create_database())
+    settings = config.load_settings()
+    config.configure(settings)
+    engine = db.init_database(settings.resolved_database_url)
+    assert engine.dialect.name == 'postgresql'
+    yield
+    engine.dispose()
+
+
+@pytest.fixture
+def admin(pg_database: None) -> User:
+    with session_scope() as session:
+        return make_user(session, organization=make_organization(session, name='Acme'))
+
+
+def test_key_lifecycle_on_postgres(admin: User) -> None:
+    with session_scope() as session:
+        organizations.update_subdomains(session=session, actor=admin, subdomain='ACME', sandbox_subdomain='')
+        old = api_keys.generate_key(session=session, actor=admin)
+    with session_scope() as session:
+        new = api_keys.rotate_key(session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow())
+    with read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=old) is not None
+        verified = api_keys.verify_key(connection=connection, key=new)
+        assert verified is not None and verified.subdomain == 'acme'
+        assert organizations.origin_is_known(connection=connection, origin='https://acme.kustomerapp.com')
+    with session_scope() as session:
+        api_keys.revoke_old_keys(session=session, actor=admin)
+    with read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=old) is None
+
+
+def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> None:
+    with session_scope() as session:
+        api_keys.generate_key(session=session, actor=admin)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(10)
+
+    def rotate() -> None:
+        try:
+            barrier.wait()
+            with session_scope() as session:
+                api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=rotate) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with session_scope() as session:
+        keys = session.exec(select(ApiKey)).all()
+    assert len(keys) == 11 and sum(key.expires_at is None for key in keys) == 1
+
+
+def test_lockout_on_postgres(admin: User) -> None:
+    for _ in range(5):
+        with pytest.raises(InvalidCredentials), session_scope() as session:
+            auth.authenticate(session=session, email=admin.email, password='wrong password!')
+    with pytest.raises(LoginLocked), session_scope() as session:
+        auth.authenticate(session=session, email=admin.email, password=DEFAULT_PASSWORD)
