@@ -19,7 +19,7 @@ from services.permissions import require_admin, require_recent_password
 PREFIX = 'cxt_'
 RANDOM_LENGTH = 40
 ALPHABET = string.ascii_letters + string.digits
-MASK_DOTS = 32
+MASK_DOTS = 16
 GRACE_CHOICES = {
     'Immediately': timedelta(0),
     'In 1 hour': timedelta(hours=1),
