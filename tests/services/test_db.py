@@ -44,3 +44,15 @@ def test_migrations_are_the_schema(database: None) -> None:
         version = connection.execute(text('SELECT version_num FROM alembic_version')).scalar()
     assert {'organization', 'user', 'api_key', 'audit_event', 'alembic_version'} <= tables
     assert version
+
+
+def test_models_and_migrations_agree(database: None) -> None:
+    """A model change without its migration shows up here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with get_engine().connect() as connection:
+        context = MigrationContext.configure(connection, opts={'compare_type': False})
+        differences = compare_metadata(context, SQLModel.metadata)
+    assert differences == []
