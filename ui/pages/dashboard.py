@@ -14,7 +14,7 @@ HELP_LINKS = {'Sidekick': '/help/sidekick', 'Task Kanban': '/help/task-kanban', 
 
 
 @ui.page('/')
-def dashboard_page(request: Request) -> RedirectResponse | None:
+def dashboard_page(request: Request, billing: str | None = None) -> RedirectResponse | None:
     user = session.current_user()
     if user is None:
         path = request.url.path + (f'?{request.url.query}' if request.url.query else '')
@@ -30,7 +30,7 @@ def dashboard_page(request: Request) -> RedirectResponse | None:
             activity_tab = ui.tab('Activity', icon='history') if is_admin else None
         with ui.tab_panels(tabs, value=settings_tab).classes('w-full bg-transparent'):
             with ui.tab_panel(settings_tab).classes('q-pa-none'):
-                settings.build(user=user, organization=organization)
+                settings.build(user=user, organization=organization, billing_return=billing)
             with ui.tab_panel(team_tab).classes('q-pa-none'):
                 team.build(user=user)
             if activity_tab is not None:

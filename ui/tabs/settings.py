@@ -195,7 +195,7 @@ class KeyCard:
             ui.notify('Checkout complete: your subscription is set up.', type='positive')
             if self.organization.subscription_status in billing.ENDED_STATUSES:
                 # Stripe's webhook may land a moment after the browser: show the status once it does.
-                self._watch = ui.timer(2.0, self._reload_subscription)
+                self._watch = ui.timer(2.0, self._reload_subscription, immediate=False)
                 ui.timer(60.0, self._watch.cancel, once=True)
         elif outcome == 'cancelled':
             ui.notify('Checkout cancelled: no subscription was started.', type='info')
