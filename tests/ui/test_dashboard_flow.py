@@ -260,3 +260,15 @@ async def test_ended_session_is_refused_on_the_next_action(user: User) -> None:
     await user.should_see('Forgot password?')
     with session_scope() as session:
         assert session.exec(select(ApiKey)).all() == []
+
+
+async def test_help_pages_are_linked_and_need_sign_in(user: User) -> None:
+    await set_up_organization(user)
+    user.find('Troubleshooting').click()
+    await user.should_see('A widget says the API key is invalid')
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await user.open('/help/sidekick')
+    await user.should_see('Forgot password?')
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see('Sidekick runs inside Kustomer')

@@ -1,8 +1,12 @@
 """In-app help pages linked from the dashboard."""
 
+from fastapi import Request
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from ui import theme
+from services import organizations
+from services.db import session_scope
+from ui import session, theme
 
 _PAGES = {
     'sidekick': (
@@ -30,10 +34,16 @@ _PAGES = {
 
 
 @ui.page('/help/{topic}')
-def help_page(topic: str) -> None:
+def help_page(topic: str, request: Request) -> RedirectResponse | None:
+    user = session.current_user()
+    if user is None:
+        return RedirectResponse(session.login_url(request.url.path))
+    with session_scope() as db:
+        organization = organizations.get_organization(session=db, actor=user)
     title, body = _PAGES.get(topic, ('Help', 'There is no help page with that name.'))
-    with theme.frame(title):
+    with theme.frame(title, user=user, organization=organization):
         ui.link('← Back to the dashboard', '/')
         ui.label(title).classes('text-h5')
         for paragraph in body.split('\n\n'):
             ui.label(paragraph).classes('text-body1 max-w-3xl')
+    return None
