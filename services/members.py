@@ -1,11 +1,85 @@
-"""The team: who belongs to the organization."""
+"""The team: who belongs to the organization, their roles, and removal."""
 
-from sqlmodel import Session, col, select
+from datetime import datetime
 
-from models import User
+from sqlmodel import Session, col, func, select
+
+from models import Organization, Role, User
+from services.audit import record_event
+from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.permissions import require_admin, require_recent_password
+
+LAST_ADMIN = 'The last admin cannot be removed or demoted. Make someone else an admin first.'
 
 
 def list_members(*, session: Session, actor: User) -> list[User]:
-    """Everyone in the actor's organization (any role may see the team)."""
-    statement = select(User).where(User.organization_id == actor.organization_id).order_by(col(User.created_at))
+    """Everyone active in the actor's organization (any role may see the team)."""
+    statement = (
+        select(User)
+        .where(User.organization_id == actor.organization_id, User.status == 'active')
+        .order_by(col(User.created_at), col(User.id))
+    )
     return list(session.exec(statement))
+
+
+def change_role(*, session: Session, actor: User, member_id: int, role: str, ip: str | None = None) -> User:
+    """Make a member an admin or an admin a member (admins only); the last admin stays an admin."""
+    require_admin(actor)
+    if role not in (Role.ADMIN.value, Role.MEMBER.value):
+        raise ValidationFailed('Choose Admin or Member', field='role')
+    _lock_organization(session=session, organization_id=actor.organization_id)
+    member = _member(session=session, actor=actor, member_id=member_id)
+    if member.role == role:
+        return member
+    if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
+        raise ValidationFailed(LAST_ADMIN)
+    previous = member.role
+    member.role = role
+    session.add(member)
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='member.role_changed',
+                 target=f'{member.email}: {previous} → {role}', ip=ip)
+    return member
+
+
+def remove_member(
+    *, session: Session, actor: User, member_id: int, password_confirmed_at: datetime | None, ip: str | None = None,
+) -> User:
+    """Remove someone from the team (admins, recent password); every session of theirs ends at once."""
+    require_admin(actor)
+    require_recent_password(password_confirmed_at)
+    if member_id == actor.id:
+        raise PermissionDenied('You cannot remove yourself.')
+    _lock_organization(session=session, organization_id=actor.organization_id)
+    member = _member(session=session, actor=actor, member_id=member_id)
+    if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
+        raise ValidationFailed(LAST_ADMIN)
+    # The row stays (the audit log points at it); status and version end every session that carries the old one.
+    member.status = 'removed'
+    member.session_version += 1
+    session.add(member)
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='member.removed',
+                 target=member.email, ip=ip)
+    return member
+
+
+def _member(*, session: Session, actor: User, member_id: int) -> User:
+    member = session.get(User, member_id)
+    if member is None or member.organization_id != actor.organization_id or member.status != 'active':
+        raise NotFound('That person is not on your team.')
+    return member
+
+
+def _other_admins(*, session: Session, member: User) -> int:
+    return session.exec(
+        select(func.count()).select_from(User).where(
+            User.organization_id == member.organization_id, User.role == Role.ADMIN, User.status == 'active',
+            User.id != member.id,
+        )
+    ).one()
+
+
+def _lock_organization(*, session: Session, organization_id: int) -> None:
+    """Serialize team changes per organization, so two admins demoting each other cannot leave none."""
+    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    if session.exec(statement).first() is None:
+        raise NotFound('Organization not found.')

@@ -1,0 +1,369 @@
+"""Invitations: invite by email, resend, revoke, copy the link, accept."""
+
+import base64
+import hashlib
+import hmac
+import html
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from models import AuditEvent, Invitation, Organization, Role, User
+from models.base import utcnow
+from services import auth, crypto, mail
+from services.audit import record_event
+from services.config import current_settings, resolve_secret_key
+from services.errors import NotFound, ValidationFailed
+from services.permissions import require_admin
+
+LIFETIME = timedelta(days=7)
+DAILY_LIMIT = 50
+# 'sending' lasts from storing the invitation until the mail server answered (or a crash: Resend fixes it).
+STATUS_LABELS = {'sending': 'Sending…', 'sent': 'Sent', 'failed': 'Email failed', 'not_emailed': 'Not emailed'}
+ROLE_LABELS = {Role.MEMBER.value: 'Member', Role.ADMIN.value: 'Admin'}
+STATE_MESSAGES = {
+    'unknown': 'This invitation link is not valid',
+    'revoked': 'This invitation has been revoked',
+    'expired': 'This invitation has expired',
+    'used': 'This invitation has already been used',
+}
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    """An invitation just stored (or renewed) with its link, ready to be emailed."""
+
+    invitation_id: int
+    token_hash: str
+    email: str
+    role: str
+    link: str
+    organization_name: str
+    inviter_name: str
+    inviter_email: str
+    expires_at: datetime
+    resent: bool
+    delivery_status: str
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    id: int
+    email: str
+    role: str
+    invited_by: str
+    expires_at: datetime
+    delivery_status: str
+    last_error: str | None
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.delivery_status, self.delivery_status)
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """What `/invite/<token>` shows: the state, and for a valid token who invited whom to what."""
+
+    state: str  # 'valid' or a key of STATE_MESSAGES
+    email: str = ''
+    role: str = ''
+    organization_name: str = ''
+    inviter: str = ''
+
+    @property
+    def message(self) -> str:
+        return STATE_MESSAGES.get(self.state, '')
+
+
+def invite_member(*, session: Session, actor: User, email: str, role: str, ip: str | None = None) -> IssuedInvitation:
+    """Store an invitation for `email` (admins only); a pending invite for the same address is renewed instead."""
+    require_admin(actor)
+    email = auth.normalize_email(email)
+    if role not in ROLE_LABELS:
+        raise ValidationFailed('Choose Member or Admin', field='role')
+    existing_user = session.exec(select(User).where(User.email == email, User.status == 'active')).first()
+    if existing_user is not None:
+        if existing_user.organization_id == actor.organization_id:
+            raise ValidationFailed(f'{email} is already a member of your team', field='email')
+        raise ValidationFailed(f'{email} already has an account in another organization', field='email')
+    _check_daily_limit(session=session, organization_id=actor.organization_id)
+    pending = session.exec(
+        select(Invitation).where(
+            Invitation.organization_id == actor.organization_id, Invitation.email == email,
+            col(Invitation.accepted_at).is_(None), col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > utcnow(),
+        )
+    ).first()
+    if pending is not None:
+        pending.role = role
+        pending.invited_by_id = actor.id
+        return _renew(session=session, actor=actor, invitation=pending, ip=ip)
+    now = utcnow()
+    invitation = Invitation(
+        organization_id=actor.organization_id, email=email, role=role, invited_by_id=actor.id,
+        # A placeholder until the id exists: the token is derived from it.
+        token_hash=secrets.token_hex(32), sent_at=now, created_at=now,
+        expires_at=now + LIFETIME, delivery_status=_initial_status(),
+    )
+    session.add(invitation)
+    session.flush()
+    token = _token_for(invitation)
+    invitation.token_hash = crypto.sha256_hex(token)
+    session.add(invitation)
+    session.flush()
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.sent',
+                 target=f'{email} ({role})', ip=ip)
+    return _issued(session=session, invitation=invitation, token=token, inviter=actor, resent=False)
+
+
+def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> IssuedInvitation:
+    """A new link and a fresh 7 days for a pending invitation; the old link stops working."""
+    require_admin(actor)
+    invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
+    _check_daily_limit(session=session, organization_id=actor.organization_id)
+    return _renew(session=session, actor=actor, invitation=invitation, ip=ip)
+
+
+def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> Invitation:
+    """Withdraw a pending invitation; its link stops working."""
+    require_admin(actor)
+    invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
+    invitation.revoked_at = utcnow()
+    session.add(invitation)
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.revoked',
+                 target=invitation.email, ip=ip)
+    return invitation
+
+
+def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str:
+    """The current link of a pending invitation, for `Copy link` (the one already emailed keeps working)."""
+    require_admin(actor)
+    invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
+    token = _token_for(invitation)
+    if crypto.sha256_hex(token) != invitation.token_hash:
+        # The server secret changed since this link was made: issue a new one (the old one still matches its hash).
+        raise ValidationFailed('This link can no longer be shown. Use Resend to make a new one.')
+    return _link(token)
+
+
+def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
+    """Invitations of the actor's organization that are neither accepted, revoked nor expired (admins only)."""
+    require_admin(actor)
+    rows = session.exec(
+        select(Invitation, User)
+        .join(User, col(Invitation.invited_by_id) == col(User.id), isouter=True)
+        .where(
+            Invitation.organization_id == actor.organization_id, col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None), col(Invitation.expires_at) > utcnow(),
+        )
+        .order_by(col(Invitation.sent_at).desc())
+    ).all()
+    return [
+        PendingInvitation(
+            id=invitation.id, email=invitation.email, role=invitation.role,
+            invited_by=inviter.name if inviter else 'a former member', expires_at=invitation.expires_at,
+            delivery_status=invitation.delivery_status, last_error=invitation.last_error,
+        )
+        for invitation, inviter in rows
+    ]
+
+
+def send_invitation_email(issued: IssuedInvitation) -> None:
+    """Email the invitation. Blocking SMTP: call off the event loop, with no database transaction open."""
+    mail.send_email(invitation_email(issued))
+
+
+def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | None) -> str:
+    """Mark the outcome of a send: 'sent', or 'failed' with the error. Returns the stored status."""
+    invitation = session.get(Invitation, issued.invitation_id)
+    # A newer resend replaced the token meanwhile: its own outcome is the one that counts.
+    if invitation is None or invitation.token_hash != issued.token_hash:
+        return issued.delivery_status
+    invitation.delivery_status = 'failed' if error else 'sent'
+    invitation.last_error = error[:1000] if error else None
+    session.add(invitation)
+    return invitation.delivery_status
+
+
+def lookup_invitation(*, session: Session, token: str) -> InvitationView:
+    """The state of the invitation behind `token` (anyone holding the link may ask)."""
+    invitation = _by_token(session=session, token=token)
+    if invitation is None:
+        return InvitationView(state='unknown')
+    state = _state(invitation)
+    if state != 'valid':
+        return InvitationView(state=state)
+    organization = session.get(Organization, invitation.organization_id)
+    inviter = session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+    return InvitationView(
+        state='valid', email=invitation.email, role=invitation.role,
+        organization_name=organization.name if organization else '',
+        inviter=f'{inviter.name} ({inviter.email})' if inviter else 'Your team',
+    )
+
+
+def accept_invitation(*, session: Session, token: str, name: str, password: str, ip: str | None = None) -> User:
+    """Create the invited account with the invited email; refused for unknown, revoked, expired or used tokens.
+
+    Slow (bcrypt): call off the loop. Two accepts of one token at once create one user.
+    """
+    name = auth.validate_name(name)
+    auth.validate_password(password)
+    view = lookup_invitation(session=session, token=token)
+    if view.state != 'valid':
+        raise ValidationFailed(view.message)
+    # End the read transaction: bcrypt must not run while SQLite's write lock is held.
+    session.commit()
+    password_hash = auth.hash_password(password)
+    now = utcnow()
+    token_hash = crypto.sha256_hex(token)
+    claimed = session.exec(
+        update(Invitation)
+        .where(
+            col(Invitation.token_hash) == token_hash, col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None), col(Invitation.expires_at) > now,
+        )
+        .values(accepted_at=now)
+    )
+    if claimed.rowcount != 1:
+        session.rollback()
+        raise ValidationFailed(lookup_invitation(session=session, token=token).message or STATE_MESSAGES['used'])
+    invitation = session.exec(select(Invitation).where(Invitation.token_hash == token_hash)).one()
+    user = session.exec(select(User).where(User.email == invitation.email)).first()
+    if user is not None and user.status == 'active':
+        raise ValidationFailed(f'{invitation.email} already has an account. Sign in instead.')
+    if user is None:
+        user = User(organization_id=invitation.organization_id, email=invitation.email, name=name,
+                    password_hash=password_hash, role=invitation.role)
+    else:
+        # A removed member invited back: the same row comes back to life with a new password and new sessions.
+        user.organization_id = invitation.organization_id
+        user.name, user.password_hash, user.role, user.status = name, password_hash, invitation.role, 'active'
+        user.session_version += 1
+    session.add(user)
+    session.flush()
+    record_event(session=session, organization_id=invitation.organization_id, actor=user,
+                 action='invitation.accepted', target=f'{invitation.email} ({invitation.role})', ip=ip)
+    return user
+
+
+def invitation_email(issued: IssuedInvitation) -> mail.Email:
+    organization = issued.organization_name
+    expires = issued.expires_at.strftime('%Y-%m-%d %H:%M UTC')
+    role = ROLE_LABELS.get(issued.role, issued.role).lower()
+    text = (
+        f'{issued.inviter_name} ({issued.inviter_email}) invited you to join {organization} on the '
+        f'CX Toolbox Dashboard as {role}.\n\n'
+        f'Accept the invitation and choose your password here:\n{issued.link}\n\n'
+        f'The link works until {expires} and only once. If you did not expect this invitation, ignore this email.\n'
+    )
+    e = html.escape
+    body = (
+        f'<p>{e(issued.inviter_name)} ({e(issued.inviter_email)}) invited you to join <strong>{e(organization)}'
+        f'</strong> on the CX Toolbox Dashboard as {e(role)}.</p>'
+        f'<p><a href="{e(issued.link)}">Accept the invitation</a></p>'
+        f'<p>Or paste this link into your browser:<br>{e(issued.link)}</p>'
+        f'<p>The link works until {e(expires)} and only once. '
+        'If you did not expect this invitation, ignore this email.</p>'
+    )
+    return mail.Email(to=issued.email, subject=f'You are invited to join {organization} on CX Toolbox',
+                      text=text, html=f'<html><body>{body}</body></html>')
+
+
+def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | None) -> IssuedInvitation:
+    now = utcnow()
+    invitation.sent_at = now
+    invitation.expires_at = now + LIFETIME
+    invitation.delivery_status = _initial_status()
+    invitation.last_error = None
+    token = _token_for(invitation)
+    invitation.token_hash = crypto.sha256_hex(token)
+    session.add(invitation)
+    session.flush()
+    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.resent',
+                 target=f'{invitation.email} ({invitation.role})', ip=ip)
+    inviter = session.get(User, invitation.invited_by_id) if invitation.invited_by_id else actor
+    return _issued(session=session, invitation=invitation, token=token, inviter=inviter or actor, resent=True)
+
+
+def _issued(*, session: Session, invitation: Invitation, token: str, inviter: User, resent: bool) -> IssuedInvitation:
+    organization = session.get(Organization, invitation.organization_id)
+    return IssuedInvitation(
+        invitation_id=invitation.id, token_hash=invitation.token_hash, email=invitation.email, role=invitation.role,
+        link=_link(token), organization_name=organization.name if organization else '',
+        inviter_name=inviter.name, inviter_email=inviter.email, expires_at=invitation.expires_at, resent=resent,
+        delivery_status=invitation.delivery_status,
+    )
+
+
+def _pending_invitation(*, session: Session, actor: User, invitation_id: int) -> Invitation:
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.organization_id != actor.organization_id:
+        raise NotFound('That invitation does not exist.')
+    state = _state(invitation)
+    if state != 'valid':
+        raise ValidationFailed(STATE_MESSAGES[state])
+    return invitation
+
+
+def _state(invitation: Invitation) -> str:
+    if invitation.accepted_at is not None:
+        return 'used'
+    if invitation.revoked_at is not None:
+        return 'revoked'
+    if invitation.expires_at <= utcnow():
+        return 'expired'
+    return 'valid'
+
+
+def _by_token(*, session: Session, token: str) -> Invitation | None:
+    if not token or len(token) > 100:
+        return None
+    return session.exec(select(Invitation).where(Invitation.token_hash == crypto.sha256_hex(token))).first()
+
+
+def _check_daily_limit(*, session: Session, organization_id: int) -> None:
+    """At most DAILY_LIMIT invitation emails (new or resent) per organization per 24 hours."""
+    sent = session.exec(
+        select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.organization_id == organization_id,
+            col(AuditEvent.action).in_(['invitation.sent', 'invitation.resent']),
+            col(AuditEvent.created_at) > utcnow() - timedelta(hours=24),
+        )
+    ).one()
+    if sent >= DAILY_LIMIT:
+        raise ValidationFailed(f'Your organization sent {DAILY_LIMIT} invitations in the last 24 hours. '
+                               'Try again later.')
+
+
+def _initial_status() -> str:
+    return 'sending' if current_settings().mail_configured else 'not_emailed'
+
+
+def _token_for(invitation: Invitation) -> str:
+    """32 bytes, URL-safe, derived from the server secret and this issue of the invitation (id and send time).
+
+    Only the token's SHA-256 is stored; deriving it (instead of drawing it at random) is what lets `Copy link` show
+    the link again later without keeping it in the database. A resend changes the send time, so the old link dies.
+    """
+    message = f'invitation:{invitation.id}:{invitation.sent_at.isoformat()}'.encode()
+    digest = hmac.new(_link_key(resolve_secret_key(current_settings())), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b'=').decode()
+
+
+@cache
+def _link_key(secret: str) -> bytes:
+    return crypto.derive_key(secret, 'invitation-links')
+
+
+def _link(token: str) -> str:
+    return f'{current_settings().resolved_public_url}/invite/{token}'

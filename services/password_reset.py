@@ -1,0 +1,154 @@
+"""Password reset: a single-use emailed link, valid for one hour, that ends the user's other sessions."""
+
+import html
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, delete, func, select
+
+from models import LoginFailure, Organization, PasswordResetToken, User
+from models.base import utcnow
+from services import auth, crypto, mail
+from services.audit import record_event
+from services.config import current_settings
+from services.errors import ValidationFailed
+
+LIFETIME = timedelta(hours=1)
+HOURLY_LIMIT = 5
+STATE_MESSAGES = {
+    'unknown': 'This reset link is not valid',
+    'expired': 'This reset link has expired',
+    'used': 'This reset link has already been used',
+}
+
+
+@dataclass(frozen=True)
+class IssuedReset:
+    email: str
+    name: str
+    organization_name: str
+    link: str
+    expires_at: datetime
+
+
+def request_reset(*, session: Session, email: str, ip: str | None = None) -> IssuedReset | None:
+    """A reset link for an active account with this email, or None (unknown address, or too many requests).
+
+    The caller answers the same either way; only the email (sent off the loop) differs.
+    """
+    try:
+        email = auth.normalize_email(email)
+    except ValidationFailed:
+        return None
+    user = session.exec(select(User).where(User.email == email, User.status == 'active')).first()
+    if user is None:
+        return None
+    now = utcnow()
+    recent = session.exec(
+        select(func.count()).select_from(PasswordResetToken).where(
+            PasswordResetToken.user_id == user.id, col(PasswordResetToken.created_at) > now - timedelta(hours=1),
+        )
+    ).one()
+    if recent >= HOURLY_LIMIT:
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(PasswordResetToken(user_id=user.id, token_hash=crypto.sha256_hex(token), created_at=now,
+                                   expires_at=now + LIFETIME))
+    record_event(session=session, organization_id=user.organization_id, actor=None, actor_email=email,
+                 action='password.reset_requested', target=email, ip=ip)
+    organization = session.get(Organization, user.organization_id)
+    return IssuedReset(
+        email=email, name=user.name, organization_name=organization.name if organization else '',
+        link=f'{current_settings().resolved_public_url}/reset-password/{token}', expires_at=now + LIFETIME,
+    )
+
+
+def send_reset_email(issued: IssuedReset) -> None:
+    """Email the reset link. Blocking SMTP: call off the event loop, with no database transaction open."""
+    mail.send_email(reset_email(issued))
+
+
+def token_state(*, session: Session, token: str) -> str:
+    """'valid', 'unknown', 'expired' or 'used'."""
+    record = _by_token(session=session, token=token)
+    if record is None:
+        return 'unknown'
+    if record.used_at is not None:
+        return 'used'
+    if record.expires_at <= utcnow():
+        return 'expired'
+    user = session.get(User, record.user_id)
+    return 'valid' if user is not None and user.status == 'active' else 'unknown'
+
+
+def reset_password(*, session: Session, token: str, password: str, ip: str | None = None) -> User:
+    """Set a new password with a valid link; the link and any other open link die, every session ends.
+
+    Slow (bcrypt): call off the loop.
+    """
+    auth.validate_password(password)
+    state = token_state(session=session, token=token)
+    if state != 'valid':
+        raise ValidationFailed(STATE_MESSAGES[state])
+    # End the read transaction: bcrypt must not run while SQLite's write lock is held.
+    session.commit()
+    password_hash = auth.hash_password(password)
+    now = utcnow()
+    token_hash = crypto.sha256_hex(token)
+    claimed = session.exec(
+        update(PasswordResetToken)
+        .where(col(PasswordResetToken.token_hash) == token_hash, col(PasswordResetToken.used_at).is_(None),
+               col(PasswordResetToken.expires_at) > now)
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        raise ValidationFailed(STATE_MESSAGES['used'])
+    record = session.exec(select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash)).one()
+    user = session.get(User, record.user_id)
+    if user is None or user.status != 'active':
+        raise ValidationFailed(STATE_MESSAGES['unknown'])
+    user.password_hash = password_hash
+    user.session_version += 1
+    session.add(user)
+    session.exec(
+        update(PasswordResetToken)
+        .where(col(PasswordResetToken.user_id) == user.id, col(PasswordResetToken.used_at).is_(None))
+        .values(used_at=now)
+    )
+    # The owner proved control of the mailbox: a lockout from earlier wrong guesses no longer applies.
+    session.exec(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
+    record_event(session=session, organization_id=user.organization_id, actor=user, action='password.reset',
+                 target=user.email, ip=ip)
+    session.flush()
+    return user
+
+
+def reset_email(issued: IssuedReset) -> mail.Email:
+    organization = issued.organization_name
+    text = (
+        f'Hello {issued.name},\n\n'
+        f'someone asked to reset the password of your CX Toolbox Dashboard account for {organization}.\n'
+        f'Choose a new password here (the link works once, for 1 hour):\n{issued.link}\n\n'
+        'If you did not ask for this, ignore this email: your password stays as it is.\n'
+    )
+    e = html.escape
+    body = (
+        f'<p>Hello {e(issued.name)},</p>'
+        f'<p>someone asked to reset the password of your CX Toolbox Dashboard account for '
+        f'<strong>{e(organization)}</strong>.</p>'
+        f'<p><a href="{e(issued.link)}">Choose a new password</a> (the link works once, for 1 hour)</p>'
+        f'<p>Or paste this link into your browser:<br>{e(issued.link)}</p>'
+        '<p>If you did not ask for this, ignore this email: your password stays as it is.</p>'
+    )
+    return mail.Email(to=issued.email, subject=f'Reset your CX Toolbox password for {organization}',
+                      text=text, html=f'<html><body>{body}</body></html>')
+
+
+def _by_token(*, session: Session, token: str) -> PasswordResetToken | None:
+    if not token or len(token) > 100:
+        return None
+    return session.exec(
+        select(PasswordResetToken).where(PasswordResetToken.token_hash == crypto.sha256_hex(token))
+    ).first()
