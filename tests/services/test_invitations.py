@@ -12,8 +12,11 @@ from models.base import utcnow
 from services import auth, invitations, members
 from services.db import session_scope
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user, random_email
-from tests.smtp_server import SmtpServer, mail_env, smtp_server  # noqa: F401  (fixtures)
+from tests.smtp_server import SmtpServer
+
+mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures
 
 PASSWORD = 'a long new password'
 

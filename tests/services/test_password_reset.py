@@ -11,8 +11,11 @@ from models.base import utcnow
 from services import auth, password_reset
 from services.db import session_scope
 from services.errors import ValidationFailed
+from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user
-from tests.smtp_server import SmtpServer, mail_env, smtp_server  # noqa: F401  (fixtures)
+from tests.smtp_server import SmtpServer
+
+mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures
 
 NEW_PASSWORD = 'a brand new password'
 
