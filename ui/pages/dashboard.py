@@ -10,7 +10,9 @@ from services.db import session_scope
 from ui import session, theme
 from ui.tabs import activity, settings, team
 
-HELP_LINKS = {'Sidekick': '/help/sidekick', 'Task Kanban': '/help/task-kanban', 'Troubleshooting': '/help/troubleshooting'}
+HELP_LINKS = {
+    'Sidekick': '/help/sidekick', 'Task Kanban': '/help/task-kanban', 'Troubleshooting': '/help/troubleshooting',
+}
 
 
 @ui.page('/')
