@@ -6,9 +6,10 @@ The only module that imports `stripe`, so tests and self-hosters can point it at
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import stripe
 from sqlmodel import Session, select
@@ -20,6 +21,7 @@ from services.errors import ExternalServiceError, NotConfigured, NotFound, Servi
 from services.permissions import require_admin, require_recent_password
 
 log = logging.getLogger(__name__)
+T = TypeVar('T')
 
 MAX_NETWORK_RETRIES = 1
 REQUEST_TIMEOUT_SECONDS = 20
@@ -130,7 +132,7 @@ def _client(settings: Settings) -> stripe.StripeClient:
     )
 
 
-def _call(operation: str, request: Any) -> Any:
+def _call(operation: str, request: Callable[[], T]) -> T:
     """Run one Stripe request, turning its failures into messages an admin can act on (and a log line)."""
     try:
         return request()
