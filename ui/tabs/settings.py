@@ -219,7 +219,7 @@ class SubdomainsCard:
             ui.label('Step 2: Configure Kustomer Subdomains').classes('text-h6')
             ui.label('Enter the part before .kustomerapp.com, e.g. yourcompany for yourcompany.kustomerapp.com.') \
                 .classes('text-sm text-grey-8')
-            suffix = f'suffix={organizations.KUSTOMER_SUFFIX}'
+            suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
             self.fields = {
                 'subdomain': ui.input('Kustomer Organization Sub Domain', value=organization.kustomer_subdomain or '')
                 .props(suffix).classes('w-full').mark('subdomain'),
