@@ -55,6 +55,8 @@ def show_field_error(fields: dict[str, ui.input], field: str | None, message: st
     """Put `message` under the named input, or in a notification when no input matches."""
     if field in fields:
         fields[field].error = message
+        # Quasar shows the message (role=alert) but does not mark the input itself as invalid for screen readers.
+        fields[field].props('aria-invalid=true')
     else:
         ui.notify(message, type='negative')
 
@@ -62,3 +64,4 @@ def show_field_error(fields: dict[str, ui.input], field: str | None, message: st
 def clear_field_errors(fields: dict[str, ui.input]) -> None:
     for element in fields.values():
         element.error = None
+        element.props(remove='aria-invalid')

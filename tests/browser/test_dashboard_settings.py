@@ -1,0 +1,150 @@
+"""Dashboard Settings in a real browser: the API key (generate, reveal, copy, rotate) and the Kustomer subdomains."""
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.app_process import AppProcess
+from tests.browser.conftest import DESKTOP
+from tests.browser.helpers import KEY, MASKED_KEY, api_key_field, button, sign_in
+from ui.components.secret_field import REVEAL_SECONDS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope='module')
+def keyed_app(admin_app: AppProcess, browser: Browser) -> AppProcess:
+    """The set-up app after the admin pressed `Generate API Key`, which shows the new key once."""
+    context = browser.new_context(base_url=admin_app.url, viewport=DESKTOP)
+    page = context.new_page()
+    sign_in(page)
+    expect(page.get_by_text('Your organization has no API key yet.')).to_be_visible()
+    button(page, 'Generate API Key').click()
+    expect(api_key_field(page)).to_have_value(KEY)
+    expect(button(page, 'Rotate API Key')).to_be_visible()
+    context.close()
+    return admin_app
+
+
+@pytest.fixture
+def admin_page(keyed_app: AppProcess, new_context: Callable[..., BrowserContext]) -> Page:
+    page = new_context(keyed_app, permissions=['clipboard-read', 'clipboard-write']).new_page()
+    sign_in(page)
+    return page
+
+
+def reveal(page: Page) -> str:
+    button(page, 'Reveal API Key').click()
+    field = api_key_field(page)
+    expect(field).to_have_value(KEY)
+    return field.input_value()
+
+
+def organization_status(app: AppProcess, key: str) -> int:
+    return httpx.get(f'{app.url}/api/v1/organization', headers={'Authorization': f'Bearer {key}'}).status_code
+
+
+def test_the_key_is_masked_until_revealed_and_masks_itself_again_after_30_seconds(admin_page: Page) -> None:
+    field = api_key_field(admin_page)
+    expect(field).to_have_value(MASKED_KEY)
+    masked = field.input_value()
+    expect(button(admin_page, 'Hide API Key')).to_be_hidden()
+    expect(button(admin_page, 'Copy')).to_be_hidden()
+
+    clicked = time.monotonic()
+    key = reveal(admin_page)
+    assert key[-4:] == masked[-4:]
+    expect(button(admin_page, 'Hide API Key')).to_be_visible()
+    expect(button(admin_page, 'Copy')).to_be_visible()
+    expect(button(admin_page, 'Reveal API Key')).to_be_hidden()
+
+    expect(field).to_have_value(masked, timeout=(REVEAL_SECONDS + 10) * 1000)
+    elapsed = time.monotonic() - clicked
+    assert REVEAL_SECONDS - 0.5 <= elapsed <= REVEAL_SECONDS + 5, f'masked again after {elapsed:.1f} s'
+    expect(button(admin_page, 'Reveal API Key')).to_be_visible()
+    expect(button(admin_page, 'Copy')).to_be_hidden()
+
+
+def test_hide_masks_the_key_at_once(admin_page: Page) -> None:
+    reveal(admin_page)
+    button(admin_page, 'Hide API Key').click()
+    expect(api_key_field(admin_page)).to_have_value(MASKED_KEY)
+    expect(button(admin_page, 'Reveal API Key')).to_be_visible()
+
+
+def test_copy_puts_the_key_on_the_clipboard(admin_page: Page) -> None:
+    admin_page.evaluate("navigator.clipboard.writeText('something else')")
+    key = reveal(admin_page)
+    button(admin_page, 'Copy').click()
+    expect(admin_page.get_by_text('API key copied to the clipboard')).to_be_visible()
+    assert admin_page.evaluate('navigator.clipboard.readText()') == key
+
+
+def test_rotating_immediately_makes_the_old_key_fail_at_once(keyed_app: AppProcess, admin_page: Page) -> None:
+    old_key = reveal(admin_page)
+    assert organization_status(keyed_app, old_key) == 200
+
+    button(admin_page, 'Rotate API Key').click()
+    dialog = admin_page.get_by_role('dialog')
+    expect(dialog.get_by_text('stops working')).to_be_visible()
+    expect(dialog.get_by_role('radio', name='Immediately')).to_be_checked()
+    expect(dialog.get_by_role('radio', name='In 1 hour')).not_to_be_checked()
+    expect(dialog.get_by_role('radio', name='In 24 hours')).not_to_be_checked()
+    button(dialog, 'Rotate').click()
+
+    expect(admin_page.get_by_text('API key rotated')).to_be_visible()
+    field = api_key_field(admin_page)
+    expect(field).to_have_value(KEY)  # the new key is shown right away
+    new_key = field.input_value()
+    assert new_key != old_key
+    response = httpx.get(f'{keyed_app.url}/api/v1/organization', headers={'Authorization': f'Bearer {old_key}'})
+    assert response.status_code == 401
+    assert response.json()['error'] == 'invalid_api_key'
+    assert organization_status(keyed_app, new_key) == 200
+    expect(admin_page.get_by_text('keeps working until')).to_have_count(0)  # no grace window was chosen
+
+
+def test_cancelling_the_rotation_keeps_the_key(keyed_app: AppProcess, admin_page: Page) -> None:
+    key = reveal(admin_page)
+    button(admin_page, 'Rotate API Key').click()
+    button(admin_page.get_by_role('dialog'), 'Cancel').click()
+    expect(admin_page.get_by_role('dialog')).to_have_count(0)
+    assert organization_status(keyed_app, key) == 200
+
+
+def test_subdomains_are_normalized_saved_and_shown_after_a_reload(keyed_app: AppProcess, admin_page: Page) -> None:
+    subdomain = admin_page.get_by_label('Kustomer Organization Sub Domain')
+    sandbox = admin_page.get_by_label('Kustomer Sandbox Organization Sub Domain')
+    subdomain.fill('https://ACME.kustomerapp.com/app/customers')
+    sandbox.fill('acme-sandbox')
+    button(admin_page, 'Save').click()
+    expect(admin_page.get_by_text('Subdomains saved')).to_be_visible()
+    expect(subdomain).to_have_value('acme')
+
+    admin_page.reload()
+    expect(admin_page.get_by_label('Kustomer Organization Sub Domain')).to_have_value('acme')
+    expect(admin_page.get_by_label('Kustomer Sandbox Organization Sub Domain')).to_have_value('acme-sandbox')
+
+
+def test_an_invalid_subdomain_shows_an_inline_error_and_saves_nothing(admin_page: Page) -> None:
+    subdomain = admin_page.get_by_label('Kustomer Organization Sub Domain')
+    before = subdomain.input_value()
+    subdomain.fill('not a subdomain!')
+    button(admin_page, 'Save').click()
+    expect(admin_page.get_by_text('Not a valid subdomain')).to_be_visible()
+    expect(admin_page.get_by_text('Subdomains saved')).to_have_count(0)
+    expect(subdomain).to_have_attribute('aria-invalid', 'true')
+    second = admin_page.context.new_page()  # nothing was saved
+    second.goto('/')
+    expect(second.get_by_label('Kustomer Organization Sub Domain')).to_have_value(before)
+
+    subdomain.fill('fixed-name')  # a corrected value saves, and the error goes away
+    subdomain.press('Enter')
+    expect(admin_page.get_by_text('Subdomains saved')).to_be_visible()
+    expect(admin_page.get_by_text('Not a valid subdomain')).to_have_count(0)
+    expect(subdomain).not_to_have_attribute('aria-invalid', 'true')
+    second.reload()
+    expect(second.get_by_label('Kustomer Organization Sub Domain')).to_have_value('fixed-name')
