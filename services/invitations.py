@@ -240,7 +240,7 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
     invitation = session.exec(select(Invitation).where(Invitation.token_hash == token_hash)).one()
     user = session.exec(select(User).where(User.email == invitation.email)).first()
     if user is not None and user.status == 'active':
-        raise ValidationFailed(f'{invitation.email} already has an account. Sign in instead.')
+        raise ValidationFailed(f'{invitation.email} already has an account. Sign in instead.', field='email')
     if user is None:
         user = User(organization_id=invitation.organization_id, email=invitation.email, name=name,
                     password_hash=password_hash, role=invitation.role)

@@ -1,0 +1,266 @@
+"""User Management as people use it: invite by email, accept in a second browser, change roles, hold to remove."""
+
+import asyncio
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import pytest
+from nicegui import background_tasks, storage, ui
+from nicegui.testing import User
+
+from tests import smtp_server as smtp
+from tests.smtp_server import SmtpServer
+
+ADMIN_EMAIL = 'ada@example.com'
+PASSWORD = 'correct horse battery'
+MEMBER_EMAIL = 'grace@example.com'
+MEMBER_PASSWORD = 'grace password 123'
+
+mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures
+silent_smtp_server, dropping_smtp_server = smtp.silent_smtp_server, smtp.dropping_smtp_server  # fixtures
+
+
+async def set_up_organization(user: User) -> None:
+    await user.open('/setup')
+    user.find('Organization name').type('Acme Support')
+    user.find('Your name').type('Ada Admin')
+    user.find('Email').type(ADMIN_EMAIL)
+    user.find('Password').type(PASSWORD)
+    user.find('Create organization').click()
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+    user.find('User Management').click()
+
+
+async def send_invite(user: User, email: str, role: str = 'Member') -> None:
+    user.find(marker='invite-email').type(email)
+    if role != 'Member':
+        choose(user, 'invite-role', role)
+    user.find('Send Invite').click()
+
+
+async def accept_invitation(member: User, link: str, name: str = 'Grace Hopper') -> None:
+    await member.open(urlsplit(link).path)
+    await member.should_see('Join Acme Support')
+    await member.should_see(f'Ada Admin ({ADMIN_EMAIL}) invited you to Acme Support')
+    member.find('Your name').type(name)
+    member.find('Password').type(MEMBER_PASSWORD)
+    member.find('Accept invitation').click()
+    await member.should_see(f'Signed in as {MEMBER_EMAIL}', retries=30)
+
+
+def follow_server_navigation(simulated: User) -> list[str]:
+    """Do what a real browser does with the server's `open` message (`client.open`): load that page.
+
+    The user simulation only records such messages; this makes the simulated browser follow them.
+    """
+    client = simulated.client
+    assert client is not None
+    opened: list[str] = []
+    original_emit = client.outbox._emit
+
+    async def emit(message: tuple) -> None:
+        await original_emit(message)
+        _, message_type, data = message
+        if message_type == 'open':
+            opened.append(data['path'])
+            background_tasks.create(simulated.open(data['path']), name='follow open message')
+
+    client.outbox._emit = emit  # type: ignore[method-assign]
+    return opened
+
+
+def browser(simulated: User) -> User:
+    """Route the next interactions through this user's own page.
+
+    In a real browser every event carries its page's request (and so its session cookie); in the simulation,
+    events fired from the test carry the request of whichever simulated page loaded last.
+    """
+    assert simulated.client is not None
+    storage.request_contextvar.set(simulated.client.request)
+    return simulated
+
+
+def choose(user: User, marker: str, label: str) -> None:
+    """Pick an option of the select marked `marker` (what clicking the option in its popup does)."""
+    (select,) = user.find(marker=marker).elements
+    assert isinstance(select, ui.select) and isinstance(select.options, dict)
+    with user.client:
+        select.value = next(value for value, option in select.options.items() if option == label)
+
+
+def member_id_from(user: User, email: str) -> int:
+    """The id behind a Team Members row, read from its marker."""
+    for element in user.find(content=email).elements:
+        for marker in element._markers:
+            if marker.startswith('member-email-'):
+                return int(marker.removeprefix('member-email-'))
+    raise AssertionError(f'no Team Members row for {email}')
+
+
+async def test_invite_accept_and_hold_to_remove(mail_env: SmtpServer, user: User,
+                                                create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    await user.should_see('Invite User')
+    await user.should_see('No pending invitations.')
+    await send_invite(user, MEMBER_EMAIL)
+    await user.should_see(f'Invitation sent to {MEMBER_EMAIL}', retries=50)
+    (received,) = mail_env.wait_for(1)
+    assert received.recipients == [MEMBER_EMAIL]
+    assert received.subject == 'You are invited to join Acme Support on CX Toolbox'
+    (link,) = received.links
+    assert received.content_types == ['text/plain', 'text/html'] and link in received.html
+    # The pending invitation: email, role, who invited, expiry, delivery status and its actions.
+    await user.should_see(marker='invitation-email-1')
+    await should_see_within(user, 'invitation-status-1', 'Sent')
+    for label in ('Member', 'Ada Admin', 'Copy link', 'Resend', 'Revoke'):
+        await user.should_see(label)
+
+    grace = create_user()
+    await accept_invitation(grace, link)
+    await grace.should_see('Team Members')
+    await grace.should_not_see('Hold to Remove')  # a member removes nobody
+    await grace.should_not_see('Invite User')
+    opened = follow_server_navigation(grace)
+
+    # The admin's open page shows the new member without a reload, and the invitation left the list.
+    await user.should_see('Grace Hopper', retries=20)
+    await user.should_see('No pending invitations.')
+    grace_id = member_id_from(user, MEMBER_EMAIL)
+    await should_see_within(user, f'member-status-{grace_id}', 'active')
+    await should_see_within(user, f'member-role-{grace_id}', 'Member')
+    await user.should_see(marker='own-row')
+
+    # A plain click (a short press) removes nobody.
+    browser(user).find(marker=f'remove-{grace_id}').click()
+    await user.should_not_see(f'{MEMBER_EMAIL} removed')
+    await user.should_see('Grace Hopper')
+    assert opened == []
+
+    # The browser reports a completed hold: the member is removed and their open page goes to /login at once.
+    started = time.perf_counter()
+    browser(user).find(marker=f'remove-{grace_id}').trigger('hold_complete')
+    await user.should_see(f'{MEMBER_EMAIL} removed', retries=20)
+    await user.should_not_see('Grace Hopper')
+    for _ in range(100):
+        if grace.back_history and grace.back_history[-1] == '/login':
+            break
+        await _tick()
+    elapsed = time.perf_counter() - started
+    assert opened == ['/login']
+    await grace.should_see('Sign in')
+    await grace.should_see('Forgot password?')
+    print(f'hold completion → removed member on /login: {elapsed * 1000:.0f} ms (user simulation)')
+    assert elapsed < 1.0
+    # Their old cookie opens nothing any more.
+    await grace.open('/')
+    await grace.should_see('Sign in')
+    await grace.should_not_see('Team Members')
+
+
+async def test_without_a_mail_server_the_link_is_offered(user: User, create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    await user.should_see('No mail server is configured')
+    await send_invite(user, MEMBER_EMAIL, role='Admin')
+    await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    link = user.find(marker='invite-link').elements.pop().value
+    assert urlsplit(link).path.startswith('/invite/')
+    user.find('Close').click()
+    await should_see_within(user, 'invitation-status-1', 'Not emailed')
+    user.find(marker='copy-link-1').click()
+    await user.should_see('Invitation link copied to the clipboard')
+
+    user.find(marker='revoke-1').click()
+    await user.should_see(f'Invitation for {MEMBER_EMAIL} revoked')
+    await user.should_see('No pending invitations.')
+    visitor = create_user()
+    await visitor.open(urlsplit(link).path)
+    await visitor.should_see('This invitation has been revoked')
+    await visitor.should_not_see('Accept invitation')
+    await visitor.open('/invite/not-a-real-token')
+    await visitor.should_see('This invitation link is not valid')
+    await visitor.should_not_see('Accept invitation')
+
+
+async def test_an_invitation_for_a_member_or_a_bad_address_is_refused(user: User) -> None:
+    await set_up_organization(user)
+    await send_invite(user, 'not-an-address')
+    await user.should_see('Enter a valid email address')
+    user.find(marker='invite-email').clear()
+    await send_invite(user, ADMIN_EMAIL.upper())
+    await user.should_see(f'{ADMIN_EMAIL} is already a member of your team')
+    await user.should_see('No pending invitations.')
+
+
+async def test_accepted_member_can_be_promoted(user: User, create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    await send_invite(user, MEMBER_EMAIL)
+    await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    link = user.find(marker='invite-link').elements.pop().value
+    user.find('Close').click()
+    grace = create_user()
+    await accept_invitation(grace, link)
+    opened = follow_server_navigation(grace)
+    await user.should_see('Grace Hopper', retries=20)
+    grace_id = member_id_from(user, MEMBER_EMAIL)
+    choose(browser(user), f'member-role-{grace_id}', 'Admin')
+    await user.should_see(f'{MEMBER_EMAIL} is now admin')
+    # Her open page reloads with the admin tools.
+    await grace.should_see('Invite User', retries=20)
+    assert opened == ['/']
+    await grace.should_see('Hold to Remove')
+    await grace.should_see('Generate API Key')
+
+
+@pytest.fixture(params=['refused', 'silent', 'dropping'])
+def broken_mail(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Settings pointing at a mail server that fails in one of three ways; returns the error users see."""
+    if request.param == 'refused':
+        port = smtp.free_port()
+        smtp.point_settings_at(monkeypatch, '127.0.0.1', port, timeout=1)
+        return f'Connection refused by the mail server 127.0.0.1:{port}'
+    server = request.getfixturevalue(f'{request.param}_smtp_server')
+    smtp.point_settings_at(monkeypatch, server.host, server.port, timeout=1)
+    if request.param == 'silent':
+        return f'The mail server 127.0.0.1:{server.port} did not answer within 1 s'
+    return f'The mail server 127.0.0.1:{server.port} closed the connection'
+
+
+async def test_a_failed_send_keeps_the_invitation(broken_mail: str, user: User) -> None:
+    await set_up_organization(user)
+    await send_invite(user, MEMBER_EMAIL)
+    # While the mail server keeps us waiting the page works: the invitation is already listed and its link copies.
+    await user.should_see(marker='copy-link-1')
+    if 'did not answer' in broken_mail:
+        await should_see_within(user, 'invitation-status-1', 'Sending…')
+    user.find(marker='copy-link-1').click()
+    await user.should_see('Invitation link copied to the clipboard')
+    await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=40)
+    await user.should_see(broken_mail)
+    await should_see_within(user, 'invitation-status-1', 'Email failed')
+    await should_see_within(user, 'invitation-status-1', broken_mail)
+    await user.should_see('Resend')
+
+
+async def should_see_within(user: User, marker: str, text: str, *, attempts: int = 40) -> None:
+    """`text` inside the one element marked `marker` (rebuilt lists are looked up afresh on every attempt)."""
+    seen: list[str] = []
+    for _ in range(attempts):
+        elements = user._gather_elements(marker=marker)
+        if len(elements) == 1:
+            (element,) = elements
+            seen = [_shown_text(child) for child in [element, *element.descendants()]]
+            if any(text in shown for shown in seen):
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f'expected {text!r} within {marker!r}, saw {seen}')
+
+
+def _shown_text(element: ui.element) -> str:
+    if isinstance(element, ui.select):
+        return str(element.options.get(element.value, '')) if isinstance(element.options, dict) else ''
+    return str(getattr(element, 'text', '') or '')
+
+
+async def _tick() -> None:
+    await asyncio.sleep(0.01)

@@ -1,0 +1,61 @@
+"""`/invite/<token>`: accept an invitation, choosing a name and a password."""
+
+from nicegui import run, ui
+
+from models import User
+from services import auth, invitations
+from services.db import session_scope
+from services.errors import ServiceError, ValidationFailed
+from ui import session, theme
+from ui.tabs.team import team_changed
+
+
+@ui.page('/invite/{token}')
+def invite_page(token: str) -> None:
+    with session_scope() as db:
+        view = invitations.lookup_invitation(session=db, token=token)
+    if view.state != 'valid':
+        with theme.narrow_card('Invitation'):
+            ui.label(view.message).classes('text-body1').mark('invitation-state')
+            ui.label('Ask the person who invited you for a new invitation.').classes('text-sm text-grey-8')
+            ui.link('Go to sign in', '/login').classes('text-sm')
+        return
+    role = invitations.ROLE_LABELS.get(view.role, view.role).lower()
+    with theme.narrow_card(f'Join {view.organization_name}',
+                           f'{view.inviter} invited you to {view.organization_name} as {role}.'):
+        fields = {
+            'email': ui.input('Email', value=view.email).props('readonly').classes('w-full'),
+            'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
+            'password': ui.input('Password', password=True, password_toggle_button=True)
+            .props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
+            .classes('w-full'),
+        }
+
+        async def accept() -> None:
+            theme.clear_field_errors(fields)
+            button.props('loading')
+            try:
+                user = await run.io_bound(_accept, token, fields['name'].value or '',
+                                          fields['password'].value or '', session.client_ip())
+            except ValidationFailed as error:
+                if error.field is None:  # the invitation itself is no longer valid: show the page that says why
+                    ui.navigate.reload()
+                    return
+                theme.show_field_error(fields, error.field, str(error))
+                return
+            except ServiceError as error:
+                ui.notify(str(error), type='negative')
+                return
+            finally:
+                button.props(remove='loading')
+            session.sign_in(user)
+            team_changed(user.organization_id)
+            ui.navigate.to('/')
+
+        fields['password'].on('keydown.enter', accept)
+        button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')
+
+
+def _accept(token: str, name: str, password: str, ip: str | None) -> User:
+    with session_scope() as db:
+        return invitations.accept_invitation(session=db, token=token, name=name, password=password, ip=ip)

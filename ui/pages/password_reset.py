@@ -1,0 +1,97 @@
+"""`/forgot-password` and `/reset-password/<token>`: reset a password through an emailed one-hour link."""
+
+import logging
+
+from nicegui import background_tasks, run, ui
+
+from models import User
+from services import auth, password_reset
+from services.config import current_settings
+from services.db import session_scope
+from services.errors import ServiceError, ValidationFailed
+from ui import session, theme
+
+log = logging.getLogger(__name__)
+
+
+@ui.page('/forgot-password')
+def forgot_password_page() -> None:
+    with theme.narrow_card('Reset your password', 'Enter the email you sign in with; we email you a link.'):
+        email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
+        answer = ui.label().classes('text-body2').mark('reset-answer')
+        answer.set_visibility(False)
+        if not current_settings().mail_configured:
+            ui.label('This server has no mail server configured, so no email can be sent. Ask an admin of your '
+                     'organization for help.').classes('text-sm text-grey-8')
+
+        async def send_link() -> None:
+            address = (email.value or '').strip()
+            if not address:
+                email.error = 'Enter your email'
+                return
+            email.error = None
+            ip = session.client_ip()
+            # The answer is the same, and just as quick, whether or not the address has an account: the lookup
+            # and the email happen in the background.
+            background_tasks.create(run.io_bound(_request_and_send, address, ip), name='password reset email')
+            answer.set_text(f'If an account exists for {address}, we have emailed it a link to choose a new '
+                            'password. The link works once, for 1 hour.')
+            answer.set_visibility(True)
+
+        email.on('keydown.enter', send_link)
+        ui.button('Send reset link', on_click=send_link).props('no-caps').classes('w-full')
+        ui.link('Back to sign in', '/login').classes('text-sm')
+
+
+@ui.page('/reset-password/{token}')
+def reset_password_page(token: str) -> None:
+    with session_scope() as db:
+        state = password_reset.token_state(session=db, token=token)
+    if state != 'valid':
+        with theme.narrow_card('Reset your password'):
+            ui.label(password_reset.STATE_MESSAGES[state]).classes('text-body1').mark('reset-state')
+            ui.link('Request a new link', '/forgot-password').classes('text-sm')
+        return
+    with theme.narrow_card('Choose a new password', 'Every other session of your account will be signed out.'):
+        password = ui.input('New password', password=True, password_toggle_button=True) \
+            .props(f'autocomplete=new-password autofocus hint="At least {auth.PASSWORD_MIN_LENGTH} characters"') \
+            .classes('w-full')
+
+        async def reset() -> None:
+            password.error = None
+            button.props('loading')
+            try:
+                user = await run.io_bound(_reset, token, password.value or '', session.client_ip())
+            except ValidationFailed as error:
+                if error.field is None:  # the link died meanwhile (used in another tab, expired)
+                    ui.navigate.reload()
+                    return
+                password.error = str(error)
+                return
+            except ServiceError as error:
+                ui.notify(str(error), type='negative')
+                return
+            finally:
+                button.props(remove='loading')
+            session.end_open_pages(user.id)
+            session.sign_in(user)
+            ui.navigate.to('/')
+
+        password.on('keydown.enter', reset)
+        button = ui.button('Reset password', on_click=reset).props('no-caps').classes('w-full')
+
+
+def _request_and_send(email: str, ip: str | None) -> None:
+    with session_scope() as db:
+        issued = password_reset.request_reset(session=db, email=email, ip=ip)
+    if issued is None:
+        return
+    try:
+        password_reset.send_reset_email(issued)
+    except ServiceError as error:
+        log.warning('password reset email to %s not sent: %s', issued.email, error)
+
+
+def _reset(token: str, password: str, ip: str | None) -> User:
+    with session_scope() as db:
+        return password_reset.reset_password(session=db, token=token, password=password, ip=ip)
