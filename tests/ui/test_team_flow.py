@@ -142,10 +142,7 @@ async def test_invite_accept_and_hold_to_remove(mail_env: SmtpServer, user: User
     browser(user).find(marker=f'remove-{grace_id}').trigger('hold_complete')
     await user.should_see(f'{MEMBER_EMAIL} removed', retries=20)
     await user.should_not_see('Grace Hopper')
-    for _ in range(100):
-        if grace.back_history and grace.back_history[-1] == '/login':
-            break
-        await _tick()
+    await eventually(lambda: bool(grace.back_history) and grace.back_history[-1] == '/login')
     elapsed = time.perf_counter() - started
     assert opened == ['/login']
     await grace.should_see('Sign in')
@@ -262,5 +259,10 @@ def _shown_text(element: ui.element) -> str:
     return str(getattr(element, 'text', '') or '')
 
 
-async def _tick() -> None:
-    await asyncio.sleep(0.01)
+async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    """Wait (without blocking the app) until `condition` holds."""
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise AssertionError('condition not met in time')
+        await asyncio.sleep(0.005)
