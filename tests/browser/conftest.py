@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, set_up_organization
+from tests.browser.helpers import ADMIN, DESKTOP, set_up_organization
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_ARGS = [
@@ -24,7 +24,6 @@ CHROMIUM_ARGS = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Resolved at import, before the autouse fixture in tests/conftest.py moves each test into its tmp_path.
 ARTIFACTS = Path(os.environ.get('CXT_TEST_ARTIFACTS') or REPO_ROOT / 'test-artifacts').resolve()
-DESKTOP = {'width': 1280, 'height': 900}
 # CI machines are shared and small: what a person would call slow is still well under these limits.
 expect.set_options(timeout=10_000)
 

@@ -7,6 +7,8 @@ from playwright.sync_api import Locator, Page, expect
 
 MASKED_KEY = re.compile(r'^cxt_•+[A-Za-z0-9]{4}$')
 KEY = re.compile(r'^cxt_[A-Za-z0-9]{40}$')
+DESKTOP = {'width': 1280, 'height': 900}
+PHONE = {'width': 390, 'height': 844}
 
 
 @dataclass(frozen=True)

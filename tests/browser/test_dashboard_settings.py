@@ -8,8 +8,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.conftest import DESKTOP
-from tests.browser.helpers import KEY, MASKED_KEY, api_key_field, button, sign_in
+from tests.browser.helpers import DESKTOP, KEY, MASKED_KEY, api_key_field, button, sign_in
 from ui.components.secret_field import REVEAL_SECONDS
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,59 @@
+"""`Manage Billing` in a real browser, against the tests' Stripe-compatible server: Checkout, then the Portal."""
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.app_process import AppProcess
+from tests.browser.helpers import button, sign_in
+from tests.stripe_server import WEBHOOK_PATH, StripeServer
+
+pytestmark = pytest.mark.browser
+
+PRICE_ID = 'price_test_team_monthly'
+
+
+@pytest.fixture(scope='module')
+def stripe() -> Iterator[StripeServer]:
+    with StripeServer() as server:
+        yield server
+
+
+@pytest.fixture(scope='module')
+def app(app_factory: Callable[..., AppProcess], stripe: StripeServer) -> AppProcess:
+    """This module's app talks to the Stripe test server, whose pages deliver webhooks back to the app."""
+    app = app_factory(
+        CXT_STRIPE_SECRET_KEY='sk_test_x', CXT_STRIPE_PRICE_ID=PRICE_ID, CXT_STRIPE_API_BASE=stripe.url,
+        CXT_STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+    )
+    stripe.webhook_url = app.url + WEBHOOK_PATH
+    return app
+
+
+def test_manage_billing_goes_to_checkout_then_the_portal(
+    admin_app: AppProcess, stripe: StripeServer, page: Page,
+) -> None:
+    sign_in(page)
+    expect(page.get_by_text('Subscription: none')).to_be_visible()
+
+    button(page, 'Manage Billing').click()
+    page.wait_for_url(re.compile(re.escape(stripe.url) + r'/c/pay/'))
+    (checkout,) = stripe.checkout_sessions.values()
+    assert page.url == checkout['url']  # exactly the URL Stripe returned for this session
+    assert checkout['mode'] == 'subscription'
+    expect(page.get_by_text(f'Subscribe to {PRICE_ID}')).to_be_visible()
+
+    page.get_by_role('button', name='Subscribe').click()
+    page.wait_for_url(f'{admin_app.url}/?billing=success')
+    expect(page.get_by_text('Checkout complete: your subscription is set up.')).to_be_visible()
+    expect(page.get_by_text('Subscription: active')).to_be_visible()
+    expect(page.get_by_text(re.compile(r'Renews on \d{4}-\d{2}-\d{2}'))).to_be_visible()
+
+    button(page, 'Manage Billing').click()  # with a subscription: the Customer Portal
+    page.wait_for_url(re.compile(re.escape(stripe.url) + r'/p/session/'))
+    expect(page.get_by_text('Test Customer Portal')).to_be_visible()
+    page.get_by_role('button', name='Cancel subscription').click()
+    page.wait_for_url(f'{admin_app.url}/')
+    expect(page.get_by_text('Subscription: canceled')).to_be_visible()

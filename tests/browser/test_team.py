@@ -1,0 +1,196 @@
+"""User Management in a real browser: an invitation by email accepted in a second browser, and `Hold to Remove`
+held with a mouse, a finger on a phone and the keyboard."""
+
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.browser.app_process import AppProcess
+from tests.browser.helpers import ADMIN, ORGANIZATION, PHONE, Person, button, sign_in
+from tests.smtp_server import SmtpServer
+
+pytestmark = pytest.mark.browser
+
+REMOVE = 'Hold to Remove'
+
+
+@pytest.fixture(scope='module')
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def app(app_factory: Callable[..., AppProcess], smtp: SmtpServer) -> AppProcess:
+    """This module's app mails through a real local SMTP server (aiosmtpd) the tests read."""
+    return app_factory(CXT_SMTP_HOST=smtp.host, CXT_SMTP_PORT=str(smtp.port), CXT_SMTP_SECURITY='none',
+                       CXT_MAIL_FROM='dashboard@example.com')
+
+
+@pytest.fixture
+def admin_page(admin_app: AppProcess, new_context: Callable[..., BrowserContext]) -> Page:
+    page = new_context(admin_app).new_page()
+    sign_in(page)
+    open_team_tab(page)
+    return page
+
+
+def open_team_tab(page: Page) -> None:
+    page.get_by_role('tab', name='User Management').click()
+    expect(page.get_by_text('Team Members')).to_be_visible()
+
+
+def invite(admin_page: Page, smtp: SmtpServer, email: str) -> str:
+    """Send an invitation from the User Management tab; returns the link from the mail that arrived."""
+    already = len(smtp.messages)
+    admin_page.get_by_label('Email').fill(email)
+    button(admin_page, 'Send Invite').click()
+    expect(admin_page.get_by_text(f'Invitation sent to {email}')).to_be_visible()
+    mail = smtp.wait_for(already + 1)[-1]
+    assert mail.recipients == [email]
+    (link,) = set(mail.links)
+    return link
+
+
+def accept(page: Page, link: str, person: Person) -> None:
+    page.goto(link)
+    expect(page.get_by_text(f'Join {ORGANIZATION}')).to_be_visible()
+    expect(page.get_by_label('Email')).to_have_value(person.email)
+    page.get_by_label('Your name').fill(person.name)
+    page.get_by_label('Password').fill(person.password)
+    button(page, 'Accept invitation').click()
+    expect(page.get_by_text(f'Signed in as {person.email}')).to_be_visible()
+
+
+def add_member(admin_page: Page, smtp: SmtpServer, member_context: BrowserContext, person: Person) -> Page:
+    """Invite `person`, accept in their own browser; returns their open dashboard."""
+    link = invite(admin_page, smtp, person.email)
+    page = member_context.new_page()
+    accept(page, link, person)
+    expect(admin_page.get_by_text(person.email, exact=True)).to_be_visible()  # the admin's list updates by itself
+    return page
+
+
+def remove_button(page: Page, email: str) -> Locator:
+    """The `Hold to Remove` button on the member's row (the first button after their email in the grid)."""
+    return page.get_by_text(email, exact=True).locator('xpath=following-sibling::button[1]')
+
+
+def assert_kept(admin_page: Page, member_page: Page, member: Person) -> None:
+    time.sleep(1.5)  # longer than the rest of a hold: nothing may happen late either
+    expect(admin_page.get_by_text(f'{member.email} removed')).to_have_count(0)
+    expect(admin_page.get_by_text(member.email, exact=True)).to_be_visible()
+    assert member_page.url.endswith('/')
+
+
+def assert_removed(admin_page: Page, member_page: Page, member: Person) -> None:
+    expect(admin_page.get_by_text(f'{member.email} removed')).to_be_visible()
+    expect(admin_page.get_by_text(member.email, exact=True)).to_have_count(0)
+    # Their open page is sent to sign in at once, without them doing anything.
+    expect(member_page).to_have_url(re.compile(r'/login$'), timeout=5_000)
+    member_page.goto('/')
+    expect(member_page.get_by_role('button', name='Sign in')).to_be_visible()  # the old cookie no longer works
+
+
+def test_an_invited_member_accepts_from_the_mail_and_sees_a_read_only_dashboard(
+    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+) -> None:
+    member = Person('Mia Member', 'mia@example.com')
+    link = invite(admin_page, smtp, member.email)
+    assert link.startswith(f'{admin_app.url}/invite/')
+    expect(admin_page.get_by_text(member.email, exact=True)).to_be_visible()  # pending in Invitations
+    expect(admin_page.get_by_text('Sent', exact=True)).to_be_visible()
+
+    page = new_context(admin_app).new_page()  # the member's own browser
+    page.goto(link)
+    expect(page.get_by_text(re.compile(f'{ADMIN.name}.* invited you to {ORGANIZATION} as member'))).to_be_visible()
+    accept(page, link, member)
+
+    expect(page).to_have_url(f'{admin_app.url}/')
+    for admin_only in ('Reveal API Key', 'Rotate API Key', 'Manage Billing', 'Generate API Key', 'Save'):
+        expect(button(page, admin_only)).to_have_count(0)
+    expect(page.get_by_role('tab', name='Activity')).to_have_count(0)
+    open_team_tab(page)
+    expect(button(page, 'Send Invite')).to_have_count(0)
+    expect(button(page, REMOVE)).to_have_count(0)
+    expect(page.get_by_text(ADMIN.email, exact=True)).to_be_visible()
+
+    # The link works once.
+    used = new_context(admin_app).new_page()
+    used.goto(link)
+    expect(used.get_by_text('This invitation has already been used')).to_be_visible()
+    expect(button(used, 'Accept invitation')).to_have_count(0)
+
+
+def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
+    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+) -> None:
+    member = Person('Max Mouse', 'max@example.com')
+    member_page = add_member(admin_page, smtp, new_context(admin_app), member)
+    hold = remove_button(admin_page, member.email)
+    expect(hold).to_have_text(REMOVE)
+
+    hold.hover()
+    admin_page.mouse.down()
+    time.sleep(0.4)
+    admin_page.mouse.up()
+    assert_kept(admin_page, member_page, member)
+
+    hold.hover()
+    admin_page.mouse.down()
+    time.sleep(0.5)
+    expect(hold).to_have_accessible_name(REMOVE)  # the fill is drawn in CSS: the name stays while it fills
+    time.sleep(1.5)
+    admin_page.mouse.up()
+    assert_removed(admin_page, member_page, member)
+
+
+def test_hold_to_remove_by_touch_on_a_phone(
+    admin_app: AppProcess, smtp: SmtpServer, new_context: Callable[..., BrowserContext],
+) -> None:
+    phone = new_context(admin_app, viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=3)
+    admin_page = phone.new_page()
+    sign_in(admin_page)
+    open_team_tab(admin_page)
+    member = Person('Tia Touch', 'tia@example.com')
+    member_page = add_member(admin_page, smtp, new_context(admin_app), member)
+    hold = remove_button(admin_page, member.email)
+    hold.scroll_into_view_if_needed()
+    touch = phone.new_cdp_session(admin_page)  # real touch input: Chromium makes the pointer events from it
+
+    def press(seconds: float) -> None:
+        box = hold.bounding_box()
+        assert box is not None
+        point = {'x': box['x'] + box['width'] / 2, 'y': box['y'] + box['height'] / 2}
+        touch.send('Input.dispatchTouchEvent', {'type': 'touchStart', 'touchPoints': [point]})
+        time.sleep(seconds)
+        touch.send('Input.dispatchTouchEvent', {'type': 'touchEnd', 'touchPoints': []})
+
+    press(0.4)
+    assert_kept(admin_page, member_page, member)
+    press(2.0)
+    assert_removed(admin_page, member_page, member)
+
+
+def test_hold_to_remove_with_the_keyboard(
+    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+) -> None:
+    member = Person('Kim Keys', 'kim@example.com')
+    member_page = add_member(admin_page, smtp, new_context(admin_app), member)
+    hold = remove_button(admin_page, member.email)
+    hold.focus()
+
+    admin_page.keyboard.down(' ')
+    time.sleep(0.4)
+    admin_page.keyboard.up(' ')
+    assert_kept(admin_page, member_page, member)
+
+    expect(hold).to_be_focused()
+    admin_page.keyboard.down(' ')
+    time.sleep(2.0)
+    admin_page.keyboard.up(' ')
+    assert_removed(admin_page, member_page, member)
