@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from weakref import WeakSet
 
-from nicegui import context, events, run, ui
+from nicegui import context, events, run, storage, ui
 
 from models import Role, User
 from services import invitations, members
@@ -30,8 +30,15 @@ def build(*, user: User) -> None:
 def team_changed(organization_id: int) -> None:
     """Rebuild the team lists on every open page of this organization."""
     for tab in list(_open_tabs):
-        if tab.organization_id == organization_id and not tab.client.is_deleted:
+        if tab.organization_id != organization_id or tab.client.is_deleted:
+            continue
+        # Event listeners remember the request they were registered under, and handlers read the signed-in user
+        # from it: rows rebuilt because of someone else's action must still act as this page's own user.
+        token = storage.request_contextvar.set(tab.client.request)
+        try:
             tab.refresh()
+        finally:
+            storage.request_contextvar.reset(token)
 
 
 def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
