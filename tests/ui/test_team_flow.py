@@ -88,7 +88,7 @@ def browser_event(user: User, marker: str, event: str) -> None:
     listener was registered under: a list rebuilt by someone else's action must still act as its own page's user.
     """
     (element,) = user.find(marker=marker).elements
-    listeners = [listener for listener in element._event_listeners.values() if listener.type == event]  # noqa: SLF001
+    listeners = [listener for listener in element._event_listeners.values() if listener.type == event]
     assert listeners, f'{marker} does not listen for {event}'
     assert user.client is not None
     for listener in listeners:
