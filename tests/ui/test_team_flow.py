@@ -6,7 +6,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
-from nicegui import background_tasks, storage, ui
+from nicegui import app, background_tasks, storage, ui
 from nicegui.testing import User
 
 from tests import smtp_server as smtp
@@ -221,6 +221,37 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     assert opened == ['/']
     await grace.should_see('Hold to Remove')
     await grace.should_see('Generate API Key')
+
+
+async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
+        user: User, create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    await send_invite(user, MEMBER_EMAIL)
+    await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    link = user.find(marker='invite-link').elements.pop().value
+    user.find('Close').click()
+    grace = create_user()
+    await accept_invitation(grace, link)
+    await user.should_see('Grace Hopper', retries=20)
+    grace_id = member_id_from(user, MEMBER_EMAIL)
+    browser(user)
+    app.storage.user['password_at'] = time.time() - 11 * 60  # the admin signed in 11 minutes ago
+
+    browser_event(user, f'remove-{grace_id}', 'hold_complete')
+    await user.should_see('Confirm your password', retries=20)
+    browser(user).find('Cancel').click()
+    await user.should_not_see('Confirm your password')
+    await user.should_see('Grace Hopper')
+
+    browser_event(user, f'remove-{grace_id}', 'hold_complete')
+    await user.should_see('Confirm your password', retries=20)
+    browser(user).find(kind=ui.input, content='Password').type('not my password')
+    user.find(kind=ui.button, content='Confirm').click()
+    await user.should_see('Wrong password', retries=20)
+    user.find(kind=ui.input, content='Password').clear().type(PASSWORD)
+    browser(user).find(kind=ui.button, content='Confirm').click()
+    await user.should_see(f'{MEMBER_EMAIL} removed', retries=30)
+    await user.should_not_see('Grace Hopper')
 
 
 @pytest.fixture(params=['refused', 'silent', 'dropping'])
