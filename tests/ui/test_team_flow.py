@@ -162,7 +162,7 @@ async def test_invite_accept_and_hold_to_remove(mail_env: SmtpServer, user: User
     await grace.should_see('Sign in')
     await grace.should_see('Forgot password?')
     print(f'hold completion → removed member on /login: {elapsed * 1000:.0f} ms (user simulation)')
-    assert elapsed < 1.0
+    assert elapsed < 2.0  # generous for a busy CI machine; typically 0.1-0.4 s
     # Their old cookie opens nothing any more.
     await grace.open('/')
     await grace.should_see('Sign in')
@@ -262,9 +262,10 @@ def broken_mail(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         smtp.point_settings_at(monkeypatch, '127.0.0.1', port, timeout=1)
         return f'Connection refused by the mail server 127.0.0.1:{port}'
     server = request.getfixturevalue(f'{request.param}_smtp_server')
-    smtp.point_settings_at(monkeypatch, server.host, server.port, timeout=1)
+    # Long enough to look at the page while the silent server keeps the send waiting, even on a busy machine.
+    smtp.point_settings_at(monkeypatch, server.host, server.port, timeout=3)
     if request.param == 'silent':
-        return f'The mail server 127.0.0.1:{server.port} did not answer within 1 s'
+        return f'The mail server 127.0.0.1:{server.port} did not answer within 3 s'
     return f'The mail server 127.0.0.1:{server.port} closed the connection'
 
 
@@ -277,7 +278,7 @@ async def test_a_failed_send_keeps_the_invitation(broken_mail: str, user: User) 
         await should_see_within(user, 'invitation-status-1', 'Sending…')
     user.find(marker='copy-link-1').click()
     await user.should_see('Invitation link copied to the clipboard')
-    await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=40)
+    await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=80)
     await user.should_see(broken_mail)
     await should_see_within(user, 'invitation-status-1', 'Email failed')
     await should_see_within(user, 'invitation-status-1', broken_mail)
