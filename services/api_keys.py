@@ -13,6 +13,7 @@ from models import ApiKey, Organization, User
 from models.base import utcnow
 from services import crypto
 from services.audit import record_event
+from services.db import change_marker
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin, require_recent_password
 
@@ -147,25 +148,60 @@ _VERIFY_STATEMENT = (
 )
 _TOUCH_STATEMENT = update(_api_key).where(_api_key.c.id == bindparam('key_id')).values(last_used_at=bindparam('now'))
 _MAX_KEY_LENGTH = 200
+# Lookups cached per connection, only where the database offers a change marker (services.db.change_marker): the
+# cache is dropped as soon as any other connection commits, so a rotated-away key is refused on the very next
+# request; expiry is checked against the clock on every request, hit or miss.
+_CACHE_INFO_KEY = 'cxt_verified_keys'
+_CACHE_LIMIT = 1024
+
+
+@dataclass
+class _KeyLookup:
+    key_id: int
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    organization: tuple[int, str, str | None, str | None]
 
 
 def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None:
     """The organization a presented key belongs to, or None for a missing, unknown, rotated-away or expired key."""
     if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
         return None
-    row = connection.execute(_VERIFY_STATEMENT, {'key_hash': hash_key(key)}).first()
-    if row is None:
-        return None
-    key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox = row
+    key_hash = hash_key(key)
+    cache = _lookup_cache(connection)
+    lookup = cache.get(key_hash) if cache is not None else None
+    if lookup is None:
+        row = connection.execute(_VERIFY_STATEMENT, {'key_hash': key_hash}).first()
+        if row is None:
+            return None
+        key_id, expires_at, last_used_at, *organization = row
+        lookup = _KeyLookup(key_id, expires_at, last_used_at, tuple(organization))  # type: ignore[arg-type]
+        if cache is not None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key_hash] = lookup
     now = utcnow()
-    if expires_at is not None and expires_at <= now:
+    if lookup.expires_at is not None and lookup.expires_at <= now:
         return None
+    last_used_at = lookup.last_used_at
     if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        # At most one write per key per minute, so the hot path stays read-only.
+        # At most one write per key per minute, so the hot path stays read-only. (A connection's own commits leave
+        # its change marker alone, so this write keeps the cache; the entry is updated to match.)
         connection.commit()
-        connection.execute(_TOUCH_STATEMENT, {'key_id': key_id, 'now': now})
+        connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
         connection.commit()
-    return VerifiedKey(key_id, last_used_at, organization_id, name, subdomain, sandbox)
+        lookup.last_used_at = now
+    return VerifiedKey(lookup.key_id, last_used_at, *lookup.organization)
+
+
+def _lookup_cache(connection: Connection) -> dict[str, _KeyLookup] | None:
+    marker = change_marker(connection)
+    if marker is None:
+        return None
+    tagged = connection.info.get(_CACHE_INFO_KEY)
+    if tagged is None or tagged[0] != marker:
+        tagged = connection.info[_CACHE_INFO_KEY] = (marker, {})
+    return tagged[1]
 
 
 def _active_key(*, session: Session, organization_id: int) -> ApiKey | None:

@@ -1,5 +1,6 @@
 """The database engine, the session scope callers open, and start-up migrations."""
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -7,7 +8,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / 'migrations'
@@ -20,7 +22,22 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE transactions."""
     if not url.startswith('sqlite'):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={'check_same_thread': False, 'timeout': 15})
+    engine = _sqlite_engine(url)
+
+    @event.listens_for(engine, 'begin')
+    def _on_begin(connection: Any) -> None:
+        # Deferred transactions lose read-modify-write updates under concurrency; IMMEDIATE serializes writers.
+        # Pure readers (the widget API's lookup) opt out so they never wait for the write lock.
+        deferred = connection.get_execution_options().get(READ_ONLY_OPTION)
+        connection.exec_driver_sql('BEGIN' if deferred else 'BEGIN IMMEDIATE')
+
+    # Held readers (hot_read_connection) must not outlive their engine.
+    event.listen(engine, 'engine_disposed', _release_readers)
+    return engine
+
+
+def _sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:
+    engine = create_engine(url, connect_args={'check_same_thread': False, 'timeout': 15}, **kwargs)
 
     @event.listens_for(engine, 'connect')
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -32,13 +49,6 @@ def make_engine(url: str) -> Engine:
         cursor.execute('PRAGMA busy_timeout=15000')
         cursor.execute('PRAGMA synchronous=NORMAL')
         cursor.close()
-
-    @event.listens_for(engine, 'begin')
-    def _on_begin(connection: Any) -> None:
-        # Deferred transactions lose read-modify-write updates under concurrency; IMMEDIATE serializes writers.
-        # Pure readers (the widget API's lookup) opt out so they never wait for the write lock.
-        deferred = connection.get_execution_options().get(READ_ONLY_OPTION)
-        connection.exec_driver_sql('BEGIN' if deferred else 'BEGIN IMMEDIATE')
 
     return engine
 
@@ -72,6 +82,80 @@ def read_connection() -> Iterator[Connection]:
     """A pooled connection for short read-mostly work outside the ORM (the widget API's hot path)."""
     with get_engine().connect().execution_options(**{READ_ONLY_OPTION: True}) as connection:
         yield connection
+
+
+_held = threading.local()  # this thread's (engine, held reader)
+_held_lock = threading.Lock()
+_held_by_thread: dict[threading.Thread, tuple[Engine, Connection]] = {}
+_reader_engines: dict[Engine, Engine] = {}
+
+
+@contextmanager
+def hot_read_connection() -> Iterator[Connection]:
+    """An autocommit connection for the widget API's per-request lookup (and its once-a-minute last-used write).
+
+    Autocommit: no BEGIN/ROLLBACK around the lookup, and every statement sees everything committed before it,
+    so a key rotated away a moment ago is refused by the very next request. On SQLite the connection is held
+    per thread, outside the shared pool (opening one per request costs more than the lookup itself); on a
+    networked database it is a pooled checkout, since those calls run on short-lived worker threads.
+    """
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        with engine.connect().execution_options(isolation_level='AUTOCOMMIT') as connection:
+            yield connection
+        return
+    held = getattr(_held, 'state', None)
+    if held is None or held[0] is not engine or held[1].closed:
+        held = _hold_reader(engine)
+    try:
+        # No commit afterwards: in autocommit mode SQLAlchemy's transaction is bookkeeping only; nothing is open
+        # on the database between statements.
+        yield held[1]
+    except BaseException:
+        held[1].close()  # the next call opens a fresh one
+        raise
+
+
+def change_marker(connection: Connection) -> int | None:
+    """A number that changes whenever another connection commits to the database, or None if there is none.
+
+    Lets a per-connection cache of query results stay exact: tag entries with the marker read before the query
+    and drop them all when it changes. Only SQLite connections in autocommit mode (hot_read_connection) have
+    one here: `PRAGMA data_version`, read on the driver connection (a few microseconds), which changes on every
+    commit by any other connection or process. Elsewhere it is None, and callers must not cache.
+    """
+    if connection.dialect.name != 'sqlite' or connection.get_execution_options().get('isolation_level') != 'AUTOCOMMIT':
+        return None
+    return connection.connection.driver_connection.execute('PRAGMA data_version').fetchone()[0]
+
+
+def _hold_reader(engine: Engine) -> tuple[Engine, Connection]:
+    """This thread's held reader: from an unpooled twin of the engine, so held connections never use up the pool."""
+    with _held_lock:
+        reader_engine = _reader_engines.get(engine)
+        if reader_engine is None:
+            reader_engine = _reader_engines[engine] = _sqlite_engine(engine.url, poolclass=NullPool)
+        for thread in [thread for thread in _held_by_thread if not thread.is_alive()]:
+            _held_by_thread.pop(thread)[1].close()
+        previous = _held_by_thread.pop(threading.current_thread(), None)
+        held = (engine, reader_engine.connect().execution_options(isolation_level='AUTOCOMMIT'))
+        _held_by_thread[threading.current_thread()] = held
+    if previous is not None:
+        previous[1].close()
+    _held.state = held
+    return held
+
+
+def _release_readers(engine: Engine) -> None:
+    """Close every thread's held reader of `engine` (when the engine is disposed)."""
+    with _held_lock:
+        for thread, (owner, connection) in list(_held_by_thread.items()):
+            if owner is engine:
+                del _held_by_thread[thread]
+                connection.close()
+        reader_engine = _reader_engines.pop(engine, None)
+    if reader_engine is not None:
+        reader_engine.dispose()
 
 
 @contextmanager
