@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
@@ -13,7 +14,7 @@ from models import ApiKey, Organization, User
 from models.base import utcnow
 from services import crypto
 from services.audit import record_event
-from services.db import change_marker
+from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin, require_recent_password
 
@@ -186,11 +187,16 @@ def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None
     last_used_at = lookup.last_used_at
     if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
         # At most one write per key per minute, so the hot path stays read-only. (A connection's own commits leave
-        # its change marker alone, so this write keeps the cache; the entry is updated to match.)
+        # its change marker alone, so this write keeps the cache; the entry is updated to match.) Best effort: while
+        # another writer holds the database the write is skipped, not waited for, and the next request records it.
         connection.commit()
-        connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
-        connection.commit()
-        lookup.last_used_at = now
+        try:
+            with without_lock_wait(connection):
+                connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
+                connection.commit()
+            lookup.last_used_at = now
+        except OperationalError:
+            connection.rollback()
     return VerifiedKey(lookup.key_id, last_used_at, *lookup.organization)
 
 

@@ -16,6 +16,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / 'migrations'
 
 _engine: Engine | None = None
 READ_ONLY_OPTION = 'cxt_read_only'
+SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def make_engine(url: str) -> Engine:
@@ -46,7 +47,7 @@ def _sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute('PRAGMA journal_mode=WAL')
         cursor.execute('PRAGMA foreign_keys=ON')
-        cursor.execute('PRAGMA busy_timeout=15000')
+        cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
         cursor.execute('PRAGMA synchronous=NORMAL')
         cursor.close()
 
@@ -114,6 +115,20 @@ def hot_read_connection() -> Iterator[Connection]:
     except BaseException:
         held[1].close()  # the next call opens a fresh one
         raise
+
+
+@contextmanager
+def without_lock_wait(connection: Connection) -> Iterator[None]:
+    """On SQLite, make a write fail at once instead of waiting for another writer (for best-effort writes that
+    run on the event loop, where a 15 s wait would freeze every page). Elsewhere a no-op."""
+    if connection.dialect.name != 'sqlite':
+        yield
+        return
+    connection.exec_driver_sql('PRAGMA busy_timeout=0')
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
 
 
 def change_marker(connection: Connection) -> int | None:

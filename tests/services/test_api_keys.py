@@ -1,6 +1,9 @@
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +13,7 @@ from sqlmodel import select
 from models import ApiKey, AuditEvent, Role, User
 from models.base import utcnow
 from services import api_keys, config
-from services.db import read_connection, session_scope
+from services.db import hot_read_connection, read_connection, session_scope
 from services.errors import PermissionDenied, ReauthenticationRequired, ValidationFailed
 from tests.factories import make_organization, make_user
 
@@ -201,3 +204,49 @@ def test_no_plaintext_key_anywhere_in_the_database_files(admin: User) -> None:
     for key in keys:
         assert key.encode() not in contents
         assert key[4:].encode() not in contents
+
+
+def test_cached_grace_key_still_expires_by_the_clock(admin: User) -> None:
+    old = generate(admin)
+    rotate(admin, timedelta(hours=1))
+    with session_scope() as session:
+        stored = session.exec(select(ApiKey).where(ApiKey.last4 == old[-4:])).one()
+        stored.expires_at = utcnow() + timedelta(seconds=0.5)
+        session.add(stored)
+    with hot_read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=old) is not None
+        time.sleep(0.6)
+        assert api_keys.verify_key(connection=connection, key=old) is None
+
+
+def test_change_from_another_process_is_seen_on_the_next_lookup(admin: User) -> None:
+    key = generate(admin)
+    with hot_read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=key) is not None
+    database_file = config.current_settings().resolved_database_url.removeprefix('sqlite:///')
+    expire = "UPDATE api_key SET expires_at = '2000-01-01 00:00:00.000000'"
+    subprocess.run([sys.executable, '-c', f'import sqlite3; c = sqlite3.connect({database_file!r}); '
+                    f'c.execute({expire!r}); c.commit()'], check=True, timeout=30)
+    with hot_read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=key) is None
+
+
+def test_last_used_write_never_waits_for_a_busy_database(admin: User) -> None:
+    key = generate(admin)
+    database_file = config.current_settings().resolved_database_url.removeprefix('sqlite:///')
+    blocker = sqlite3.connect(database_file, isolation_level=None)
+    blocker.execute('BEGIN IMMEDIATE')  # another writer holds the lock
+    try:
+        start = time.perf_counter()
+        with hot_read_connection() as connection:
+            assert api_keys.verify_key(connection=connection, key=key) is not None
+        assert time.perf_counter() - start < 5.0  # far below the 15 s busy timeout it would otherwise wait
+    finally:
+        blocker.execute('ROLLBACK')
+        blocker.close()
+    with session_scope() as session:
+        assert session.exec(select(ApiKey.last_used_at)).one() is None
+    with hot_read_connection() as connection:
+        assert api_keys.verify_key(connection=connection, key=key) is not None
+    with session_scope() as session:
+        assert session.exec(select(ApiKey.last_used_at)).one() is not None
