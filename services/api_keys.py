@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from models import ApiKey, Organization, User
