@@ -10,11 +10,22 @@ from ui import session
 
 APP_NAME = 'CX Toolbox Dashboard'
 
+_CSS = '''
+/* NiceGUI pads every tab panel; one that asks for no padding gets none, so its cards line up with the tabs. */
+.nicegui-tab-panel.q-pa-none { padding: 0; }
+@media (max-width: 599.98px) {
+  /* Phones: the dashboard's three tabs fit side by side, without scroll arrows hiding the last one. */
+  .q-tabs .q-tab { padding: 0 8px; min-width: 0; }
+  .q-tabs .q-tab__icon { display: none; }
+}
+'''
+
 
 def apply_page_style(title: str) -> None:
     ui.page_title(f'{title} · {APP_NAME}')
     ui.colors(primary='#1f4fd1')
     ui.query('body').classes('bg-grey-2')
+    ui.add_css(_CSS)
 
 
 @contextmanager
@@ -29,7 +40,8 @@ def frame(title: str, *, user: User | None = None, organization: Organization | 
         if user is not None:
             ui.label(f'Signed in as {user.email}').classes('text-sm text-grey-8')
             ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
-    with ui.column().classes('w-full max-w-5xl mx-auto q-pa-md gap-4'):
+    # No extra padding on phones: NiceGUI's page already has 16 px, and every pixel of a 390 px screen counts.
+    with ui.column().classes('w-full max-w-5xl mx-auto p-0 sm:p-4 gap-4'):
         yield
 
 

@@ -4,7 +4,6 @@ Module-scoped Playwright on purpose: a session-scoped sync Playwright keeps an e
 `user`-fixture tests that run after this folder.
 """
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,16 +13,13 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, DESKTOP, set_up_organization
+from tests.browser.helpers import ADMIN, ARTIFACTS, DESKTOP, REPO_ROOT, set_up_organization
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_ARGS = [
     '--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--no-first-run',
 ]
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Resolved at import, before the autouse fixture in tests/conftest.py moves each test into its tmp_path.
-ARTIFACTS = Path(os.environ.get('CXT_TEST_ARTIFACTS') or REPO_ROOT / 'test-artifacts').resolve()
 # CI machines are shared and small: what a person would call slow is still well under these limits.
 expect.set_options(timeout=10_000)
 

@@ -1,10 +1,15 @@
 """What a person does in the browser, in a few words each."""
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Resolved at import, before the autouse fixture in tests/conftest.py moves each test into its tmp_path.
+ARTIFACTS = Path(os.environ.get('CXT_TEST_ARTIFACTS') or REPO_ROOT / 'test-artifacts').resolve()
 MASKED_KEY = re.compile(r'^cxt_•+[A-Za-z0-9]{4}$')
 KEY = re.compile(r'^cxt_[A-Za-z0-9]{40}$')
 DESKTOP = {'width': 1280, 'height': 900}
@@ -49,6 +54,13 @@ def button(page: Page | Locator, name: str) -> Locator:
     return page.get_by_role('button', name=name, exact=True)
 
 
-def no_horizontal_scroll(page: Page) -> tuple[int, int]:
-    """(scrollWidth, innerWidth) of the document: the first must not exceed the second."""
-    return page.evaluate('[document.documentElement.scrollWidth, window.innerWidth]')
+def overflow(page: Page) -> str | None:
+    """None when nothing scrolls sideways; otherwise the widths and the elements that stick out."""
+    scroll_width, inner_width = page.evaluate('[document.documentElement.scrollWidth, window.innerWidth]')
+    if scroll_width <= inner_width:
+        return None
+    culprits = page.evaluate("""(width) => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > width + 0.5)
+        .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].slice(0, 4).join('.')
+                           + ' "' + (e.innerText || '').slice(0, 30) + '"')""", inner_width)
+    return f'scrollWidth {scroll_width} > innerWidth {inner_width}: {culprits}'

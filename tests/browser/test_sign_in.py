@@ -3,10 +3,10 @@
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, ORGANIZATION, Person, button, set_up_organization, sign_in
+from tests.browser.helpers import ADMIN, DESKTOP, ORGANIZATION, button, overflow, set_up_organization, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +19,10 @@ def test_first_run_setup_creates_the_organization_and_signs_the_admin_in(
     expect(page).to_have_url(f'{app.url}/setup')
     expect(page.get_by_text('Set up CX Toolbox')).to_be_visible()
     expect(page.get_by_text('At least 10 characters')).to_be_visible()
+    for width in (390, 1440):  # fits a phone and a wide screen without sideways scrolling
+        page.set_viewport_size({'width': width, 'height': 844})
+        assert overflow(page) is None
+    page.set_viewport_size(DESKTOP)
 
     set_up_organization(page, ADMIN, ORGANIZATION)
 
@@ -56,13 +60,17 @@ def test_sign_in_returns_to_the_page_asked_for_and_sign_out_ends_the_session(adm
     expect(page.get_by_text('Signed in as')).to_have_count(0)
 
 
+def test_signing_in_twice_in_one_browser_keeps_one_session(admin_app: AppProcess, page: Page) -> None:
+    sign_in(page)
+    page.goto('/login')
+    expect(page).to_have_url(f'{admin_app.url}/')  # already signed in: straight to the dashboard
+
+
+# Keep this test last in the module: it locks the admin's email on this module's app for 15 minutes.
 def test_five_wrong_passwords_lock_the_email_for_15_minutes(
-    app_factory: Callable[..., AppProcess], browser: Browser, new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess, page: Page, new_context: Callable[..., BrowserContext],
 ) -> None:
-    app = app_factory()  # its own app: the locked email must not affect the other tests
-    locked = Person('Lou Locked', 'lou@example.com')
-    set_up_organization(new_context(app).new_page(), locked)
-    page = new_context(app).new_page()
+    app, locked = admin_app, ADMIN
     page.goto('/login')
     page.get_by_label('Email').fill(locked.email)
     for attempt in range(1, 6):
@@ -85,9 +93,3 @@ def test_five_wrong_passwords_lock_the_email_for_15_minutes(
     other.get_by_label('Password').fill('whatever password')
     button(other, 'Sign in').click()
     expect(other.get_by_text('Invalid email or password')).to_be_visible()
-
-
-def test_signing_in_twice_in_one_browser_keeps_one_session(admin_app: AppProcess, page: Page) -> None:
-    sign_in(page)
-    page.goto('/login')
-    expect(page).to_have_url(f'{admin_app.url}/')  # already signed in: straight to the dashboard

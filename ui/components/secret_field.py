@@ -21,6 +21,9 @@ class SecretField(ui.input):
         self._cancel_timer()
         self.value = secret
         self._set_revealed(True)
+        # The button that revealed it usually disappears now: keep keyboard and screen-reader users here, on the
+        # key itself, instead of dropping their focus back to the top of the page.
+        self.run_method('focus')
         self._timer = ui.timer(REVEAL_SECONDS, self.hide, once=True)
 
     def hide(self) -> None:
