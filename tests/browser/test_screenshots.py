@@ -35,13 +35,14 @@ pytestmark = pytest.mark.browser
 MEMBER = Person('Grace Hopper', 'grace@example.com')
 PENDING = 'linus@example.com'
 SCREEN = {'width': 1280, 'height': 800}
+# Read at import: tests/conftest.py clears every CXT_* variable around each test.
+SCREENSHOTS = REPO_ROOT / os.environ['CXT_SCREENSHOTS_DIR'] if os.environ.get('CXT_SCREENSHOTS_DIR') \
+    else ARTIFACTS / 'screenshots'
 
 
 def screenshots_dir() -> Path:
-    configured = os.environ.get('CXT_SCREENSHOTS_DIR')
-    folder = (REPO_ROOT / configured) if configured else ARTIFACTS / 'screenshots'
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
 
 
 @pytest.fixture(scope='module')
