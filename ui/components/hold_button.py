@@ -19,6 +19,31 @@ _CSS = """
 .cxt-hold-button[data-held]::after { transform: scaleX(1); }
 """
 
+# Start: unless already holding, mark the button (the CSS fill runs) and complete after the hold time. On completion the
+# action usually removes the row, so whatever lies under the still-pressed finger or pointer when it is released
+# would get the click that follows: swallow clicks until shortly after that release (or 10 s at most).
+_START = """
+const b = getHtmlElement(ELEMENT);
+if (!b || b.dataset.holding !== undefined || b.dataset.held !== undefined) return;
+b.dataset.holding = "";
+b._cxtHold = setTimeout(() => {
+  delete b.dataset.holding; b.dataset.held = "";
+  const swallow = (e) => { e.preventDefault(); e.stopPropagation(); };
+  const ends = ["pointerup", "pointercancel", "keyup"];
+  let ended = false;
+  const end = () => {
+    if (ended) return; ended = true;
+    ends.forEach((type) => document.removeEventListener(type, end, true));
+    setTimeout(() => document.removeEventListener("click", swallow, true), 400);
+  };
+  document.addEventListener("click", swallow, true);
+  ends.forEach((type) => document.addEventListener(type, end, true));
+  setTimeout(end, 10000);
+  b.dispatchEvent(new CustomEvent("COMPLETE_EVENT"));
+}, MILLISECONDS);
+"""
+_STOP = 'const b = getHtmlElement(ELEMENT); if (b) { clearTimeout(b._cxtHold); delete b.dataset.holding; }'
+
 _styled_clients: WeakSet[Client] = WeakSet()
 
 
@@ -39,14 +64,9 @@ class HoldButton(ui.button):
         milliseconds = round(seconds * 1000)
         self.classes('cxt-hold-button').style(f'--cxt-hold-ms: {milliseconds}ms')
         self.props(f'no-caps title="Press and hold for {seconds:g} seconds"')
-        element = f'getHtmlElement({self.id})'
-        start = (
-            f'const b = {element}; if (!b || b.dataset.holding !== undefined || b.dataset.held !== undefined) return;'
-            ' b.dataset.holding = "";'
-            ' b._cxtHold = setTimeout(() => { delete b.dataset.holding; b.dataset.held = "";'
-            f' b.dispatchEvent(new CustomEvent("{COMPLETE_EVENT}")); }}, {milliseconds});'
-        )
-        stop = f'const b = {element}; if (b) {{ clearTimeout(b._cxtHold); delete b.dataset.holding; }}'
+        start = _START.replace('ELEMENT', str(self.id)).replace('MILLISECONDS', str(milliseconds)) \
+            .replace('COMPLETE_EVENT', COMPLETE_EVENT)
+        stop = _STOP.replace('ELEMENT', str(self.id))
         # Touch pointers are captured by the pressed element; releasing the capture lets `pointerleave` fire when
         # the finger slides off, which cancels the hold like it does for a mouse.
         self.on('pointerdown', js_handler=(
@@ -56,9 +76,8 @@ class HoldButton(ui.button):
         ))
         for cancel in ('pointerup', 'pointerleave', 'pointercancel', 'blur'):
             self.on(cancel, js_handler=f'() => {{ {stop} }}')
-        self.on('keydown', js_handler=(
-            f'(e) => {{ if (e.repeat || (e.key !== " " && e.key !== "Enter")) return; {start} }}'
-        ))
+        self.on('keydown',
+                js_handler=f'(e) => {{ if (e.repeat || (e.key !== " " && e.key !== "Enter")) return; {start} }}')
         self.on('keyup', js_handler=f'(e) => {{ if (e.key === " " || e.key === "Enter") {{ {stop} }} }}')
         self.on('contextmenu', js_handler='(e) => e.preventDefault()')
         self.on(COMPLETE_EVENT, on_hold, [])
