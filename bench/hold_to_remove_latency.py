@@ -5,7 +5,6 @@ Run: `uv run bench/hold_to_remove_latency.py [rounds]` (Debian's Chromium at /us
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
