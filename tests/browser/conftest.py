@@ -13,7 +13,9 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, ARTIFACTS, DESKTOP, REPO_ROOT, set_up_organization
+from tests.browser.helpers import ADMIN, ARTIFACTS, DESKTOP, REPO_ROOT, STRIPE_PRICE_ID, set_up_organization
+from tests.smtp_server import SmtpServer
+from tests.stripe_server import StripeServer
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_ARGS = [
@@ -52,26 +54,76 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture(scope='module')
-def app_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AppProcess]]:
-    """Start fresh app processes (empty database) for this module; all are stopped when the module ends."""
-    started: list[AppProcess] = []
+class AppPool:
+    """Fresh apps, each booted in the background while the module before it runs (start-up is the slow part).
 
-    def start(**env: str) -> AppProcess:
-        app = AppProcess(REPO_ROOT, tmp_path_factory.mktemp('app'), env=env)
-        started.append(app)
-        app.start()
+    Every app gets the same environment: the session's SMTP server and Stripe test server.
+    """
+
+    def __init__(self, make: Callable[[], AppProcess], wanted: int) -> None:
+        self._make = make
+        self._remaining = wanted
+        self._spare: AppProcess | None = None
+        self._all: list[AppProcess] = []
+
+    def take(self) -> AppProcess:
+        app = self._spare or self._spawn()
+        self._spare = None
+        self._remaining -= 1
+        if self._remaining > 0:
+            self._spare = self._spawn()
+        return app.wait_ready()
+
+    def _spawn(self) -> AppProcess:
+        app = self._make().spawn()
+        self._all.append(app)
         return app
 
-    yield start
-    for app in started:
-        app.stop()
+    def stop_all(self) -> None:
+        for app in self._all:
+            app.stop()
+
+
+@pytest.fixture(scope='session')
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) every app mails through; tests read what arrived."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def stripe() -> Iterator[StripeServer]:
+    """The tests' Stripe-compatible server every app talks to; its pages deliver webhooks to `webhook_url`."""
+    with StripeServer() as server:
+        yield server
+
+
+@pytest.fixture(scope='session')
+def app_pool(
+    tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer, stripe: StripeServer, request: pytest.FixtureRequest,
+) -> Iterator[AppPool]:
+    env = {
+        'CXT_SMTP_HOST': smtp.host, 'CXT_SMTP_PORT': str(smtp.port), 'CXT_SMTP_SECURITY': 'none',
+        'CXT_MAIL_FROM': 'dashboard@example.com',
+        'CXT_STRIPE_SECRET_KEY': 'sk_test_x', 'CXT_STRIPE_PRICE_ID': STRIPE_PRICE_ID,
+        'CXT_STRIPE_API_BASE': stripe.url, 'CXT_STRIPE_WEBHOOK_SECRET': stripe.webhook_secret,
+    }
+    here = Path(__file__).parent
+    modules = {item.path for item in request.session.items if here in item.path.parents}
+    pool = AppPool(lambda: AppProcess(REPO_ROOT, tmp_path_factory.mktemp('app'), env=env), wanted=len(modules))
+    yield pool
+    pool.stop_all()
 
 
 @pytest.fixture(scope='module')
-def app(app_factory: Callable[..., AppProcess]) -> AppProcess:
-    """A fresh app for this module with nobody set up yet."""
-    return app_factory()
+def app(app_pool: AppPool) -> Iterator[AppProcess]:
+    """A fresh app for this module (empty database: nobody set up yet)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f'no Chromium at {CHROMIUM}: install the `chromium` package (.ci/run does) to run browser tests')
+    app = app_pool.take()
+    yield app
+    app.stop()
 
 
 @pytest.fixture(scope='module')

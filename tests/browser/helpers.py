@@ -25,6 +25,7 @@ class Person:
 
 ADMIN = Person('Ada Admin', 'ada@example.com')
 ORGANIZATION = 'Acme Support'
+STRIPE_PRICE_ID = 'price_test_team_monthly'
 
 
 def set_up_organization(page: Page, admin: Person = ADMIN, organization: str = ORGANIZATION) -> None:

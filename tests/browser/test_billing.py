@@ -1,33 +1,20 @@
 """`Manage Billing` in a real browser, against the tests' Stripe-compatible server: Checkout, then the Portal."""
 
 import re
-from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import button, sign_in
+from tests.browser.helpers import STRIPE_PRICE_ID, button, sign_in
 from tests.stripe_server import WEBHOOK_PATH, StripeServer
 
 pytestmark = pytest.mark.browser
 
-PRICE_ID = 'price_test_team_monthly'
-
 
 @pytest.fixture(scope='module')
-def stripe() -> Iterator[StripeServer]:
-    with StripeServer() as server:
-        yield server
-
-
-@pytest.fixture(scope='module')
-def app(app_factory: Callable[..., AppProcess], stripe: StripeServer) -> AppProcess:
-    """This module's app talks to the Stripe test server, whose pages deliver webhooks back to the app."""
-    app = app_factory(
-        CXT_STRIPE_SECRET_KEY='sk_test_x', CXT_STRIPE_PRICE_ID=PRICE_ID, CXT_STRIPE_API_BASE=stripe.url,
-        CXT_STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
-    )
+def app(app: AppProcess, stripe: StripeServer) -> AppProcess:
+    """The Stripe test server's pages deliver their webhooks to this module's app."""
     stripe.webhook_url = app.url + WEBHOOK_PATH
     return app
 
@@ -43,7 +30,7 @@ def test_manage_billing_goes_to_checkout_then_the_portal(
     (checkout,) = stripe.checkout_sessions.values()
     assert page.url == checkout['url']  # exactly the URL Stripe returned for this session
     assert checkout['mode'] == 'subscription'
-    expect(page.get_by_text(f'Subscribe to {PRICE_ID}')).to_be_visible()
+    expect(page.get_by_text(f'Subscribe to {STRIPE_PRICE_ID}')).to_be_visible()
 
     page.get_by_role('button', name='Subscribe').click()
     page.wait_for_url(f'{admin_app.url}/?billing=success')

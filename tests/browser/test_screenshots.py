@@ -7,7 +7,7 @@ checkout clean. To refresh the pictures the README shows:
 """
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,19 +45,6 @@ def screenshots_dir() -> Path:
     return SCREENSHOTS
 
 
-@pytest.fixture(scope='module')
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='module')
-def app(app_factory: Callable[..., AppProcess], smtp: SmtpServer) -> AppProcess:
-    return app_factory(CXT_SMTP_HOST=smtp.host, CXT_SMTP_PORT=str(smtp.port), CXT_SMTP_SECURITY='none',
-                       CXT_MAIL_FROM='dashboard@example.com')
-
-
 def snap(page: Page, name: str) -> None:
     """Save the whole page once no notification is showing (they would hide part of it)."""
     expect(page.locator('.q-notification')).to_have_count(0, timeout=15_000)
@@ -87,11 +74,12 @@ def test_screenshots_of_every_screen(
     button(page, 'Save').click()
     expect(page.get_by_text('Subdomains saved')).to_be_visible()
     page.get_by_role('tab', name='User Management').click()
+    mails_before = len(smtp.messages)
     for email in (MEMBER.email, PENDING):
         page.get_by_label('Email').fill(email)
         button(page, 'Send Invite').click()
         expect(page.get_by_text(f'Invitation sent to {email}')).to_be_visible()
-    link = next(mail.links[0] for mail in smtp.wait_for(2) if mail.recipients == [MEMBER.email])
+    link = next(mail.links[0] for mail in smtp.wait_for(mails_before + 2) if mail.recipients == [MEMBER.email])
     member = new_context(app, viewport=SCREEN).new_page()
     member.goto(link)
     member.get_by_label('Your name').fill(MEMBER.name)

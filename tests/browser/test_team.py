@@ -3,7 +3,7 @@ held with a mouse, a finger on a phone and the keyboard."""
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -15,20 +15,6 @@ from tests.smtp_server import SmtpServer
 pytestmark = pytest.mark.browser
 
 REMOVE = 'Hold to Remove'
-
-
-@pytest.fixture(scope='module')
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='module')
-def app(app_factory: Callable[..., AppProcess], smtp: SmtpServer) -> AppProcess:
-    """This module's app mails through a real local SMTP server (aiosmtpd) the tests read."""
-    return app_factory(CXT_SMTP_HOST=smtp.host, CXT_SMTP_PORT=str(smtp.port), CXT_SMTP_SECURITY='none',
-                       CXT_MAIL_FROM='dashboard@example.com')
 
 
 @pytest.fixture
