@@ -15,10 +15,9 @@ from models import AuditEvent, Organization, Role
 from services.db import session_scope
 from tests import factories
 from tests.stripe_server import StripeServer
+from tests.ui.helpers import PASSWORD, set_up_organization
 from ui import session as ui_session
 
-ADMIN_EMAIL = 'ada@example.com'
-PASSWORD = 'correct horse battery'
 PRICE_ID = 'price_test_team_monthly'
 PUBLIC_URL = 'http://dashboard.test:8080'
 
@@ -35,14 +34,6 @@ def stripe_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeServer]:
         yield server
 
 
-async def set_up_organization(user: User) -> None:
-    await user.open('/setup')
-    user.find('Organization name').type('Acme Support')
-    user.find('Your name').type('Ada Admin')
-    user.find('Email').type(ADMIN_EMAIL)
-    user.find('Password').type(PASSWORD)
-    user.find('Create organization').click()
-    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
 
 
 def record_navigation(user: User, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -1,6 +1,5 @@
 """A new admin's first minutes: setup, the dashboard, the key, the subdomains; and what a member sees."""
 
-import asyncio
 import re
 import time
 
@@ -13,26 +12,14 @@ from models import ApiKey, Role
 from models import User as Account
 from services import auth
 from services.db import session_scope
+from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, set_up_organization, sign_in
 from ui.components import secret_field
 
-ADMIN_EMAIL = 'ada@example.com'
-PASSWORD = 'correct horse battery'
 KEY_PATTERN = re.compile(r'cxt_[A-Za-z0-9]{40}')
 
 
-async def set_up_organization(user: User) -> None:
-    await user.open('/setup')
-    user.find('Organization name').type('Acme Support')
-    user.find('Your name').type('Ada Admin')
-    user.find('Email').type(ADMIN_EMAIL)
-    user.find('Password').type(PASSWORD)
-    button(user, 'Create organization').click()
-    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
 
 
-def button(user: User, label: str) -> object:
-    """The button labelled `label` (card titles may contain the same words)."""
-    return user.find(kind=ui.button, content=label)
 
 
 def key_field_value(user: User) -> str:
@@ -46,18 +33,6 @@ def add_member(email: str = 'max@example.com') -> None:
                             password_hash=auth.hash_password(PASSWORD), role=Role.MEMBER))
 
 
-async def sign_in(user: User, email: str, password: str = PASSWORD) -> None:
-    user.find('Email').clear().type(email)
-    user.find('Password').clear().type(password)
-    button(user, 'Sign in').click()
-    for _ in range(50):  # like a person, wait until the button is usable again or the page changed
-        await asyncio.sleep(0.05)
-        try:
-            buttons = user.find(kind=ui.button, content='Sign in').elements
-        except AssertionError:
-            return  # signed in: the page moved on
-        if all(element.enabled for element in buttons):
-            return
 
 
 async def test_setup_leads_to_dashboard(user: User) -> None:

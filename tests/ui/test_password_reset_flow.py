@@ -8,9 +8,10 @@ from nicegui.testing import User
 
 from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
+from tests.ui import helpers
+from tests.ui.helpers import ADMIN_EMAIL
 from tests.ui.test_team_flow import browser, eventually, follow_server_navigation
 
-ADMIN_EMAIL = 'ada@example.com'
 OLD_PASSWORD = 'correct horse battery'
 NEW_PASSWORD = 'a completely new password'
 
@@ -18,13 +19,7 @@ mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures
 
 
 async def set_up_organization(user: User) -> None:
-    await user.open('/setup')
-    user.find('Organization name').type('Acme Support')
-    user.find('Your name').type('Ada Admin')
-    user.find('Email').type(ADMIN_EMAIL)
-    user.find('Password').type(OLD_PASSWORD)
-    user.find('Create organization').click()
-    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+    await helpers.set_up_organization(user, password=OLD_PASSWORD)
 
 
 async def ask_for_link(visitor: User, email: str) -> None:

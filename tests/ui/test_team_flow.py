@@ -11,9 +11,9 @@ from nicegui.testing import User
 
 from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
+from tests.ui import helpers
+from tests.ui.helpers import ADMIN_EMAIL, PASSWORD
 
-ADMIN_EMAIL = 'ada@example.com'
-PASSWORD = 'correct horse battery'
 MEMBER_EMAIL = 'grace@example.com'
 MEMBER_PASSWORD = 'grace password 123'
 
@@ -22,13 +22,7 @@ silent_smtp_server, dropping_smtp_server = smtp.silent_smtp_server, smtp.droppin
 
 
 async def set_up_organization(user: User) -> None:
-    await user.open('/setup')
-    user.find('Organization name').type('Acme Support')
-    user.find('Your name').type('Ada Admin')
-    user.find('Email').type(ADMIN_EMAIL)
-    user.find('Password').type(PASSWORD)
-    user.find('Create organization').click()
-    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+    await helpers.set_up_organization(user)
     user.find('User Management').click()
 
 

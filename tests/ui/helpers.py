@@ -1,0 +1,41 @@
+"""What every UI test does first, written once."""
+
+import asyncio
+
+from nicegui import ui
+from nicegui.testing import User
+from nicegui.testing.user_interaction import UserInteraction
+
+ADMIN_EMAIL = 'ada@example.com'
+PASSWORD = 'correct horse battery'
+
+
+async def set_up_organization(user: User, *, password: str = PASSWORD) -> None:
+    """First run: create Acme Support with Ada as its admin, and land on the dashboard."""
+    await user.open('/setup')
+    user.find('Organization name').type('Acme Support')
+    user.find('Your name').type('Ada Admin')
+    user.find('Email').type(ADMIN_EMAIL)
+    user.find('Password').type(password)
+    user.find('Create organization').click()
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+
+
+def button(user: User, label: str) -> UserInteraction:
+    """The button labelled `label` (card titles may contain the same words)."""
+    return user.find(kind=ui.button, content=label)
+
+
+async def sign_in(user: User, email: str, password: str = PASSWORD) -> None:
+    """Fill in the sign-in form and wait, like a person, until the button is usable again or the page moved on."""
+    user.find('Email').clear().type(email)
+    user.find('Password').clear().type(password)
+    button(user, 'Sign in').click()
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        try:
+            buttons = user.find(kind=ui.button, content='Sign in').elements
+        except AssertionError:
+            return  # signed in: the page moved on
+        if all(element.enabled for element in buttons):
+            return
