@@ -16,6 +16,7 @@ from services import crypto
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
+from services.organizations import lock_organization
 from services.permissions import require_admin, require_recent_password
 
 PREFIX = 'cxt_'
@@ -70,7 +71,7 @@ def get_overview(*, session: Session, actor: User) -> KeyOverview:
 def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str:
     """The organization's first key, returned in plain text once; refused if a key already exists."""
     require_admin(actor)
-    _lock_organization(session=session, organization_id=actor.organization_id)
+    lock_organization(session=session, organization_id=actor.organization_id)
     if _active_key(session=session, organization_id=actor.organization_id) is not None:
         raise ValidationFailed('This organization already has an API key. Rotate it instead.')
     plaintext = _add_key(session=session, actor=actor)
@@ -98,7 +99,7 @@ def rotate_key(
     require_recent_password(password_confirmed_at)
     if grace not in GRACE_CHOICES.values():
         raise ValidationFailed('Choose when the old key stops working.')
-    _lock_organization(session=session, organization_id=actor.organization_id)
+    lock_organization(session=session, organization_id=actor.organization_id)
     now = utcnow()
     old = _active_key(session=session, organization_id=actor.organization_id)
     if old is not None:
@@ -215,12 +216,6 @@ def _active_key(*, session: Session, organization_id: int) -> ApiKey | None:
         select(ApiKey).where(ApiKey.organization_id == organization_id, col(ApiKey.expires_at).is_(None))
     ).first()
 
-
-def _lock_organization(*, session: Session, organization_id: int) -> None:
-    """Serialize key changes per organization (row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
-    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
-    if session.exec(statement).first() is None:
-        raise NotFound('Organization not found.')
 
 
 def _add_key(*, session: Session, actor: User) -> str:

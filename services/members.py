@@ -4,9 +4,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from models import Organization, Role, User
+from models import Role, User
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.organizations import lock_organization
 from services.permissions import require_admin, require_recent_password
 
 LAST_ADMIN = 'The last admin cannot be removed or demoted. Make someone else an admin first.'
@@ -27,7 +28,7 @@ def change_role(*, session: Session, actor: User, member_id: int, role: str, ip:
     require_admin(actor)
     if role not in (Role.ADMIN.value, Role.MEMBER.value):
         raise ValidationFailed('Choose Admin or Member', field='role')
-    _lock_organization(session=session, organization_id=actor.organization_id)
+    lock_organization(session=session, organization_id=actor.organization_id)
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == role:
         return member
@@ -49,7 +50,7 @@ def remove_member(
     require_recent_password(password_confirmed_at)
     if member_id == actor.id:
         raise PermissionDenied('You cannot remove yourself.')
-    _lock_organization(session=session, organization_id=actor.organization_id)
+    lock_organization(session=session, organization_id=actor.organization_id)
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)
@@ -77,9 +78,3 @@ def _other_admins(*, session: Session, member: User) -> int:
         )
     ).one()
 
-
-def _lock_organization(*, session: Session, organization_id: int) -> None:
-    """Serialize team changes per organization, so two admins demoting each other cannot leave none."""
-    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
-    if session.exec(statement).first() is None:
-        raise NotFound('Organization not found.')

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, or_
 from sqlalchemy import select as core_select
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from models import Organization, User
 from services.audit import record_event
@@ -38,6 +38,14 @@ def normalize_subdomain(raw: str | None, *, field: str = 'subdomain') -> str | N
 
 def kustomer_url(subdomain: str | None) -> str | None:
     return f'https://{subdomain}{KUSTOMER_SUFFIX}' if subdomain else None
+
+
+def lock_organization(*, session: Session, organization_id: int) -> None:
+    """Serialize changes to one organization's keys and team (a row lock on PostgreSQL; on SQLite the
+    transaction's BEGIN IMMEDIATE already serializes writers)."""
+    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    if session.exec(statement).first() is None:
+        raise NotFound('Organization not found.')
 
 
 def get_organization(*, session: Session, actor: User) -> Organization:
