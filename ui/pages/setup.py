@@ -27,6 +27,7 @@ def setup_page() -> RedirectResponse | None:
         async def create() -> None:
             theme.clear_field_errors(fields)
             button.props('loading')
+            button.disable()  # announced as unavailable, like Sign in, while bcrypt works
             ip = session.client_ip()
             try:
                 user = await run.io_bound(
@@ -41,6 +42,7 @@ def setup_page() -> RedirectResponse | None:
                 return
             finally:
                 button.props(remove='loading')
+                button.enable()
             session.sign_in(user)
             ui.navigate.to('/')
 
