@@ -1,7 +1,8 @@
 """Tab `User Management`: Invite User, Invitations and Team Members (with Hold to Remove)."""
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from weakref import WeakSet
@@ -117,7 +118,13 @@ class TeamTab:
             ui.notify(str(error), type='negative')
             return
         self.email.value = ''
-        await self._deliver(issued)
+        self.send_button.props('loading')
+        self.send_button.disable()
+        try:
+            await self._deliver(issued)
+        finally:
+            self.send_button.props(remove='loading')
+            self.send_button.enable()
 
     async def _deliver(self, issued: invitations.IssuedInvitation) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
@@ -158,13 +165,10 @@ class TeamTab:
         if not rows:
             ui.label('No pending invitations.').classes('text-body2 text-grey-8').mark('no-invitations')
             return
-        with ui.element('div').classes('w-full overflow-x-auto'):
-            with ui.grid(columns='minmax(12rem,2fr) auto minmax(7rem,1fr) auto minmax(7rem,1fr) auto').classes(
-                'w-full items-center gap-x-4 gap-y-2 min-w-[52rem]'
-            ):
-                for heading in ('Email', 'Role', 'Invited by', 'Expires', 'Status', ''):
-                    ui.label(heading).classes('text-xs text-grey-7 uppercase')
-                for row in rows:
+        with _stacking_table('minmax(12rem,2fr)_auto_minmax(7rem,1fr)_auto_minmax(7rem,1fr)_auto',
+                             ('Email', 'Role', 'Invited by', 'Expires', 'Status', '')):
+            for row in rows:
+                with _table_row():
                     self._invitation_row(row)
 
     def _invitation_row(self, row: invitations.PendingInvitation) -> None:
@@ -239,13 +243,10 @@ class TeamTab:
     def member_list(self) -> None:
         with session_scope() as db:
             team = members.list_members(session=db, actor=self.user)
-        with ui.element('div').classes('w-full overflow-x-auto'):
-            with ui.grid(columns='minmax(8rem,1fr) minmax(12rem,2fr) auto auto auto').classes(
-                'w-full items-center gap-x-4 gap-y-2 min-w-[40rem]'
-            ):
-                for heading in ('Name', 'Email', 'Role', 'Status', ''):
-                    ui.label(heading).classes('text-xs text-grey-7 uppercase')
-                for member in team:
+        with _stacking_table('minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto',
+                             ('Name', 'Email', 'Role', 'Status', '')):
+            for member in team:
+                with _table_row():
                     self._member_row(member)
 
     def _member_row(self, member: User) -> None:
@@ -323,3 +324,22 @@ def _send_and_record(issued: invitations.IssuedInvitation) -> str | None:
 
 def _format_time(moment: datetime) -> str:
     return moment.strftime('%Y-%m-%d %H:%M UTC')
+
+
+@contextmanager
+def _stacking_table(columns: str, headings: tuple[str, ...]) -> Iterator[None]:
+    """A grid table from `sm` up; below it (phones) every row stacks into a small card of its own, so nothing
+    scrolls sideways. `columns` is a Tailwind grid template (underscores for spaces)."""
+    with ui.element('div').classes(f'w-full grid gap-2 sm:gap-x-4 sm:items-center sm:grid-cols-[{columns}]'):
+        for heading in headings:
+            # max-sm:hidden, not hidden + sm:block: Quasar's .hidden is !important and would win on every width.
+            ui.label(heading).classes('max-sm:hidden text-xs text-grey-7 uppercase')
+        yield
+
+
+@contextmanager
+def _table_row() -> Iterator[None]:
+    # `sm:contents` dissolves the wrapper on wider screens, so its cells sit in the table's own columns.
+    with ui.element('div').classes('flex flex-col items-start gap-1 rounded-borders border q-pa-sm '
+                                   'sm:contents'):
+        yield
