@@ -340,6 +340,6 @@ def _stacking_table(columns: str, headings: tuple[str, ...]) -> Iterator[None]:
 @contextmanager
 def _table_row() -> Iterator[None]:
     # `sm:contents` dissolves the wrapper on wider screens, so its cells sit in the table's own columns.
-    with ui.element('div').classes('flex flex-col items-start gap-1 rounded-borders border q-pa-sm '
+    with ui.element('div').classes('flex flex-col items-start gap-1 rounded-borders border border-gray-300 q-pa-sm '
                                    'sm:contents'):
         yield
