@@ -11,6 +11,7 @@ from models import User
 from services import auth
 from services.db import session_scope
 from services.permissions import SUDO_WINDOW
+from ui.components.busy import busy
 
 _clients_by_user: dict[int, set[str]] = {}
 
@@ -81,11 +82,8 @@ async def ensure_recent_password(user: User) -> bool:
         password.props('autofocus autocomplete=current-password')
 
         async def confirm() -> None:
-            button.props('loading')
-            try:
+            with busy(button):
                 ok = await run.io_bound(_check_password, user, password.value or '')
-            finally:
-                button.props(remove='loading')
             if ok:
                 app.storage.user['password_at'] = time.time()
                 dialog.submit(True)

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from models import Organization, User
+from services import auth
 from ui import session
 
 APP_NAME = 'CX Toolbox Dashboard'
@@ -56,6 +57,12 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
             if subtitle:
                 ui.label(subtitle).classes('text-sm text-grey-8')
             yield
+
+
+def new_password_input(label: str = 'Password') -> ui.input:
+    """A password field for choosing a password; it says the rule up front."""
+    field = ui.input(label, password=True, password_toggle_button=True).classes('w-full')
+    return field.props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
 
 
 def _sign_out() -> None:

@@ -3,10 +3,11 @@
 from nicegui import run, ui
 
 from models import User
-from services import auth, invitations
+from services import invitations
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
+from ui.components.busy import busy
 from ui.tabs.team import team_changed
 
 
@@ -26,17 +27,15 @@ def invite_page(token: str) -> None:
         fields = {
             'email': ui.input('Email', value=view.email).props('readonly').classes('w-full'),
             'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
-            'password': ui.input('Password', password=True, password_toggle_button=True)
-            .props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
-            .classes('w-full'),
+            'password': theme.new_password_input(),
         }
 
         async def accept() -> None:
             theme.clear_field_errors(fields)
-            button.props('loading')
             try:
-                user = await run.io_bound(_accept, token, fields['name'].value or '',
-                                          fields['password'].value or '', session.client_ip())
+                with busy(button):
+                    user = await run.io_bound(_accept, token, fields['name'].value or '',
+                                              fields['password'].value or '', session.client_ip())
             except ValidationFailed as error:
                 if error.field is None:  # the invitation itself is no longer valid: show the page that says why
                     ui.navigate.reload()
@@ -46,8 +45,6 @@ def invite_page(token: str) -> None:
             except ServiceError as error:
                 ui.notify(str(error), type='negative')
                 return
-            finally:
-                button.props(remove='loading')
             session.sign_in(user)
             team_changed(user.organization_id)
             ui.navigate.to('/')

@@ -8,6 +8,7 @@ from services import auth
 from services.db import session_scope
 from services.errors import ServiceError
 from ui import session, theme
+from ui.components.busy import busy
 
 
 @ui.page('/login')
@@ -27,18 +28,15 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
 
         async def sign_in() -> None:
             message.set_visibility(False)
-            button.props('loading')
-            button.disable()
             try:
-                user = await run.io_bound(_authenticate, email.value or '', password.value or '', session.client_ip())
+                with busy(button):
+                    user = await run.io_bound(_authenticate, email.value or '', password.value or '',
+                                              session.client_ip())
             except ServiceError as error:
                 message.set_text(str(error))
                 message.set_visibility(True)
                 password.value = ''
                 return
-            finally:
-                button.props(remove='loading')
-                button.enable()
             session.sign_in(user)
             ui.navigate.to(target)
 

@@ -5,11 +5,12 @@ import logging
 from nicegui import background_tasks, run, ui
 
 from models import User
-from services import auth, password_reset
+from services import password_reset
 from services.config import current_settings
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
+from ui.components.busy import busy
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,13 @@ def reset_password_page(token: str) -> None:
             ui.link('Request a new link', '/forgot-password').classes('text-sm')
         return
     with theme.narrow_card('Choose a new password', 'Every other session of your account will be signed out.'):
-        password = ui.input('New password', password=True, password_toggle_button=True) \
-            .props(f'autocomplete=new-password autofocus hint="At least {auth.PASSWORD_MIN_LENGTH} characters"') \
-            .classes('w-full')
+        password = theme.new_password_input('New password').props('autofocus')
 
         async def reset() -> None:
             password.error = None
-            button.props('loading')
             try:
-                user = await run.io_bound(_reset, token, password.value or '', session.client_ip())
+                with busy(button):
+                    user = await run.io_bound(_reset, token, password.value or '', session.client_ip())
             except ValidationFailed as error:
                 if error.field is None:  # the link died meanwhile (used in another tab, expired)
                     ui.navigate.reload()
@@ -71,8 +70,6 @@ def reset_password_page(token: str) -> None:
             except ServiceError as error:
                 ui.notify(str(error), type='negative')
                 return
-            finally:
-                button.props(remove='loading')
             session.end_open_pages(user.id)
             session.sign_in(user)
             ui.navigate.to('/')

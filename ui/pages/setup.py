@@ -7,6 +7,7 @@ from services import auth
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
+from ui.components.busy import busy
 
 
 @ui.page('/setup')
@@ -19,30 +20,23 @@ def setup_page() -> RedirectResponse | None:
             'organization': ui.input('Organization name').props('autofocus').classes('w-full'),
             'name': ui.input('Your name').props('autocomplete=name').classes('w-full'),
             'email': ui.input('Email').props('type=email autocomplete=email').classes('w-full'),
-            'password': ui.input('Password', password=True, password_toggle_button=True)
-            .props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
-            .classes('w-full'),
+            'password': theme.new_password_input(),
         }
 
         async def create() -> None:
             theme.clear_field_errors(fields)
-            button.props('loading')
-            button.disable()  # announced as unavailable, like Sign in, while bcrypt works
-            ip = session.client_ip()
             try:
-                user = await run.io_bound(
-                    _create, fields['organization'].value, fields['name'].value, fields['email'].value,
-                    fields['password'].value, ip,
-                )
+                with busy(button):
+                    user = await run.io_bound(
+                        _create, fields['organization'].value, fields['name'].value, fields['email'].value,
+                        fields['password'].value, session.client_ip(),
+                    )
             except ValidationFailed as error:
                 theme.show_field_error(fields, error.field, str(error))
                 return
             except ServiceError as error:
                 ui.notify(str(error), type='negative')
                 return
-            finally:
-                button.props(remove='loading')
-                button.enable()
             session.sign_in(user)
             ui.navigate.to('/')
 

@@ -10,6 +10,7 @@ from services.api_keys import GRACE_CHOICES
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
+from ui.components.busy import busy
 from ui.components.secret_field import SecretField
 
 ROTATE_WARNING = (
@@ -176,16 +177,13 @@ class KeyCard:
             return
         if not await session.ensure_recent_password(user):
             return
-        self.billing_button.disable()
-        self.billing_button.props('loading')
         try:
-            redirect = await run.io_bound(_start_billing, user, session.password_confirmed_at(), session.client_ip())
+            with busy(self.billing_button):
+                redirect = await run.io_bound(_start_billing, user, session.password_confirmed_at(),
+                                              session.client_ip())
         except ServiceError as error:
             ui.notify(str(error), type='negative')
             return
-        finally:
-            self.billing_button.props(remove='loading')
-            self.billing_button.enable()
         if redirect is not None:
             ui.navigate.to(redirect.url)
 

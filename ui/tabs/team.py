@@ -15,6 +15,7 @@ from services.config import current_settings
 from services.db import session_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
+from ui.components.busy import busy
 from ui.components.hold_button import HoldButton
 
 ROLE_OPTIONS = {Role.MEMBER.value: 'Member', Role.ADMIN.value: 'Admin'}
@@ -118,13 +119,8 @@ class TeamTab:
             ui.notify(str(error), type='negative')
             return
         self.email.value = ''
-        self.send_button.props('loading')
-        self.send_button.disable()
-        try:
+        with busy(self.send_button):
             await self._deliver(issued)
-        finally:
-            self.send_button.props(remove='loading')
-            self.send_button.enable()
 
     async def _deliver(self, issued: invitations.IssuedInvitation) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
