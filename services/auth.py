@@ -8,7 +8,7 @@ from functools import cache
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, select
 
 from models import LoginFailure, Organization, Role, User
 from models.base import utcnow
@@ -153,6 +153,3 @@ def load_session_user(*, session: Session, user_id: int | None, session_version:
         return None
     return user
 
-
-def count_users(*, session: Session) -> int:
-    return session.exec(select(func.count()).select_from(User)).one()

@@ -4,6 +4,8 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from fastapi import Request
+from fastapi.responses import RedirectResponse
 from nicegui import app, context, run, ui
 from nicegui.client import Client
 
@@ -44,8 +46,10 @@ def acting_user() -> User | None:
     return user
 
 
-def login_url(path: str) -> str:
-    return f'/login?redirect_to={quote(path, safe="/")}'
+def login_redirect(request: Request) -> RedirectResponse:
+    """Send an unauthenticated visit to `/login`, which brings the person back here after signing in."""
+    path = request.url.path + (f'?{request.url.query}' if request.url.query else '')
+    return RedirectResponse(f'/login?redirect_to={quote(path, safe="/")}')
 
 
 def safe_redirect_target(target: str | None) -> str:

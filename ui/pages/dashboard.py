@@ -19,8 +19,7 @@ HELP_LINKS = {
 def dashboard_page(request: Request, billing: str | None = None) -> RedirectResponse | None:
     user = session.current_user()
     if user is None:
-        path = request.url.path + (f'?{request.url.query}' if request.url.query else '')
-        return RedirectResponse(session.login_url(path))
+        return session.login_redirect(request)
     session.track_client(user)
     with session_scope() as db:
         organization = organizations.get_organization(session=db, actor=user)

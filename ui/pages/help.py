@@ -37,7 +37,7 @@ _PAGES = {
 def help_page(topic: str, request: Request) -> RedirectResponse | None:
     user = session.current_user()
     if user is None:
-        return RedirectResponse(session.login_url(request.url.path))
+        return session.login_redirect(request)
     with session_scope() as db:
         organization = organizations.get_organization(session=db, actor=user)
     title, body = _PAGES.get(topic, ('Help', 'There is no help page with that name.'))
