@@ -43,5 +43,6 @@ if __name__ in {'__main__', '__mp_main__'}:
     )
     if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
         print(f'CX Toolbox Dashboard on http://{settings.host}:{settings.port}', flush=True)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level='warning', access_log=False,
-                    proxy_headers=True)
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level='warning', access_log=False, proxy_headers=True
+        )

@@ -2,6 +2,7 @@
 
 Run: `uv run bench/hold_to_remove_latency.py [rounds]` (Debian's Chromium at /usr/bin/chromium).
 """
+
 import statistics
 import sys
 import tempfile
@@ -60,5 +61,7 @@ finally:
     app.stop()
 for start, paint in results:
     print(f'hold complete → /login navigation starts {start:6.0f} ms, login page painted {paint:6.0f} ms')
-print(f'median: navigation {statistics.median(r[0] for r in results):.0f} ms, '
-      f'painted {statistics.median(r[1] for r in results):.0f} ms ({len(results)} rounds)')
+print(
+    f'median: navigation {statistics.median(r[0] for r in results):.0f} ms, '
+    f'painted {statistics.median(r[1] for r in results):.0f} ms ({len(results)} rounds)'
+)

@@ -12,8 +12,13 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = 'api_key'
     # At most one active key per organization, enforced by the database itself.
     __table_args__ = (
-        Index('uq_api_key_one_active', 'organization_id', unique=True,
-              sqlite_where=text('expires_at IS NULL'), postgresql_where=text('expires_at IS NULL')),
+        Index(
+            'uq_api_key_one_active',
+            'organization_id',
+            unique=True,
+            sqlite_where=text('expires_at IS NULL'),
+            postgresql_where=text('expires_at IS NULL'),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

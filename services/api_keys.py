@@ -86,13 +86,24 @@ def reveal_key(*, session: Session, actor: User, password_confirmed_at: datetime
     key = _active_key(session=session, organization_id=actor.organization_id)
     if key is None:
         raise NotFound('There is no API key yet. Generate one first.')
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.revealed',
-                 target=mask(key.last4), ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='api_key.revealed',
+        target=mask(key.last4),
+        ip=ip,
+    )
     return crypto.decrypt(key.encrypted_key)
 
 
 def rotate_key(
-    *, session: Session, actor: User, grace: timedelta, password_confirmed_at: datetime | None, ip: str | None = None,
+    *,
+    session: Session,
+    actor: User,
+    grace: timedelta,
+    password_confirmed_at: datetime | None,
+    ip: str | None = None,
 ) -> str:
     """Replace the active key; the old one stops now or at the end of `grace`. Returns the new key."""
     require_admin(actor)
@@ -108,8 +119,14 @@ def rotate_key(
         session.flush()
     plaintext = _add_key(session=session, actor=actor)
     grace_text = 'immediately' if not grace else f'old key valid until {(now + grace).isoformat(timespec="minutes")}'
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.rotated',
-                 target=f'{mask(old.last4) if old else "none"} → {mask(plaintext[-4:])} ({grace_text})', ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='api_key.rotated',
+        target=f'{mask(old.last4) if old else "none"} → {mask(plaintext[-4:])} ({grace_text})',
+        ip=ip,
+    )
     return plaintext
 
 
@@ -122,8 +139,14 @@ def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> 
         key.expires_at = now
         session.add(key)
     if overview.in_grace:
-        record_event(session=session, organization_id=actor.organization_id, actor=actor,
-                     action='api_key.old_revoked', target=', '.join(mask(k.last4) for k in overview.in_grace), ip=ip)
+        record_event(
+            session=session,
+            organization_id=actor.organization_id,
+            actor=actor,
+            action='api_key.old_revoked',
+            target=', '.join(mask(k.last4) for k in overview.in_grace),
+            ip=ip,
+        )
     return len(overview.in_grace)
 
 
@@ -142,8 +165,13 @@ _organization = Organization.__table__  # type: ignore[attr-defined]
 # Prebuilt once: the widget API's hot path is one indexed lookup on a pooled connection, no ORM session.
 _VERIFY_STATEMENT = (
     core_select(
-        _api_key.c.id, _api_key.c.expires_at, _api_key.c.last_used_at, _organization.c.id, _organization.c.name,
-        _organization.c.kustomer_subdomain, _organization.c.kustomer_sandbox_subdomain,
+        _api_key.c.id,
+        _api_key.c.expires_at,
+        _api_key.c.last_used_at,
+        _organization.c.id,
+        _organization.c.name,
+        _organization.c.kustomer_subdomain,
+        _organization.c.kustomer_sandbox_subdomain,
     )
     .select_from(_api_key.join(_organization, _api_key.c.organization_id == _organization.c.id))
     .where(_api_key.c.key_hash == bindparam('key_hash'))
@@ -217,15 +245,16 @@ def _active_key(*, session: Session, organization_id: int) -> ApiKey | None:
     ).first()
 
 
-
 def _add_key(*, session: Session, actor: User) -> str:
     plaintext = new_plaintext_key()
-    session.add(ApiKey(
-        organization_id=actor.organization_id,
-        key_hash=hash_key(plaintext),
-        encrypted_key=crypto.encrypt(plaintext),
-        last4=plaintext[-4:],
-        created_by_id=actor.id,
-    ))
+    session.add(
+        ApiKey(
+            organization_id=actor.organization_id,
+            key_hash=hash_key(plaintext),
+            encrypted_key=crypto.encrypt(plaintext),
+            last4=plaintext[-4:],
+            created_by_id=actor.id,
+        )
+    )
     session.flush()
     return plaintext

@@ -7,8 +7,14 @@ from services.permissions import require_admin
 
 
 def record_event(
-    *, session: Session, organization_id: int | None, actor: User | None, action: str,
-    target: str | None = None, ip: str | None = None, actor_email: str | None = None,
+    *,
+    session: Session,
+    organization_id: int | None,
+    actor: User | None,
+    action: str,
+    target: str | None = None,
+    ip: str | None = None,
+    actor_email: str | None = None,
 ) -> AuditEvent:
     """Add one event to the log (committed with the caller's transaction)."""
     event = AuditEvent(

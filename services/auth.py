@@ -74,7 +74,13 @@ def setup_needed(*, session: Session) -> bool:
 
 
 def create_first_admin(
-    *, session: Session, organization_name: str, name: str, email: str, password: str, ip: str | None = None,
+    *,
+    session: Session,
+    organization_name: str,
+    name: str,
+    email: str,
+    password: str,
+    ip: str | None = None,
 ) -> User:
     """Create the organization and its first admin; refused once any account exists."""
     organization_name = validate_name(organization_name, field='organization', what='the organization name')
@@ -90,8 +96,14 @@ def create_first_admin(
     user = User(organization_id=organization.id, email=email, name=name, password_hash=password_hash, role=Role.ADMIN)
     session.add(user)
     session.flush()
-    record_event(session=session, organization_id=organization.id, actor=user, action='organization.created',
-                 target=organization_name, ip=ip)
+    record_event(
+        session=session,
+        organization_id=organization.id,
+        actor=user,
+        action='organization.created',
+        target=organization_name,
+        ip=ip,
+    )
     return user
 
 
@@ -128,8 +140,15 @@ def authenticate(*, session: Session, email: str, password: str, ip: str | None 
     password_ok = check_password(password, user.password_hash if user else _dummy_hash(BCRYPT_ROUNDS))
     if user is None or not password_ok:
         session.add(LoginFailure(email=email))
-        record_event(session=session, organization_id=user.organization_id if user else None, actor=None,
-                     actor_email=email, action='login.failed', target=email, ip=ip)
+        record_event(
+            session=session,
+            organization_id=user.organization_id if user else None,
+            actor=None,
+            actor_email=email,
+            action='login.failed',
+            target=email,
+            ip=ip,
+        )
         session.commit()
         raise InvalidCredentials()
     session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email))
@@ -152,4 +171,3 @@ def load_session_user(*, session: Session, user_id: int | None, session_version:
     if user is None or user.status != 'active' or user.session_version != session_version:
         return None
     return user
-

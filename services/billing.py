@@ -31,9 +31,13 @@ PRICE_NOT_CONFIGURED = 'Billing is not fully configured on this server (set CXT_
 STRIPE_ACTOR = 'Stripe'
 # A subscription in one of these states is over: the next `Manage Billing` starts a new Checkout.
 ENDED_STATUSES = frozenset({'none', 'canceled', 'incomplete_expired'})
-SUBSCRIPTION_EVENTS = frozenset({
-    'customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.deleted',
-})
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        'customer.subscription.created',
+        'customer.subscription.updated',
+        'customer.subscription.deleted',
+    }
+)
 HANDLED_EVENTS = SUBSCRIPTION_EVENTS | {'checkout.session.completed', 'invoice.payment_failed'}
 
 
@@ -54,7 +58,11 @@ def is_configured() -> bool:
 
 
 def start_billing(
-    *, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None,
+    *,
+    session: Session,
+    actor: User,
+    password_confirmed_at: datetime | None,
+    ip: str | None = None,
 ) -> BillingRedirect:
     """Open Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only).
 
@@ -71,32 +79,56 @@ def start_billing(
     if organization.stripe_subscription_id and organization.subscription_status not in ENDED_STATUSES:
         customer_id = organization.stripe_customer_id
         session.commit()
-        portal = _call('billing_portal.sessions.create', lambda: client.v1.billing_portal.sessions.create(params={
-            'customer': customer_id,
-            'return_url': f'{settings.resolved_public_url}/',
-        }))
-        record_event(session=session, organization_id=organization.id, actor=actor, action='billing.portal_opened',
-                     target=customer_id, ip=ip)
+        portal = _call(
+            'billing_portal.sessions.create',
+            lambda: client.v1.billing_portal.sessions.create(
+                params={
+                    'customer': customer_id,
+                    'return_url': f'{settings.resolved_public_url}/',
+                }
+            ),
+        )
+        record_event(
+            session=session,
+            organization_id=organization.id,
+            actor=actor,
+            action='billing.portal_opened',
+            target=customer_id,
+            ip=ip,
+        )
         return BillingRedirect(kind='portal', url=portal.url)
 
     if not settings.stripe_price_id:
         raise NotConfigured(PRICE_NOT_CONFIGURED)
     customer_id = organization.stripe_customer_id or _create_customer(
-        session=session, client=client, organization=organization,
+        session=session,
+        client=client,
+        organization=organization,
     )
     session.commit()
-    checkout = _call('checkout.sessions.create', lambda: client.v1.checkout.sessions.create(params={
-        'mode': 'subscription',
-        'customer': customer_id,
-        'client_reference_id': str(organization.id),
-        'line_items': [{'price': settings.stripe_price_id, 'quantity': 1}],
-        'success_url': f'{settings.resolved_public_url}/?billing=success',
-        'cancel_url': f'{settings.resolved_public_url}/?billing=cancelled',
-        'metadata': {'organization_id': str(organization.id)},
-        'subscription_data': {'metadata': {'organization_id': str(organization.id)}},
-    }))
-    record_event(session=session, organization_id=organization.id, actor=actor, action='billing.checkout_started',
-                 target=customer_id, ip=ip)
+    checkout = _call(
+        'checkout.sessions.create',
+        lambda: client.v1.checkout.sessions.create(
+            params={
+                'mode': 'subscription',
+                'customer': customer_id,
+                'client_reference_id': str(organization.id),
+                'line_items': [{'price': settings.stripe_price_id, 'quantity': 1}],
+                'success_url': f'{settings.resolved_public_url}/?billing=success',
+                'cancel_url': f'{settings.resolved_public_url}/?billing=cancelled',
+                'metadata': {'organization_id': str(organization.id)},
+                'subscription_data': {'metadata': {'organization_id': str(organization.id)}},
+            }
+        ),
+    )
+    record_event(
+        session=session,
+        organization_id=organization.id,
+        actor=actor,
+        action='billing.checkout_started',
+        target=customer_id,
+        ip=ip,
+    )
     return BillingRedirect(kind='checkout', url=checkout.url)
 
 
@@ -109,16 +141,24 @@ def _create_customer(*, session: Session, client: stripe.StripeClient, organizat
     key = f'cxt-customer-{organization.id}-{int(organization.created_at.timestamp() * 1_000_000)}'
     params = {'name': organization.name, 'metadata': {'organization_id': str(organization.id)}}
     session.commit()  # no write lock while Stripe answers
-    customer = _call('customers.create', lambda: client.v1.customers.create(
-        params=params, options={'idempotency_key': key},
-    ))
+    customer = _call(
+        'customers.create',
+        lambda: client.v1.customers.create(
+            params=params,
+            options={'idempotency_key': key},
+        ),
+    )
     stored = _organization(session=session, organization_id=organization.id)
     if stored.stripe_customer_id is None:
         stored.stripe_customer_id = customer.id
         session.add(stored)
     elif stored.stripe_customer_id != customer.id:
-        log.warning('organization %s already has Stripe customer %s; ignoring %s',
-                    organization.id, stored.stripe_customer_id, customer.id)
+        log.warning(
+            'organization %s already has Stripe customer %s; ignoring %s',
+            organization.id,
+            stored.stripe_customer_id,
+            customer.id,
+        )
     return stored.stripe_customer_id or customer.id
 
 
@@ -137,8 +177,14 @@ def _call(operation: str, request: Callable[[], T]) -> T:
     try:
         return request()
     except stripe.StripeError as error:
-        log.warning('Stripe %s failed: %s %s (HTTP %s, request id %s)', operation, type(error).__name__,
-                    error.user_message, error.http_status, error.request_id)
+        log.warning(
+            'Stripe %s failed: %s %s (HTTP %s, request id %s)',
+            operation,
+            type(error).__name__,
+            error.user_message,
+            error.http_status,
+            error.request_id,
+        )
         raise ExternalServiceError(_message_for(error)) from None
 
 
@@ -147,7 +193,7 @@ def _message_for(error: stripe.StripeError) -> str:
     if isinstance(error, stripe.APIConnectionError):
         return 'Could not reach Stripe. Nothing was changed; please try again in a moment.'
     if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
-        return f'Stripe refused this server\'s API key (check CXT_STRIPE_SECRET_KEY){reference}.'
+        return f"Stripe refused this server's API key (check CXT_STRIPE_SECRET_KEY){reference}."
     if isinstance(error, stripe.InvalidRequestError):
         return f'Stripe refused the request: {error.user_message}{reference}'
     if isinstance(error, stripe.RateLimitError):
@@ -203,8 +249,9 @@ def handle_event(*, session: Session, event: dict[str, Any]) -> bool:
 def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
     if checkout.get('mode') != 'subscription':
         return
-    organization = _organization_for(session=session, customer_id=_id(checkout.get('customer')),
-                                     reference=checkout.get('client_reference_id'))
+    organization = _organization_for(
+        session=session, customer_id=_id(checkout.get('customer')), reference=checkout.get('client_reference_id')
+    )
     subscription_id = _id(checkout.get('subscription'))
     if organization is None or subscription_id is None:
         log.info('Stripe checkout %s matches no organization', checkout.get('id'))
@@ -214,14 +261,22 @@ def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
     if organization.stripe_subscription_id == subscription_id:
         return  # a customer.subscription.* event already told us this subscription's state
     paid = checkout.get('payment_status') in {'paid', 'no_payment_required'}
-    _apply(session=session, organization=organization, subscription_id=subscription_id,
-           status='active' if paid else 'incomplete', plan=organization.subscription_plan,
-           period_end=organization.current_period_end)
+    _apply(
+        session=session,
+        organization=organization,
+        subscription_id=subscription_id,
+        status='active' if paid else 'incomplete',
+        plan=organization.subscription_plan,
+        period_end=organization.current_period_end,
+    )
 
 
 def _subscription_changed(*, session: Session, subscription: dict[str, Any], deleted: bool) -> None:
-    organization = _organization_for(session=session, customer_id=_id(subscription.get('customer')),
-                                     reference=(subscription.get('metadata') or {}).get('organization_id'))
+    organization = _organization_for(
+        session=session,
+        customer_id=_id(subscription.get('customer')),
+        reference=(subscription.get('metadata') or {}).get('organization_id'),
+    )
     subscription_id = subscription.get('id')
     if organization is None or not isinstance(subscription_id, str):
         log.info('Stripe subscription %s matches no organization', subscription_id)
@@ -238,10 +293,17 @@ def _subscription_changed(*, session: Session, subscription: dict[str, Any], del
     price = (items[0].get('price') or {}) if items else {}
     plan = price.get('nickname') or price.get('lookup_key') or price.get('id') or organization.subscription_plan
     period_end = subscription.get('current_period_end') or max(
-        (item.get('current_period_end') or 0 for item in items), default=0,
+        (item.get('current_period_end') or 0 for item in items),
+        default=0,
     )
-    _apply(session=session, organization=organization, subscription_id=subscription_id, status=status, plan=plan,
-           period_end=datetime.fromtimestamp(period_end, UTC) if period_end else organization.current_period_end)
+    _apply(
+        session=session,
+        organization=organization,
+        subscription_id=subscription_id,
+        status=status,
+        plan=plan,
+        period_end=datetime.fromtimestamp(period_end, UTC) if period_end else organization.current_period_end,
+    )
 
 
 def _payment_failed(*, session: Session, invoice: dict[str, Any]) -> None:
@@ -255,12 +317,23 @@ def _payment_failed(*, session: Session, invoice: dict[str, Any]) -> None:
         return  # not about the subscription on record (a one-off invoice, or an abandoned Checkout)
     if organization.subscription_status == 'canceled':
         return
-    _apply(session=session, organization=organization, subscription_id=subscription_id, status='past_due',
-           plan=organization.subscription_plan, period_end=organization.current_period_end)
+    _apply(
+        session=session,
+        organization=organization,
+        subscription_id=subscription_id,
+        status='past_due',
+        plan=organization.subscription_plan,
+        period_end=organization.current_period_end,
+    )
 
 
 def _apply(
-    *, session: Session, organization: Organization, subscription_id: str, status: str, plan: str | None,
+    *,
+    session: Session,
+    organization: Organization,
+    subscription_id: str,
+    status: str,
+    plan: str | None,
     period_end: datetime | None,
 ) -> None:
     before = (organization.subscription_status, organization.subscription_plan, organization.current_period_end)
@@ -270,8 +343,14 @@ def _apply(
     organization.current_period_end = period_end
     session.add(organization)
     if before != (organization.subscription_status, organization.subscription_plan, period_end):
-        record_event(session=session, organization_id=organization.id, actor=None, actor_email=STRIPE_ACTOR,
-                     action='billing.subscription_changed', target=f'{before[0]} → {organization.subscription_status}')
+        record_event(
+            session=session,
+            organization_id=organization.id,
+            actor=None,
+            actor_email=STRIPE_ACTOR,
+            action='billing.subscription_changed',
+            target=f'{before[0]} → {organization.subscription_status}',
+        )
 
 
 def _organization_for(*, session: Session, customer_id: str | None, reference: Any) -> Organization | None:

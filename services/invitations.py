@@ -98,8 +98,10 @@ def invite_member(*, session: Session, actor: User, email: str, role: str, ip: s
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     pending = session.exec(
         select(Invitation).where(
-            Invitation.organization_id == actor.organization_id, Invitation.email == email,
-            col(Invitation.accepted_at).is_(None), col(Invitation.revoked_at).is_(None),
+            Invitation.organization_id == actor.organization_id,
+            Invitation.email == email,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
             col(Invitation.expires_at) > utcnow(),
         )
     ).first()
@@ -109,10 +111,16 @@ def invite_member(*, session: Session, actor: User, email: str, role: str, ip: s
         return _renew(session=session, actor=actor, invitation=pending, ip=ip)
     now = utcnow()
     invitation = Invitation(
-        organization_id=actor.organization_id, email=email, role=role, invited_by_id=actor.id,
+        organization_id=actor.organization_id,
+        email=email,
+        role=role,
+        invited_by_id=actor.id,
         # A placeholder until the id exists: the token is derived from it.
-        token_hash=secrets.token_hex(32), sent_at=now, created_at=now,
-        expires_at=now + LIFETIME, delivery_status=_initial_status(),
+        token_hash=secrets.token_hex(32),
+        sent_at=now,
+        created_at=now,
+        expires_at=now + LIFETIME,
+        delivery_status=_initial_status(),
     )
     session.add(invitation)
     session.flush()
@@ -120,8 +128,14 @@ def invite_member(*, session: Session, actor: User, email: str, role: str, ip: s
     invitation.token_hash = crypto.sha256_hex(token)
     session.add(invitation)
     session.flush()
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.sent',
-                 target=f'{email} ({role})', ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='invitation.sent',
+        target=f'{email} ({role})',
+        ip=ip,
+    )
     return _issued(session=session, invitation=invitation, token=token, inviter=actor, resent=False)
 
 
@@ -139,8 +153,14 @@ def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
     session.add(invitation)
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.revoked',
-                 target=invitation.email, ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='invitation.revoked',
+        target=invitation.email,
+        ip=ip,
+    )
     return invitation
 
 
@@ -162,16 +182,22 @@ def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
         select(Invitation, User)
         .join(User, col(Invitation.invited_by_id) == col(User.id), isouter=True)
         .where(
-            Invitation.organization_id == actor.organization_id, col(Invitation.accepted_at).is_(None),
-            col(Invitation.revoked_at).is_(None), col(Invitation.expires_at) > utcnow(),
+            Invitation.organization_id == actor.organization_id,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > utcnow(),
         )
         .order_by(col(Invitation.sent_at).desc())
     ).all()
     return [
         PendingInvitation(
-            id=invitation.id, email=invitation.email, role=invitation.role,
-            invited_by=inviter.name if inviter else 'a former member', expires_at=invitation.expires_at,
-            delivery_status=invitation.delivery_status, last_error=invitation.last_error,
+            id=invitation.id,
+            email=invitation.email,
+            role=invitation.role,
+            invited_by=inviter.name if inviter else 'a former member',
+            expires_at=invitation.expires_at,
+            delivery_status=invitation.delivery_status,
+            last_error=invitation.last_error,
         )
         for invitation, inviter in rows
     ]
@@ -205,7 +231,9 @@ def lookup_invitation(*, session: Session, token: str) -> InvitationView:
     organization = session.get(Organization, invitation.organization_id)
     inviter = session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
     return InvitationView(
-        state='valid', email=invitation.email, role=invitation.role,
+        state='valid',
+        email=invitation.email,
+        role=invitation.role,
         organization_name=organization.name if organization else '',
         inviter=f'{inviter.name} ({inviter.email})' if inviter else 'Your team',
     )
@@ -229,8 +257,10 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
     claimed = session.exec(
         update(Invitation)
         .where(
-            col(Invitation.token_hash) == token_hash, col(Invitation.accepted_at).is_(None),
-            col(Invitation.revoked_at).is_(None), col(Invitation.expires_at) > now,
+            col(Invitation.token_hash) == token_hash,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > now,
         )
         .values(accepted_at=now)
     )
@@ -242,8 +272,13 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
     if user is not None and user.status == 'active':
         raise ValidationFailed(f'{invitation.email} already has an account. Sign in instead.', field='email')
     if user is None:
-        user = User(organization_id=invitation.organization_id, email=invitation.email, name=name,
-                    password_hash=password_hash, role=invitation.role)
+        user = User(
+            organization_id=invitation.organization_id,
+            email=invitation.email,
+            name=name,
+            password_hash=password_hash,
+            role=invitation.role,
+        )
     else:
         # A removed member invited back: the same row comes back to life with a new password and new sessions.
         user.organization_id = invitation.organization_id
@@ -251,8 +286,14 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
         user.session_version += 1
     session.add(user)
     session.flush()
-    record_event(session=session, organization_id=invitation.organization_id, actor=user,
-                 action='invitation.accepted', target=f'{invitation.email} ({invitation.role})', ip=ip)
+    record_event(
+        session=session,
+        organization_id=invitation.organization_id,
+        actor=user,
+        action='invitation.accepted',
+        target=f'{invitation.email} ({invitation.role})',
+        ip=ip,
+    )
     return user
 
 
@@ -275,8 +316,12 @@ def invitation_email(issued: IssuedInvitation) -> mail.Email:
         f'<p>The link works until {e(expires)} and only once. '
         'If you did not expect this invitation, ignore this email.</p>'
     )
-    return mail.Email(to=issued.email, subject=f'You are invited to join {organization} on CX Toolbox',
-                      text=text, html=f'<html><body>{body}</body></html>')
+    return mail.Email(
+        to=issued.email,
+        subject=f'You are invited to join {organization} on CX Toolbox',
+        text=text,
+        html=f'<html><body>{body}</body></html>',
+    )
 
 
 def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | None) -> IssuedInvitation:
@@ -289,8 +334,14 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
     invitation.token_hash = crypto.sha256_hex(token)
     session.add(invitation)
     session.flush()
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='invitation.resent',
-                 target=f'{invitation.email} ({invitation.role})', ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='invitation.resent',
+        target=f'{invitation.email} ({invitation.role})',
+        ip=ip,
+    )
     inviter = session.get(User, invitation.invited_by_id) if invitation.invited_by_id else actor
     return _issued(session=session, invitation=invitation, token=token, inviter=inviter or actor, resent=True)
 
@@ -298,9 +349,16 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
 def _issued(*, session: Session, invitation: Invitation, token: str, inviter: User, resent: bool) -> IssuedInvitation:
     organization = session.get(Organization, invitation.organization_id)
     return IssuedInvitation(
-        invitation_id=invitation.id, token_hash=invitation.token_hash, email=invitation.email, role=invitation.role,
-        link=_link(token), organization_name=organization.name if organization else '',
-        inviter_name=inviter.name, inviter_email=inviter.email, expires_at=invitation.expires_at, resent=resent,
+        invitation_id=invitation.id,
+        token_hash=invitation.token_hash,
+        email=invitation.email,
+        role=invitation.role,
+        link=_link(token),
+        organization_name=organization.name if organization else '',
+        inviter_name=inviter.name,
+        inviter_email=inviter.email,
+        expires_at=invitation.expires_at,
+        resent=resent,
         delivery_status=invitation.delivery_status,
     )
 
@@ -334,15 +392,18 @@ def _by_token(*, session: Session, token: str) -> Invitation | None:
 def _check_daily_limit(*, session: Session, organization_id: int) -> None:
     """At most DAILY_LIMIT invitation emails (new or resent) per organization per 24 hours."""
     sent = session.exec(
-        select(func.count()).select_from(AuditEvent).where(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
             AuditEvent.organization_id == organization_id,
             col(AuditEvent.action).in_(['invitation.sent', 'invitation.resent']),
             col(AuditEvent.created_at) > utcnow() - timedelta(hours=24),
         )
     ).one()
     if sent >= DAILY_LIMIT:
-        raise ValidationFailed(f'Your organization sent {DAILY_LIMIT} invitations in the last 24 hours. '
-                               'Try again later.')
+        raise ValidationFailed(
+            f'Your organization sent {DAILY_LIMIT} invitations in the last 24 hours. Try again later.'
+        )
 
 
 def _initial_status() -> str:

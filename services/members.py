@@ -37,13 +37,24 @@ def change_role(*, session: Session, actor: User, member_id: int, role: str, ip:
     previous = member.role
     member.role = role
     session.add(member)
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='member.role_changed',
-                 target=f'{member.email}: {previous} → {role}', ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='member.role_changed',
+        target=f'{member.email}: {previous} → {role}',
+        ip=ip,
+    )
     return member
 
 
 def remove_member(
-    *, session: Session, actor: User, member_id: int, password_confirmed_at: datetime | None, ip: str | None = None,
+    *,
+    session: Session,
+    actor: User,
+    member_id: int,
+    password_confirmed_at: datetime | None,
+    ip: str | None = None,
 ) -> User:
     """Remove someone from the team (admins, recent password); every session of theirs ends at once."""
     require_admin(actor)
@@ -58,8 +69,14 @@ def remove_member(
     member.status = 'removed'
     member.session_version += 1
     session.add(member)
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='member.removed',
-                 target=member.email, ip=ip)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action='member.removed',
+        target=member.email,
+        ip=ip,
+    )
     return member
 
 
@@ -72,9 +89,12 @@ def _member(*, session: Session, actor: User, member_id: int) -> User:
 
 def _other_admins(*, session: Session, member: User) -> int:
     return session.exec(
-        select(func.count()).select_from(User).where(
-            User.organization_id == member.organization_id, User.role == Role.ADMIN, User.status == 'active',
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.organization_id == member.organization_id,
+            User.role == Role.ADMIN,
+            User.status == 'active',
             User.id != member.id,
         )
     ).one()
-

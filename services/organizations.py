@@ -57,7 +57,12 @@ def get_organization(*, session: Session, actor: User) -> Organization:
 
 
 def update_subdomains(
-    *, session: Session, actor: User, subdomain: str | None, sandbox_subdomain: str | None, ip: str | None = None,
+    *,
+    session: Session,
+    actor: User,
+    subdomain: str | None,
+    sandbox_subdomain: str | None,
+    ip: str | None = None,
 ) -> Organization:
     """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid."""
     require_admin(actor)
@@ -71,8 +76,14 @@ def update_subdomains(
     organization.kustomer_subdomain = normalized
     organization.kustomer_sandbox_subdomain = sandbox
     session.add(organization)
-    record_event(session=session, organization_id=organization.id, actor=actor, action='subdomains.updated',
-                 target=f'{normalized}, sandbox: {sandbox or "none"}', ip=ip)
+    record_event(
+        session=session,
+        organization_id=organization.id,
+        actor=actor,
+        action='subdomains.updated',
+        target=f'{normalized}, sandbox: {sandbox or "none"}',
+        ip=ip,
+    )
     return organization
 
 
@@ -92,7 +103,9 @@ def origin_is_known(*, connection: Connection, origin: str | None) -> bool:
     label = subdomain_from_origin(origin)
     if label is None:
         return False
-    statement = core_select(_organization.c.id).where(
-        or_(_organization.c.kustomer_subdomain == label, _organization.c.kustomer_sandbox_subdomain == label)
-    ).limit(1)
+    statement = (
+        core_select(_organization.c.id)
+        .where(or_(_organization.c.kustomer_subdomain == label, _organization.c.kustomer_sandbox_subdomain == label))
+        .limit(1)
+    )
     return connection.execute(statement).first() is not None

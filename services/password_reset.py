@@ -47,21 +47,37 @@ def request_reset(*, session: Session, email: str, ip: str | None = None) -> Iss
         return None
     now = utcnow()
     recent = session.exec(
-        select(func.count()).select_from(PasswordResetToken).where(
-            PasswordResetToken.user_id == user.id, col(PasswordResetToken.created_at) > now - timedelta(hours=1),
+        select(func.count())
+        .select_from(PasswordResetToken)
+        .where(
+            PasswordResetToken.user_id == user.id,
+            col(PasswordResetToken.created_at) > now - timedelta(hours=1),
         )
     ).one()
     if recent >= HOURLY_LIMIT:
         return None
     token = secrets.token_urlsafe(32)
-    session.add(PasswordResetToken(user_id=user.id, token_hash=crypto.sha256_hex(token), created_at=now,
-                                   expires_at=now + LIFETIME))
-    record_event(session=session, organization_id=user.organization_id, actor=None, actor_email=email,
-                 action='password.reset_requested', target=email, ip=ip)
+    session.add(
+        PasswordResetToken(
+            user_id=user.id, token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
+        )
+    )
+    record_event(
+        session=session,
+        organization_id=user.organization_id,
+        actor=None,
+        actor_email=email,
+        action='password.reset_requested',
+        target=email,
+        ip=ip,
+    )
     organization = session.get(Organization, user.organization_id)
     return IssuedReset(
-        email=email, name=user.name, organization_name=organization.name if organization else '',
-        link=f'{current_settings().resolved_public_url}/reset-password/{token}', expires_at=now + LIFETIME,
+        email=email,
+        name=user.name,
+        organization_name=organization.name if organization else '',
+        link=f'{current_settings().resolved_public_url}/reset-password/{token}',
+        expires_at=now + LIFETIME,
     )
 
 
@@ -99,8 +115,11 @@ def reset_password(*, session: Session, token: str, password: str, ip: str | Non
     token_hash = crypto.sha256_hex(token)
     claimed = session.exec(
         update(PasswordResetToken)
-        .where(col(PasswordResetToken.token_hash) == token_hash, col(PasswordResetToken.used_at).is_(None),
-               col(PasswordResetToken.expires_at) > now)
+        .where(
+            col(PasswordResetToken.token_hash) == token_hash,
+            col(PasswordResetToken.used_at).is_(None),
+            col(PasswordResetToken.expires_at) > now,
+        )
         .values(used_at=now)
     )
     if claimed.rowcount != 1:
@@ -119,8 +138,14 @@ def reset_password(*, session: Session, token: str, password: str, ip: str | Non
     )
     # The owner proved control of the mailbox: a lockout from earlier wrong guesses no longer applies.
     session.exec(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
-    record_event(session=session, organization_id=user.organization_id, actor=user, action='password.reset',
-                 target=user.email, ip=ip)
+    record_event(
+        session=session,
+        organization_id=user.organization_id,
+        actor=user,
+        action='password.reset',
+        target=user.email,
+        ip=ip,
+    )
     session.flush()
     return user
 
@@ -142,8 +167,12 @@ def reset_email(issued: IssuedReset) -> mail.Email:
         f'<p>Or paste this link into your browser:<br>{e(issued.link)}</p>'
         '<p>If you did not ask for this, ignore this email: your password stays as it is.</p>'
     )
-    return mail.Email(to=issued.email, subject=f'Reset your CX Toolbox password for {organization}',
-                      text=text, html=f'<html><body>{body}</body></html>')
+    return mail.Email(
+        to=issued.email,
+        subject=f'Reset your CX Toolbox password for {organization}',
+        text=text,
+        html=f'<html><body>{body}</body></html>',
+    )
 
 
 def _by_token(*, session: Session, token: str) -> PasswordResetToken | None:

@@ -23,12 +23,20 @@ def make_organization(session: Session, *, name: str | None = None) -> Organizat
 
 
 def make_user(
-    session: Session, *, organization: Organization, role: Role = Role.ADMIN, email: str | None = None,
-    password: str = DEFAULT_PASSWORD, name: str | None = None,
+    session: Session,
+    *,
+    organization: Organization,
+    role: Role = Role.ADMIN,
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    name: str | None = None,
 ) -> User:
     user = User(
-        organization_id=organization.id, email=email or random_email(role.value), name=name or 'Test Person',
-        password_hash=auth.hash_password(password), role=role,
+        organization_id=organization.id,
+        email=email or random_email(role.value),
+        name=name or 'Test Person',
+        password_hash=auth.hash_password(password),
+        role=role,
     )
     session.add(user)
     session.flush()

@@ -48,8 +48,9 @@ class PostgresServer:
         import psycopg
 
         name = f'cxt_{uuid.uuid4().hex[:12]}'
-        with psycopg.connect(host='127.0.0.1', port=self.port, user='postgres', dbname='postgres',
-                             autocommit=True) as connection:
+        with psycopg.connect(
+            host='127.0.0.1', port=self.port, user='postgres', dbname='postgres', autocommit=True
+        ) as connection:
             connection.execute(f'CREATE DATABASE {name}')
         return f'postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}'
 

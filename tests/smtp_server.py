@@ -185,4 +185,3 @@ def mail_env(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> SmtpSe
     """Settings pointing at the collecting server; request it before `user` or `database`."""
     point_settings_at(monkeypatch, smtp_server.host, smtp_server.port)
     return smtp_server
-

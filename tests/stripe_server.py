@@ -97,8 +97,9 @@ class StripeServer:
         self._httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler)
         self._httpd.daemon_threads = True
         self.url = f'http://127.0.0.1:{self._httpd.server_address[1]}'
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05},
-                                        name='stripe-test-server', daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={'poll_interval': 0.05}, name='stripe-test-server', daemon=True
+        )
         self._thread.start()
         return self
 
@@ -124,7 +125,12 @@ class StripeServer:
     # --- test controls -------------------------------------------------------------------------------------
 
     def fail_next(
-        self, *, status: int = 500, times: int | None = None, error_type: str = 'api_error', code: str | None = None,
+        self,
+        *,
+        status: int = 500,
+        times: int | None = None,
+        error_type: str = 'api_error',
+        code: str | None = None,
         message: str = 'An unknown error occurred',
     ) -> None:
         """The next `times` API requests (all, when None, until `recover()`) fail with Stripe's error shape."""
@@ -161,17 +167,29 @@ class StripeServer:
         }
 
     def signed_event(
-        self, type_: str, data_object: dict[str, Any], *, event: dict[str, Any] | None = None,
-        timestamp: int | None = None, secret: str | None = None,
+        self,
+        type_: str,
+        data_object: dict[str, Any],
+        *,
+        event: dict[str, Any] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         """The body and headers Stripe would POST for this event."""
         body = json.dumps(event or self.event(type_, data_object), indent=2).encode()
-        headers = {'Content-Type': 'application/json; charset=utf-8',
-                   'Stripe-Signature': self.sign(body, timestamp=timestamp, secret=secret)}
+        headers = {
+            'Content-Type': 'application/json; charset=utf-8',
+            'Stripe-Signature': self.sign(body, timestamp=timestamp, secret=secret),
+        }
         return body, headers
 
     def send_event(
-        self, app_url: str | None, type_: str, data_object: dict[str, Any], *, event: dict[str, Any] | None = None,
+        self,
+        app_url: str | None,
+        type_: str,
+        data_object: dict[str, Any],
+        *,
+        event: dict[str, Any] | None = None,
         timestamp: int | None = None,
     ) -> int:
         """POST a signed event to the app (its base URL, or the full webhook URL); returns the HTTP status.
@@ -201,14 +219,20 @@ class StripeServer:
         with self._lock:
             checkout = self.checkout_sessions[session_id]
             subscription = self.make_subscription(
-                customer=checkout['customer'], price=checkout['_price'], status=status,
+                customer=checkout['customer'],
+                price=checkout['_price'],
+                status=status,
                 metadata=checkout.get('_subscription_metadata') or {},
             )
             checkout.update(status='complete', payment_status='paid', subscription=subscription['id'])
             return _public(checkout), subscription
 
     def make_subscription(
-        self, *, customer: str, price: str = 'price_test', status: str = 'active',
+        self,
+        *,
+        customer: str,
+        price: str = 'price_test',
+        status: str = 'active',
         metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         now = int(time.time())
@@ -225,16 +249,23 @@ class StripeServer:
             'metadata': metadata or {},
             'items': {
                 'object': 'list',
-                'data': [{
-                    'id': _new_id('si'),
-                    'object': 'subscription_item',
-                    'subscription': subscription_id,
-                    'quantity': 1,
-                    'current_period_start': now,
-                    'current_period_end': now + MONTH_SECONDS,
-                    'price': {'id': price, 'object': 'price', 'nickname': None, 'lookup_key': None,
-                              'recurring': {'interval': 'month', 'interval_count': 1}},
-                }],
+                'data': [
+                    {
+                        'id': _new_id('si'),
+                        'object': 'subscription_item',
+                        'subscription': subscription_id,
+                        'quantity': 1,
+                        'current_period_start': now,
+                        'current_period_end': now + MONTH_SECONDS,
+                        'price': {
+                            'id': price,
+                            'object': 'price',
+                            'nickname': None,
+                            'lookup_key': None,
+                            'recurring': {'interval': 'month', 'interval_count': 1},
+                        },
+                    }
+                ],
                 'has_more': False,
                 'url': f'/v1/subscription_items?subscription={subscription_id}',
             },
@@ -246,16 +277,23 @@ class StripeServer:
     def invoice_for(self, subscription: dict[str, Any], *, status: str = 'open') -> dict[str, Any]:
         """An invoice of the subscription, shaped like the current API (`parent.subscription_details`)."""
         return {
-            'id': _new_id('in'), 'object': 'invoice', 'customer': subscription['customer'], 'status': status,
-            'attempt_count': 1, 'billing_reason': 'subscription_cycle',
-            'parent': {'type': 'subscription_details',
-                       'subscription_details': {'subscription': subscription['id'], 'metadata': {}}},
+            'id': _new_id('in'),
+            'object': 'invoice',
+            'customer': subscription['customer'],
+            'status': status,
+            'attempt_count': 1,
+            'billing_reason': 'subscription_cycle',
+            'parent': {
+                'type': 'subscription_details',
+                'subscription_details': {'subscription': subscription['id'], 'metadata': {}},
+            },
         }
 
     # --- request handling (called by the handler thread) ---------------------------------------------------
 
-    def _handle_api(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) \
-            -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _handle_api(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
             self.requests.append(RecordedRequest(method, path, params, headers))
             failure = self._failure
@@ -274,11 +312,16 @@ class StripeServer:
             if key and key in self._idempotent:
                 stored = self._idempotent[key]
                 if (stored.method, stored.path, stored.params) != (method, path, params):
-                    return 400, _error(
-                        'idempotency_error',
-                        'Keys for idempotent requests can only be used with the same parameters they were first '
-                        'used with.', 'idempotency_key_in_use',
-                    ), {}
+                    return (
+                        400,
+                        _error(
+                            'idempotency_error',
+                            'Keys for idempotent requests can only be used with the same parameters they were first '
+                            'used with.',
+                            'idempotency_key_in_use',
+                        ),
+                        {},
+                    )
                 return stored.status, stored.body, {'Idempotent-Replayed': 'true'}
             status, body = self._route(method, path, params)
             if key and status < 500:
@@ -288,8 +331,13 @@ class StripeServer:
     def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == 'POST' and path == '/v1/customers':
             customer = {
-                'id': _new_id('cus'), 'object': 'customer', 'created': int(time.time()), 'livemode': False,
-                'name': params.get('name'), 'email': params.get('email'), 'metadata': params.get('metadata') or {},
+                'id': _new_id('cus'),
+                'object': 'customer',
+                'created': int(time.time()),
+                'livemode': False,
+                'name': params.get('name'),
+                'email': params.get('email'),
+                'metadata': params.get('metadata') or {},
             }
             self.customers[customer['id']] = customer
             return 200, customer
@@ -300,8 +348,12 @@ class StripeServer:
             if customer not in self.customers:
                 return 400, _missing('customer', customer, param='customer')
             portal = {
-                'id': _new_id('bps'), 'object': 'billing_portal.session', 'created': int(time.time()),
-                'customer': customer, 'return_url': params.get('return_url'), 'livemode': False,
+                'id': _new_id('bps'),
+                'object': 'billing_portal.session',
+                'created': int(time.time()),
+                'customer': customer,
+                'return_url': params.get('return_url'),
+                'livemode': False,
             }
             portal['url'] = f'{self.url}/p/session/{portal["id"]}'
             self.portal_sessions[portal['id']] = portal
@@ -322,18 +374,33 @@ class StripeServer:
         line_items = params.get('line_items') or []
         price = line_items[0].get('price') if line_items and isinstance(line_items[0], dict) else None
         if params['mode'] == 'subscription' and not price:
-            return 400, _error('invalid_request_error', 'You must provide at least one recurring price in '
-                               '`subscription` mode when using prices.', 'parameter_missing', 'line_items')
+            return 400, _error(
+                'invalid_request_error',
+                'You must provide at least one recurring price in `subscription` mode when using prices.',
+                'parameter_missing',
+                'line_items',
+            )
         if not params.get('success_url'):
-            return 400, _error('invalid_request_error', 'Missing required param: success_url.', 'parameter_missing',
-                               'success_url')
+            return 400, _error(
+                'invalid_request_error', 'Missing required param: success_url.', 'parameter_missing', 'success_url'
+            )
         checkout = {
-            'id': _new_id('cs_test'), 'object': 'checkout.session', 'created': int(time.time()),
-            'mode': params['mode'], 'customer': customer, 'client_reference_id': params.get('client_reference_id'),
-            'success_url': params.get('success_url'), 'cancel_url': params.get('cancel_url'),
-            'metadata': params.get('metadata') or {}, 'status': 'open', 'payment_status': 'unpaid',
-            'subscription': None, 'livemode': False, 'expires_at': int(time.time()) + 24 * 3600,
-            '_price': price, '_subscription_metadata': (params.get('subscription_data') or {}).get('metadata'),
+            'id': _new_id('cs_test'),
+            'object': 'checkout.session',
+            'created': int(time.time()),
+            'mode': params['mode'],
+            'customer': customer,
+            'client_reference_id': params.get('client_reference_id'),
+            'success_url': params.get('success_url'),
+            'cancel_url': params.get('cancel_url'),
+            'metadata': params.get('metadata') or {},
+            'status': 'open',
+            'payment_status': 'unpaid',
+            'subscription': None,
+            'livemode': False,
+            'expires_at': int(time.time()) + 24 * 3600,
+            '_price': price,
+            '_subscription_metadata': (params.get('subscription_data') or {}).get('metadata'),
         }
         checkout['url'] = f'{self.url}/c/pay/{checkout["id"]}'
         self.checkout_sessions[checkout['id']] = checkout
@@ -362,23 +429,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self._html(404, '<h1>Checkout session not found</h1>')
                 return
             price = html.escape(str(checkout.get('_price')))
-            self._html(200, (
-                f'<h1>Test Checkout</h1><p>Subscribe to {price}</p>'
-                f'<form method="post" action="/c/pay/{match[1]}/complete"><button type="submit">Subscribe</button>'
-                f'</form><p><a href="{html.escape(checkout.get("cancel_url") or "/")}">Cancel</a></p>'
-            ))
+            self._html(
+                200,
+                (
+                    f'<h1>Test Checkout</h1><p>Subscribe to {price}</p>'
+                    f'<form method="post" action="/c/pay/{match[1]}/complete"><button type="submit">Subscribe</button>'
+                    f'</form><p><a href="{html.escape(checkout.get("cancel_url") or "/")}">Cancel</a></p>'
+                ),
+            )
             return
         if match := re.fullmatch(r'/p/session/([A-Za-z0-9_]+)', path):
             portal = self.stripe.portal_sessions.get(match[1])
             if portal is None:
                 self._html(404, '<h1>Portal session not found</h1>')
                 return
-            self._html(200, (
-                f'<h1>Test Customer Portal</h1><p>Customer {html.escape(portal["customer"])}</p>'
-                f'<form method="post" action="/p/session/{match[1]}/cancel">'
-                f'<button type="submit">Cancel subscription</button></form>'
-                f'<p><a href="{html.escape(portal.get("return_url") or "/")}">Return</a></p>'
-            ))
+            self._html(
+                200,
+                (
+                    f'<h1>Test Customer Portal</h1><p>Customer {html.escape(portal["customer"])}</p>'
+                    f'<form method="post" action="/p/session/{match[1]}/cancel">'
+                    f'<button type="submit">Cancel subscription</button></form>'
+                    f'<p><a href="{html.escape(portal.get("return_url") or "/")}">Return</a></p>'
+                ),
+            )
             return
         self._html(404, '<h1>Not found</h1>')
 
@@ -414,9 +487,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _api(self, method: str, path: str, params: dict[str, Any]) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
         status, body, extra = self.stripe._handle_api(method, path, params, headers)
-        self._send(status, json.dumps(body).encode(), 'application/json', {
-            'Request-Id': _new_id('req'), 'Stripe-Version': API_VERSION, **extra,
-        })
+        self._send(
+            status,
+            json.dumps(body).encode(),
+            'application/json',
+            {
+                'Request-Id': _new_id('req'),
+                'Stripe-Version': API_VERSION,
+                **extra,
+            },
+        )
 
     def _html(self, status: int, body: str) -> None:
         page = f'<!doctype html><html><head><title>Stripe (test)</title></head><body>{body}</body></html>'

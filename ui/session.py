@@ -33,7 +33,9 @@ def current_user() -> User | None:
     storage = app.storage.user
     with session_scope() as session:
         return auth.load_session_user(
-            session=session, user_id=storage.get('user_id'), session_version=storage.get('session_version'),
+            session=session,
+            user_id=storage.get('user_id'),
+            session_version=storage.get('session_version'),
         )
 
 

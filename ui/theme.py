@@ -11,7 +11,7 @@ from ui import session
 
 APP_NAME = 'CX Toolbox Dashboard'
 
-_CSS = '''
+_CSS = """
 /* NiceGUI pads every tab panel; one that asks for no padding gets none, so its cards line up with the tabs. */
 .nicegui-tab-panel.q-pa-none { padding: 0; }
 @media (max-width: 599.98px) {
@@ -19,7 +19,7 @@ _CSS = '''
   .q-tabs .q-tab { padding: 0 8px; min-width: 0; }
   .q-tabs .q-tab__icon { display: none; }
 }
-'''
+"""
 
 
 def apply_page_style(title: str) -> None:

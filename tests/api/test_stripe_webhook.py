@@ -53,25 +53,33 @@ def customer_id(database: None) -> str:
 
 def organization() -> Organization:
     with session_scope() as session:
-        return session.exec(
-            select(Organization).where(Organization.stripe_customer_id == 'cus_acme')
-        ).one()
+        return session.exec(select(Organization).where(Organization.stripe_customer_id == 'cus_acme')).one()
 
 
-async def deliver(client: httpx.AsyncClient, server: StripeServer, type_: str, data_object: dict, **kwargs: object) \
-        -> httpx.Response:
+async def deliver(
+    client: httpx.AsyncClient, server: StripeServer, type_: str, data_object: dict, **kwargs: object
+) -> httpx.Response:
     body, headers = server.signed_event(type_, data_object, **kwargs)
     return await client.post(WEBHOOK, content=body, headers=headers)
 
 
 async def test_completed_checkout_activates_the_subscription(
-    client: httpx.AsyncClient, configured: StripeServer, customer_id: str,
+    client: httpx.AsyncClient,
+    configured: StripeServer,
+    customer_id: str,
 ) -> None:
     org_id = organization().id
     subscription = configured.make_subscription(customer=customer_id)
-    checkout = {'id': 'cs_test_1', 'object': 'checkout.session', 'mode': 'subscription', 'customer': customer_id,
-                'client_reference_id': str(org_id), 'subscription': subscription['id'], 'status': 'complete',
-                'payment_status': 'paid'}
+    checkout = {
+        'id': 'cs_test_1',
+        'object': 'checkout.session',
+        'mode': 'subscription',
+        'customer': customer_id,
+        'client_reference_id': str(org_id),
+        'subscription': subscription['id'],
+        'status': 'complete',
+        'payment_status': 'paid',
+    }
 
     response = await deliver(client, configured, 'checkout.session.completed', checkout)
 
@@ -81,8 +89,11 @@ async def test_completed_checkout_activates_the_subscription(
     assert (stored.subscription_status, stored.stripe_subscription_id) == ('active', subscription['id'])
     with session_scope() as session:
         [event] = session.exec(select(AuditEvent)).all()
-    assert (event.action, event.actor_email, event.target) == ('billing.subscription_changed', 'Stripe',
-                                                               'none → active')
+    assert (event.action, event.actor_email, event.target) == (
+        'billing.subscription_changed',
+        'Stripe',
+        'none → active',
+    )
 
 
 async def test_subscription_lifecycle(client: httpx.AsyncClient, configured: StripeServer, customer_id: str) -> None:
@@ -101,7 +112,9 @@ async def test_subscription_lifecycle(client: httpx.AsyncClient, configured: Str
 
 
 async def test_payment_failed_with_the_older_invoice_shape(
-    client: httpx.AsyncClient, configured: StripeServer, customer_id: str,
+    client: httpx.AsyncClient,
+    configured: StripeServer,
+    customer_id: str,
 ) -> None:
     subscription = configured.make_subscription(customer=customer_id)
     await deliver(client, configured, 'customer.subscription.created', subscription)
@@ -138,15 +151,19 @@ async def test_tampered_body_is_refused(client: httpx.AsyncClient, configured: S
 
 
 async def test_stale_timestamp_is_refused(
-    client: httpx.AsyncClient, configured: StripeServer, customer_id: str,
+    client: httpx.AsyncClient,
+    configured: StripeServer,
+    customer_id: str,
 ) -> None:
     subscription = configured.make_subscription(customer=customer_id)
-    stale = await deliver(client, configured, 'customer.subscription.created', subscription,
-                          timestamp=int(time.time()) - 301)
+    stale = await deliver(
+        client, configured, 'customer.subscription.created', subscription, timestamp=int(time.time()) - 301
+    )
     assert stale.status_code == 400
     assert organization().subscription_status == 'none'
-    recent = await deliver(client, configured, 'customer.subscription.created', subscription,
-                           timestamp=int(time.time()) - 240)
+    recent = await deliver(
+        client, configured, 'customer.subscription.created', subscription, timestamp=int(time.time()) - 240
+    )
     assert recent.status_code == 200
 
 
@@ -164,7 +181,9 @@ async def test_replayed_event_is_a_no_op(client: httpx.AsyncClient, configured: 
 
 
 async def test_unconfigured_webhook_secret_refuses_everything(
-    client: httpx.AsyncClient, stripe_server: StripeServer, customer_id: str,
+    client: httpx.AsyncClient,
+    stripe_server: StripeServer,
+    customer_id: str,
 ) -> None:
     subscription = stripe_server.make_subscription(customer=customer_id)
     response = await deliver(client, stripe_server, 'customer.subscription.created', subscription)

@@ -32,8 +32,10 @@ async def test_bearer_key_gets_the_organization_routing(client: httpx.AsyncClien
     assert response.json() == {
         'organization': {'id': admin.organization_id, 'name': 'Acme Support'},
         'kustomer': {
-            'subdomain': 'acme', 'url': 'https://acme.kustomerapp.com',
-            'sandbox_subdomain': 'acme-sbx', 'sandbox_url': 'https://acme-sbx.kustomerapp.com',
+            'subdomain': 'acme',
+            'url': 'https://acme.kustomerapp.com',
+            'sandbox_subdomain': 'acme-sbx',
+            'sandbox_url': 'https://acme-sbx.kustomerapp.com',
         },
     }
 
@@ -51,14 +53,17 @@ async def test_unset_subdomains_are_null(client: httpx.AsyncClient, admin: User)
     assert body['kustomer'] == {'subdomain': None, 'url': None, 'sandbox_subdomain': None, 'sandbox_url': None}
 
 
-@pytest.mark.parametrize('headers', [
-    {},
-    {'Authorization': 'Bearer '},
-    {'Authorization': 'Bearer cxt_' + 'A' * 40},
-    {'Authorization': 'Basic dXNlcjpwYXNz'},
-    {'X-API-Key': 'cxt_' + 'z' * 10_000},
-    {'X-API-Key': 'garbage'},
-])
+@pytest.mark.parametrize(
+    'headers',
+    [
+        {},
+        {'Authorization': 'Bearer '},
+        {'Authorization': 'Bearer cxt_' + 'A' * 40},
+        {'Authorization': 'Basic dXNlcjpwYXNz'},
+        {'X-API-Key': 'cxt_' + 'z' * 10_000},
+        {'X-API-Key': 'garbage'},
+    ],
+)
 async def test_missing_or_unknown_key_is_401_json(client: httpx.AsyncClient, key: str, headers: dict) -> None:
     response = await client.get(ENDPOINT, headers=headers)
     assert response.status_code == 401
@@ -68,7 +73,9 @@ async def test_missing_or_unknown_key_is_401_json(client: httpx.AsyncClient, key
 
 
 async def test_rotated_away_key_is_refused_on_the_very_next_request(
-    client: httpx.AsyncClient, admin: User, key: str,
+    client: httpx.AsyncClient,
+    admin: User,
+    key: str,
 ) -> None:
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
     with session_scope() as session:
@@ -90,19 +97,30 @@ async def test_grace_key_works_until_revoked(client: httpx.AsyncClient, admin: U
 async def test_cors_is_granted_to_saved_subdomains(client: httpx.AsyncClient, key: str, origin: str) -> None:
     response = await client.get(ENDPOINT, headers={'X-API-Key': key, 'Origin': origin})
     assert response.headers['access-control-allow-origin'] == origin
-    preflight = await client.options(ENDPOINT, headers={
-        'Origin': origin, 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'authorization',
-    })
+    preflight = await client.options(
+        ENDPOINT,
+        headers={
+            'Origin': origin,
+            'Access-Control-Request-Method': 'GET',
+            'Access-Control-Request-Headers': 'authorization',
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers['access-control-allow-origin'] == origin
     assert 'authorization' in preflight.headers['access-control-allow-headers'].lower()
     assert 'GET' in preflight.headers['access-control-allow-methods']
 
 
-@pytest.mark.parametrize('origin', [
-    'https://evil.kustomerapp.com', 'http://acme.kustomerapp.com', 'https://acme.kustomerapp.com.evil.com',
-    'https://evil.example.com', 'null',
-])
+@pytest.mark.parametrize(
+    'origin',
+    [
+        'https://evil.kustomerapp.com',
+        'http://acme.kustomerapp.com',
+        'https://acme.kustomerapp.com.evil.com',
+        'https://evil.example.com',
+        'null',
+    ],
+)
 async def test_cors_is_not_granted_to_other_origins(client: httpx.AsyncClient, key: str, origin: str) -> None:
     response = await client.get(ENDPOINT, headers={'X-API-Key': key, 'Origin': origin})
     assert response.status_code == 200
@@ -112,7 +130,8 @@ async def test_cors_is_not_granted_to_other_origins(client: httpx.AsyncClient, k
 
 
 async def test_other_organizations_subdomain_gets_no_grant_with_this_key(
-    client: httpx.AsyncClient, key: str,
+    client: httpx.AsyncClient,
+    key: str,
 ) -> None:
     with session_scope() as session:
         other_admin = make_user(session, organization=make_organization(session))

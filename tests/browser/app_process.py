@@ -24,11 +24,13 @@ class AppProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def environment(self) -> dict[str, str]:
-        env = {name: value for name, value in os.environ.items()
-               if not name.startswith('CXT_') and name not in {'PYTEST_CURRENT_TEST', 'NICEGUI_STORAGE_PATH'}}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith('CXT_') and name not in {'PYTEST_CURRENT_TEST', 'NICEGUI_STORAGE_PATH'}
+        }
         # Under PYTEST_CURRENT_TEST NiceGUI believes it is being tested and ui.run behaves differently.
-        env.update(CXT_HOST='127.0.0.1', CXT_PORT=str(self.port), CXT_DATA_DIR=str(self.data_dir),
-                   PYTHONUNBUFFERED='1')
+        env.update(CXT_HOST='127.0.0.1', CXT_PORT=str(self.port), CXT_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED='1')
         env.update(self.extra_env)
         return env
 
@@ -39,8 +41,11 @@ class AppProcess:
         """Launch the process without waiting for it (it boots while the caller does something else)."""
         log = self.log_path.open('wb')
         self._process = subprocess.Popen(
-            [sys.executable, str(self.repo_root / 'main.py')], cwd=self.workdir, env=self.environment(),
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, str(self.repo_root / 'main.py')],
+            cwd=self.workdir,
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self

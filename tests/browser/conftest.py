@@ -19,8 +19,13 @@ from tests.stripe_server import StripeServer
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_ARGS = [
-    '--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run',
+    '--no-sandbox',
+    '--headless',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
 ]
 # CI machines are shared and small: what a person would call slow is still well under these limits.
 expect.set_options(timeout=10_000)
@@ -35,8 +40,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def _failed(node: pytest.Item) -> bool:
-    return any(getattr(node, f'report_{when}', None) is not None and getattr(node, f'report_{when}').failed
-               for when in ('setup', 'call'))
+    return any(
+        getattr(node, f'report_{when}', None) is not None and getattr(node, f'report_{when}').failed
+        for when in ('setup', 'call')
+    )
 
 
 @pytest.fixture(scope='module')
@@ -101,13 +108,20 @@ def stripe() -> Iterator[StripeServer]:
 
 @pytest.fixture(scope='session')
 def app_pool(
-    tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer, stripe: StripeServer, request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp: SmtpServer,
+    stripe: StripeServer,
+    request: pytest.FixtureRequest,
 ) -> Iterator[AppPool]:
     env = {
-        'CXT_SMTP_HOST': smtp.host, 'CXT_SMTP_PORT': str(smtp.port), 'CXT_SMTP_SECURITY': 'none',
+        'CXT_SMTP_HOST': smtp.host,
+        'CXT_SMTP_PORT': str(smtp.port),
+        'CXT_SMTP_SECURITY': 'none',
         'CXT_MAIL_FROM': 'dashboard@example.com',
-        'CXT_STRIPE_SECRET_KEY': 'sk_test_x', 'CXT_STRIPE_PRICE_ID': STRIPE_PRICE_ID,
-        'CXT_STRIPE_API_BASE': stripe.url, 'CXT_STRIPE_WEBHOOK_SECRET': stripe.webhook_secret,
+        'CXT_STRIPE_SECRET_KEY': 'sk_test_x',
+        'CXT_STRIPE_PRICE_ID': STRIPE_PRICE_ID,
+        'CXT_STRIPE_API_BASE': stripe.url,
+        'CXT_STRIPE_WEBHOOK_SECRET': stripe.webhook_secret,
     }
     here = Path(__file__).parent
     modules = {item.path for item in request.session.items if here in item.path.parents}

@@ -60,8 +60,11 @@ def overflow(page: Page) -> str | None:
     scroll_width, inner_width = page.evaluate('[document.documentElement.scrollWidth, window.innerWidth]')
     if scroll_width <= inner_width:
         return None
-    culprits = page.evaluate("""(width) => [...document.querySelectorAll('body *')]
+    culprits = page.evaluate(
+        """(width) => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > width + 0.5)
         .slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + [...e.classList].slice(0, 4).join('.')
-                           + ' "' + (e.innerText || '').slice(0, 30) + '"')""", inner_width)
+                           + ' "' + (e.innerText || '').slice(0, 30) + '"')""",
+        inner_width,
+    )
     return f'scrollWidth {scroll_width} > innerWidth {inner_width}: {culprits}'

@@ -20,7 +20,9 @@ def app(app: AppProcess, stripe: StripeServer) -> AppProcess:
 
 
 def test_manage_billing_goes_to_checkout_then_the_portal(
-    admin_app: AppProcess, stripe: StripeServer, page: Page,
+    admin_app: AppProcess,
+    stripe: StripeServer,
+    page: Page,
 ) -> None:
     sign_in(page)
     expect(page.get_by_text('Subscription: none')).to_be_visible()

@@ -69,16 +69,24 @@ def test_no_page_or_tab_scrolls_sideways(width: int, tour: Tour, new_context: Ca
     viewport = {'width': width, 'height': 844 if width < 600 else 900}
     problems: dict[str, str | None] = {}
     visitor = new_context(tour.app, viewport=viewport).new_page()
-    for path in ('/login', '/forgot-password', tour.invitation_link, '/invite/not-a-real-token',
-                 '/reset-password/not-a-real-token'):
+    for path in (
+        '/login',
+        '/forgot-password',
+        tour.invitation_link,
+        '/invite/not-a-real-token',
+        '/reset-password/not-a-real-token',
+    ):
         visitor.goto(path)
         expect(visitor.locator('.q-card').first).to_be_visible()
         problems[path] = overflow(visitor)
 
     page = new_context(tour.app, viewport=viewport).new_page()
     sign_in(page)
-    for tab, ready in (('Dashboard Settings', 'Step 2: Configure Kustomer Subdomains'),
-                       ('User Management', 'Team Members'), ('Activity', 'api_key.generated')):
+    for tab, ready in (
+        ('Dashboard Settings', 'Step 2: Configure Kustomer Subdomains'),
+        ('User Management', 'Team Members'),
+        ('Activity', 'api_key.generated'),
+    ):
         page.get_by_role('tab', name=tab).click()
         expect(page.get_by_text(ready).first).to_be_visible()
         problems[tab] = overflow(page)
@@ -153,7 +161,8 @@ def test_signing_in_works_with_the_keyboard_alone(tour: Tour, new_context: Calla
 
 
 def test_every_dashboard_action_is_reachable_with_tab_and_works_with_enter(
-    tour: Tour, new_context: Callable[..., BrowserContext],
+    tour: Tour,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context(tour.app, permissions=['clipboard-read', 'clipboard-write']).new_page()
     sign_in(page)
@@ -197,7 +206,8 @@ def test_every_dashboard_action_is_reachable_with_tab_and_works_with_enter(
 
 def tab_through(page: Page) -> list[str]:
     """Tab from the top of the page once round; returns the visible controls the focus never reached."""
-    count = page.evaluate("""(selector) => {
+    count = page.evaluate(
+        """(selector) => {
         const controls = [...document.querySelectorAll(selector)].filter(e => {
             const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
             return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && !e.disabled
@@ -207,7 +217,9 @@ def tab_through(page: Page) -> list[str]:
         controls.forEach((e, i) => { e.dataset.tabProbe = String(i); });
         document.activeElement?.blur();
         return controls.length;
-    }""", INTERACTIVE)
+    }""",
+        INTERACTIVE,
+    )
     reached: set[str] = set()
     for _ in range(count * 2 + 10):
         page.keyboard.press('Tab')
@@ -220,14 +232,18 @@ def tab_through(page: Page) -> list[str]:
             reached.add(probe)
         if len(reached) == count:
             break
-    return page.evaluate("""(reached) => [...document.querySelectorAll('[data-tab-probe]')]
+    return page.evaluate(
+        """(reached) => [...document.querySelectorAll('[data-tab-probe]')]
         .filter(e => !reached.includes(e.dataset.tabProbe))
         .map(e => e.tagName.toLowerCase() + ' "' + (e.innerText || e.getAttribute('aria-label') || '').trim()
-                  .slice(0, 40) + '"')""", sorted(reached))
+                  .slice(0, 40) + '"')""",
+        sorted(reached),
+    )
 
 
 def test_signing_in_shows_progress_while_the_password_is_checked(
-    tour: Tour, new_context: Callable[..., BrowserContext],
+    tour: Tour,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context(tour.app).new_page()
     page.goto('/login')

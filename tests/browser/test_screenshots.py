@@ -36,8 +36,11 @@ MEMBER = Person('Grace Hopper', 'grace@example.com')
 PENDING = 'linus@example.com'
 SCREEN = {'width': 1280, 'height': 800}
 # Read at import: tests/conftest.py clears every CXT_* variable around each test.
-SCREENSHOTS = REPO_ROOT / os.environ['CXT_SCREENSHOTS_DIR'] if os.environ.get('CXT_SCREENSHOTS_DIR') \
+SCREENSHOTS = (
+    REPO_ROOT / os.environ['CXT_SCREENSHOTS_DIR']
+    if os.environ.get('CXT_SCREENSHOTS_DIR')
     else ARTIFACTS / 'screenshots'
+)
 
 
 def screenshots_dir() -> Path:
@@ -53,7 +56,9 @@ def snap(page: Page, name: str) -> None:
 
 
 def test_screenshots_of_every_screen(
-    app: AppProcess, smtp: SmtpServer, new_context: Callable[..., BrowserContext],
+    app: AppProcess,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context(app, viewport=SCREEN).new_page()
     page.goto('/setup')
@@ -120,6 +125,13 @@ def test_screenshots_of_every_screen(
     snap(phone, 'phone-user-management')
 
     names = sorted(path.name for path in screenshots_dir().glob('*.png'))
-    for expected in ('setup.png', 'login.png', 'dashboard-settings.png', 'dashboard-settings-revealed.png',
-                     'user-management.png', 'activity.png', 'phone-dashboard-settings.png'):
+    for expected in (
+        'setup.png',
+        'login.png',
+        'dashboard-settings.png',
+        'dashboard-settings-revealed.png',
+        'user-management.png',
+        'activity.png',
+        'phone-dashboard-settings.png',
+    ):
         assert expected in names

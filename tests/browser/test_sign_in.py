@@ -12,7 +12,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_first_run_setup_creates_the_organization_and_signs_the_admin_in(
-    app: AppProcess, new_context: Callable[..., BrowserContext],
+    app: AppProcess,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context(app).new_page()
     page.goto('/')
@@ -68,7 +69,9 @@ def test_signing_in_twice_in_one_browser_keeps_one_session(admin_app: AppProcess
 
 # Keep this test last in the module: it locks the admin's email on this module's app for 15 minutes.
 def test_five_wrong_passwords_lock_the_email_for_15_minutes(
-    admin_app: AppProcess, page: Page, new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
+    page: Page,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     app, locked = admin_app, ADMIN
     page.goto('/login')

@@ -83,7 +83,10 @@ def assert_removed(admin_page: Page, member_page: Page, member: Person) -> None:
 
 
 def test_an_invited_member_accepts_from_the_mail_and_sees_a_read_only_dashboard(
-    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+    admin_page: Page,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
 ) -> None:
     member = Person('Mia Member', 'mia@example.com')
     link = invite(admin_page, smtp, member.email)
@@ -113,7 +116,10 @@ def test_an_invited_member_accepts_from_the_mail_and_sees_a_read_only_dashboard(
 
 
 def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
-    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+    admin_page: Page,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
 ) -> None:
     member = Person('Max Mouse', 'max@example.com')
     member_page = add_member(admin_page, smtp, new_context(admin_app), member)
@@ -136,7 +142,9 @@ def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
 
 
 def test_hold_to_remove_by_touch_on_a_phone(
-    admin_app: AppProcess, smtp: SmtpServer, new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     phone = new_context(admin_app, viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=3)
     admin_page = phone.new_page()
@@ -152,8 +160,9 @@ def test_hold_to_remove_by_touch_on_a_phone(
         box = hold.bounding_box()
         assert box is not None
         point = {'x': box['x'] + box['width'] / 2, 'y': box['y'] + box['height'] / 2}
-        under_finger = admin_page.evaluate('([x, y]) => document.elementFromPoint(x, y)?.closest("button")?.innerText',
-                                           [point['x'], point['y']])
+        under_finger = admin_page.evaluate(
+            '([x, y]) => document.elementFromPoint(x, y)?.closest("button")?.innerText', [point['x'], point['y']]
+        )
         assert under_finger == REMOVE, f'the finger at {point} would touch {under_finger!r}'
         touch.send('Input.dispatchTouchEvent', {'type': 'touchStart', 'touchPoints': [point]})
         time.sleep(seconds)
@@ -167,7 +176,10 @@ def test_hold_to_remove_by_touch_on_a_phone(
 
 
 def test_hold_to_remove_with_the_keyboard(
-    admin_page: Page, smtp: SmtpServer, new_context: Callable[..., BrowserContext], admin_app: AppProcess,
+    admin_page: Page,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
 ) -> None:
     member = Person('Kim Keys', 'kim@example.com')
     member_page = add_member(admin_page, smtp, new_context(admin_app), member)

@@ -117,10 +117,22 @@ def test_unsupported_grace_is_refused(admin: User) -> None:
         rotate(admin, timedelta(days=30))
 
 
-@pytest.mark.parametrize('garbage', [
-    None, '', 'cxt_', 'cxt_' + 'A' * 40, 'not-a-key', 'cxt_' + 'x' * 10_000, 'x' * 10_000,
-    'cxt_ünïcödé🔑ключ', '\x00\x01', 'cxt_' + '\udcff' * 3, "cxt_' OR 1=1 --",
-])
+@pytest.mark.parametrize(
+    'garbage',
+    [
+        None,
+        '',
+        'cxt_',
+        'cxt_' + 'A' * 40,
+        'not-a-key',
+        'cxt_' + 'x' * 10_000,
+        'x' * 10_000,
+        'cxt_ünïcödé🔑ключ',
+        '\x00\x01',
+        'cxt_' + '\udcff' * 3,
+        "cxt_' OR 1=1 --",
+    ],
+)
 def test_verify_refuses_garbage(admin: User, garbage: str | None) -> None:
     generate(admin)
     assert verify(garbage) is None
@@ -140,8 +152,9 @@ def test_last_used_is_recorded_at_most_once_a_minute(admin: User) -> None:
 def test_members_cannot_generate_reveal_or_rotate(admin: User) -> None:
     with session_scope() as session:
         organization_id = admin.organization_id
-        member = User(organization_id=organization_id, email='m@example.com', name='M', password_hash='x',
-                      role=Role.MEMBER)
+        member = User(
+            organization_id=organization_id, email='m@example.com', name='M', password_hash='x', role=Role.MEMBER
+        )
         session.add(member)
     with pytest.raises(PermissionDenied), session_scope() as session:
         api_keys.generate_key(session=session, actor=member)
@@ -225,8 +238,15 @@ def test_change_from_another_process_is_seen_on_the_next_lookup(admin: User) -> 
         assert api_keys.verify_key(connection=connection, key=key) is not None
     database_file = config.current_settings().resolved_database_url.removeprefix('sqlite:///')
     expire = "UPDATE api_key SET expires_at = '2000-01-01 00:00:00.000000'"
-    subprocess.run([sys.executable, '-c', f'import sqlite3; c = sqlite3.connect({database_file!r}); '
-                    f'c.execute({expire!r}); c.commit()'], check=True, timeout=30)
+    subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            f'import sqlite3; c = sqlite3.connect({database_file!r}); c.execute({expire!r}); c.commit()',
+        ],
+        check=True,
+        timeout=30,
+    )
     with hot_read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=key) is None
 

@@ -34,23 +34,32 @@ def test_product_default_cost_is_12(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_first_admin_creates_the_organization_once(database: None) -> None:
     with session_scope() as session:
         assert auth.setup_needed(session=session)
-        user = auth.create_first_admin(session=session, organization_name=' Acme  Support ', name='Ada',
-                                       email='Ada@Example.COM', password='long enough pw')
+        user = auth.create_first_admin(
+            session=session,
+            organization_name=' Acme  Support ',
+            name='Ada',
+            email='Ada@Example.COM',
+            password='long enough pw',
+        )
     assert (user.email, user.role) == ('ada@example.com', Role.ADMIN)
     with session_scope() as session:
         assert not auth.setup_needed(session=session)
     with pytest.raises(PermissionDenied), session_scope() as session:
-        auth.create_first_admin(session=session, organization_name='Evil', name='Eve', email='eve@example.com',
-                                password='long enough pw')
+        auth.create_first_admin(
+            session=session, organization_name='Evil', name='Eve', email='eve@example.com', password='long enough pw'
+        )
 
 
-@pytest.mark.parametrize(('fields', 'field'), [
-    ({'organization_name': ''}, 'organization'),
-    ({'name': '   '}, 'name'),
-    ({'email': 'not an email'}, 'email'),
-    ({'password': 'short'}, 'password'),
-    ({'password': 'ü' * 40}, 'password'),
-])
+@pytest.mark.parametrize(
+    ('fields', 'field'),
+    [
+        ({'organization_name': ''}, 'organization'),
+        ({'name': '   '}, 'name'),
+        ({'email': 'not an email'}, 'email'),
+        ({'password': 'short'}, 'password'),
+        ({'password': 'ü' * 40}, 'password'),
+    ],
+)
 def test_setup_input_is_checked_per_field(database: None, fields: dict, field: str) -> None:
     values = {'organization_name': 'Acme', 'name': 'Ada', 'email': 'ada@example.com', 'password': 'long enough pw'}
     with pytest.raises(ValidationFailed) as raised, session_scope() as session:

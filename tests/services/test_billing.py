@@ -46,8 +46,12 @@ def admin(database: None) -> User:
 
 def open_billing(actor: User, *, confirmed_minutes_ago: float = 1) -> billing.BillingRedirect:
     with session_scope() as session:
-        return billing.start_billing(session=session, actor=actor, ip='203.0.113.9',
-                                     password_confirmed_at=utcnow() - timedelta(minutes=confirmed_minutes_ago))
+        return billing.start_billing(
+            session=session,
+            actor=actor,
+            ip='203.0.113.9',
+            password_confirmed_at=utcnow() - timedelta(minutes=confirmed_minutes_ago),
+        )
 
 
 def organization_of(actor: User) -> Organization:
@@ -179,11 +183,15 @@ def test_stale_password_is_refused(configured: StripeServer, admin: User) -> Non
 
 
 def test_stripe_error_stores_nothing_and_logs_the_request_id(
-    configured: StripeServer, admin: User, caplog: pytest.LogCaptureFixture,
+    configured: StripeServer,
+    admin: User,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     configured.fail_next(status=500)
-    with caplog.at_level(logging.WARNING, logger='services.billing'), \
-            pytest.raises(ExternalServiceError, match=r'Stripe reported an error\. Nothing was changed') as raised:
+    with (
+        caplog.at_level(logging.WARNING, logger='services.billing'),
+        pytest.raises(ExternalServiceError, match=r'Stripe reported an error\. Nothing was changed') as raised,
+    ):
         open_billing(admin)
 
     attempts = configured.api_requests('POST', '/v1/customers')
@@ -199,9 +207,14 @@ def test_stripe_error_stores_nothing_and_logs_the_request_id(
 
 def test_stripe_refusing_the_checkout_keeps_only_the_customer(configured: StripeServer, admin: User) -> None:
     open_billing(admin)
-    configured.fail_next(status=400, error_type='invalid_request_error', code='resource_missing',
-                         message="No such price: 'price_test_team_monthly'", times=1)
-    with pytest.raises(ExternalServiceError, match="Stripe refused the request: No such price"):
+    configured.fail_next(
+        status=400,
+        error_type='invalid_request_error',
+        code='resource_missing',
+        message="No such price: 'price_test_team_monthly'",
+        times=1,
+    )
+    with pytest.raises(ExternalServiceError, match='Stripe refused the request: No such price'):
         open_billing(admin)
     # The customer exists at Stripe once created, so it stays on record (a later click must not make another).
     assert audit_actions(admin) == ['billing.checkout_started']
@@ -248,7 +261,8 @@ def test_subscription_events_keep_status_plan_and_period(configured: StripeServe
 
 
 def test_subscription_created_before_checkout_completed_keeps_its_status(
-    configured: StripeServer, admin: User,
+    configured: StripeServer,
+    admin: User,
 ) -> None:
     open_billing(admin)
     [checkout_id] = configured.checkout_sessions

@@ -70,10 +70,18 @@ def test_invite_stores_a_hashed_token_and_a_link(admin: User) -> None:
     assert invitation.delivery_status == 'not_emailed'  # no mail server configured
     (row,) = pending(admin)
     assert (row.email, row.role_label, row.invited_by, row.status_label) == (
-        'grace@example.com', 'Admin', 'Ada Admin', 'Not emailed')
+        'grace@example.com',
+        'Admin',
+        'Ada Admin',
+        'Not emailed',
+    )
     assert view(token) == invitations.InvitationView(
-        state='valid', email='grace@example.com', role='admin', organization_name='Acme Support',
-        inviter=f'Ada Admin ({admin.email})')
+        state='valid',
+        email='grace@example.com',
+        role='admin',
+        organization_name='Acme Support',
+        inviter=f'Ada Admin ({admin.email})',
+    )
 
 
 def test_invalid_email_and_existing_member_are_refused(admin: User) -> None:
@@ -112,8 +120,9 @@ def test_resend_renews_expiry_and_kills_the_old_link(admin: User) -> None:
 def test_copy_link_returns_the_emailed_link(admin: User) -> None:
     issued = invite(admin)
     with session_scope() as session:
-        assert invitations.invitation_link(session=session, actor=admin, invitation_id=issued.invitation_id) \
-            == issued.link
+        assert (
+            invitations.invitation_link(session=session, actor=admin, invitation_id=issued.invitation_id) == issued.link
+        )
 
 
 def test_revoked_and_expired_invitations_leave_the_list_and_cannot_be_used(admin: User) -> None:
@@ -139,7 +148,11 @@ def test_accept_creates_the_member_with_the_invited_email(admin: User) -> None:
     issued = invite(admin, 'grace@example.com', 'member')
     user = accept(token_of(issued), name='  Grace   Hopper ')
     assert (user.email, user.name, user.role, user.organization_id) == (
-        'grace@example.com', 'Grace Hopper', 'member', admin.organization_id)
+        'grace@example.com',
+        'Grace Hopper',
+        'member',
+        admin.organization_id,
+    )
     assert auth.check_password(PASSWORD, user.password_hash)
     assert view(token_of(issued)).message == 'This invitation has already been used'
     assert pending(admin) == []

@@ -14,8 +14,10 @@ smtp_server, silent_smtp_server = smtp.smtp_server, smtp.silent_smtp_server
 dropping_smtp_server = smtp.dropping_smtp_server
 
 MESSAGE = mail.Email(
-    to='grace@example.com', subject='Hello from Acme Support',
-    text='Plain words.\nhttp://dashboard.test/invite/abc', html='<p>Rich <b>words</b></p>',
+    to='grace@example.com',
+    subject='Hello from Acme Support',
+    text='Plain words.\nhttp://dashboard.test/invite/abc',
+    html='<p>Rich <b>words</b></p>',
 )
 
 
@@ -60,8 +62,9 @@ def test_a_silent_server_times_out(silent_smtp_server: SilentServer, monkeypatch
     assert 0.4 < elapsed < 0.95
 
 
-def test_a_dropped_connection_fails_at_once(dropping_smtp_server: DroppingServer,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dropped_connection_fails_at_once(
+    dropping_smtp_server: DroppingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = settings_for(monkeypatch, dropping_smtp_server.host, dropping_smtp_server.port)
     started = time.monotonic()
     with pytest.raises(ExternalServiceError, match='closed the connection'):
@@ -75,7 +78,9 @@ def test_only_services_mail_imports_yagmail() -> None:
 
     root = Path(__file__).resolve().parents[2]
     importers = [
-        str(path.relative_to(root)) for folder in ('services', 'ui', 'api', 'models') for path in
-        (root / folder).rglob('*.py') if 'import yagmail' in path.read_text() or 'from yagmail' in path.read_text()
+        str(path.relative_to(root))
+        for folder in ('services', 'ui', 'api', 'models')
+        for path in (root / folder).rglob('*.py')
+        if 'import yagmail' in path.read_text() or 'from yagmail' in path.read_text()
     ]
     assert importers == ['services/mail.py']

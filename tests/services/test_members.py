@@ -31,8 +31,12 @@ def change_role(actor: User, member: User, role: str) -> User:
 
 def remove(actor: User, member: User, confirmed_at: object = 'now') -> User:
     with session_scope() as session:
-        return members.remove_member(session=session, actor=actor, member_id=member.id,
-                                     password_confirmed_at=utcnow() if confirmed_at == 'now' else confirmed_at)
+        return members.remove_member(
+            session=session,
+            actor=actor,
+            member_id=member.id,
+            password_confirmed_at=utcnow() if confirmed_at == 'now' else confirmed_at,
+        )
 
 
 def load(user: User) -> User:
@@ -95,10 +99,12 @@ def test_removal_bumps_the_session_version_and_blocks_sign_in(team: dict[str, Us
     assert removed.session_version == member.session_version + 1
     assert listed(team['admin']) == [team['admin'].email]
     with session_scope() as session:
-        assert auth.load_session_user(session=session, user_id=member.id,
-                                      session_version=member.session_version) is None
-        assert auth.load_session_user(session=session, user_id=member.id,
-                                      session_version=removed.session_version) is None
+        assert (
+            auth.load_session_user(session=session, user_id=member.id, session_version=member.session_version) is None
+        )
+        assert (
+            auth.load_session_user(session=session, user_id=member.id, session_version=removed.session_version) is None
+        )
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
     with pytest.raises(InvalidCredentials), session_scope() as session:

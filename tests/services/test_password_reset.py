@@ -24,8 +24,7 @@ NEW_PASSWORD = 'a brand new password'
 def account(database: None) -> User:
     with session_scope() as session:
         organization = make_organization(session, name='Acme Support')
-        return make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin',
-                         email='ada@example.com')
+        return make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin', email='ada@example.com')
 
 
 def request(email: str) -> password_reset.IssuedReset | None:
@@ -68,8 +67,9 @@ def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
     assert auth.check_password(NEW_PASSWORD, user.password_hash)
     assert user.session_version == account.session_version + 1
     with session_scope() as session:
-        assert auth.load_session_user(session=session, user_id=account.id,
-                                      session_version=account.session_version) is None
+        assert (
+            auth.load_session_user(session=session, user_id=account.id, session_version=account.session_version) is None
+        )
         assert session.exec(select(LoginFailure)).all() == []
         assert session.exec(select(AuditEvent.action).where(AuditEvent.action == 'password.reset')).one()
     assert state(token) == 'used'

@@ -30,7 +30,9 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def pg_database(
-    postgres: PostgresServer, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch,
+    postgres: PostgresServer,
+    isolated_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
     monkeypatch.setenv('CXT_DATABASE_URL', postgres.create_database())
     settings = config.load_settings()
@@ -52,8 +54,9 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         organizations.update_subdomains(session=session, actor=admin, subdomain='ACME', sandbox_subdomain='')
         old = api_keys.generate_key(session=session, actor=admin)
     with session_scope() as session:
-        new = api_keys.rotate_key(session=session, actor=admin, grace=timedelta(hours=1),
-                                  password_confirmed_at=utcnow())
+        new = api_keys.rotate_key(
+            session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
+        )
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is not None
         verified = api_keys.verify_key(connection=connection, key=new)

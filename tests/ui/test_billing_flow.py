@@ -34,8 +34,6 @@ def stripe_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeServer]:
         yield server
 
 
-
-
 def record_navigation(user: User, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Where `ui.navigate.to` sends the browser; Stripe's pages are outside the app, so they are not opened."""
     targets: list[str] = []
@@ -58,14 +56,17 @@ def the_organization() -> Organization:
 
 async def deliver(server: StripeServer, type_: str, data_object: dict) -> None:
     body, headers = server.signed_event(type_, data_object)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.create_api_app()),
-                                 base_url='http://test') as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api.create_api_app()), base_url='http://test'
+    ) as client:
         response = await client.post('/api/stripe/webhook', content=body, headers=headers)
     assert response.status_code == 200, response.text
 
 
 async def test_subscribe_then_manage_in_the_portal(
-    stripe_server: StripeServer, user: User, monkeypatch: pytest.MonkeyPatch,
+    stripe_server: StripeServer,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await set_up_organization(user)
     await user.should_see('Subscription: none')
@@ -150,7 +151,9 @@ async def test_cancelled_checkout_says_so(stripe_server: StripeServer, user: Use
 
 
 async def test_stripe_error_shows_a_clear_message_and_stores_nothing(
-    stripe_server: StripeServer, user: User, monkeypatch: pytest.MonkeyPatch,
+    stripe_server: StripeServer,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await set_up_organization(user)
     navigations = record_navigation(user, monkeypatch)
@@ -165,7 +168,9 @@ async def test_stripe_error_shows_a_clear_message_and_stores_nothing(
 
 
 async def test_unreachable_stripe_shows_a_clear_message_and_stores_nothing(
-    stripe_server: StripeServer, user: User, monkeypatch: pytest.MonkeyPatch,
+    stripe_server: StripeServer,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await set_up_organization(user)
     navigations = record_navigation(user, monkeypatch)
@@ -205,7 +210,9 @@ async def test_members_do_not_see_the_button(stripe_server: StripeServer, user: 
 
 
 async def test_stale_password_is_asked_for_first(
-    stripe_server: StripeServer, user: User, monkeypatch: pytest.MonkeyPatch,
+    stripe_server: StripeServer,
+    user: User,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await set_up_organization(user)
     navigations = record_navigation(user, monkeypatch)

@@ -18,10 +18,6 @@ from ui.components import secret_field
 KEY_PATTERN = re.compile(r'cxt_[A-Za-z0-9]{40}')
 
 
-
-
-
-
 def key_field_value(user: User) -> str:
     return user.find(marker='api-key').elements.pop().value
 
@@ -29,10 +25,15 @@ def key_field_value(user: User) -> str:
 def add_member(email: str = 'max@example.com') -> None:
     with session_scope() as session:
         admin = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
-        session.add(Account(organization_id=admin.organization_id, email=email, name='Max Member',
-                            password_hash=auth.hash_password(PASSWORD), role=Role.MEMBER))
-
-
+        session.add(
+            Account(
+                organization_id=admin.organization_id,
+                email=email,
+                name='Max Member',
+                password_hash=auth.hash_password(PASSWORD),
+                role=Role.MEMBER,
+            )
+        )
 
 
 async def test_setup_leads_to_dashboard(user: User) -> None:

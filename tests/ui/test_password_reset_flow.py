@@ -38,8 +38,9 @@ async def sign_in(visitor: User, password: str) -> None:
     visitor.find(kind=ui.button, content='Sign in').click()
 
 
-async def test_reset_by_email_ends_other_sessions(mail_env: SmtpServer, user: User,
-                                                  create_user: Callable[[], User]) -> None:
+async def test_reset_by_email_ends_other_sessions(
+    mail_env: SmtpServer, user: User, create_user: Callable[[], User]
+) -> None:
     await set_up_organization(user)
     opened = follow_server_navigation(user)  # the admin's dashboard stays open in this browser
 

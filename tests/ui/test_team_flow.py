@@ -106,8 +106,9 @@ def member_id_from(user: User, email: str) -> int:
     raise AssertionError(f'no Team Members row for {email}')
 
 
-async def test_invite_accept_and_hold_to_remove(mail_env: SmtpServer, user: User,
-                                                create_user: Callable[[], User]) -> None:
+async def test_invite_accept_and_hold_to_remove(
+    mail_env: SmtpServer, user: User, create_user: Callable[[], User]
+) -> None:
     await set_up_organization(user)
     await user.should_see('Invite User')
     await user.should_see('No pending invitations.')
@@ -218,7 +219,8 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
 
 
 async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
-        user: User, create_user: Callable[[], User]) -> None:
+    user: User, create_user: Callable[[], User]
+) -> None:
     await set_up_organization(user)
     await send_invite(user, MEMBER_EMAIL)
     await user.should_see(f'Invitation created for {MEMBER_EMAIL}')

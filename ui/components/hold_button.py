@@ -55,8 +55,12 @@ class HoldButton(ui.button):
     """
 
     def __init__(
-        self, text: str, *, on_hold: Callable[[events.GenericEventArguments], Awaitable[None] | None],
-        seconds: float = HOLD_SECONDS, color: str | None = 'negative',
+        self,
+        text: str,
+        *,
+        on_hold: Callable[[events.GenericEventArguments], Awaitable[None] | None],
+        seconds: float = HOLD_SECONDS,
+        color: str | None = 'negative',
     ) -> None:
         super().__init__(text, color=color)
         self.seconds = seconds
@@ -64,20 +68,27 @@ class HoldButton(ui.button):
         milliseconds = round(seconds * 1000)
         self.classes('cxt-hold-button').style(f'--cxt-hold-ms: {milliseconds}ms')
         self.props(f'no-caps title="Press and hold for {seconds:g} seconds"')
-        start = _START.replace('ELEMENT', str(self.id)).replace('MILLISECONDS', str(milliseconds)) \
+        start = (
+            _START.replace('ELEMENT', str(self.id))
+            .replace('MILLISECONDS', str(milliseconds))
             .replace('COMPLETE_EVENT', COMPLETE_EVENT)
+        )
         stop = _STOP.replace('ELEMENT', str(self.id))
         # Touch pointers are captured by the pressed element; releasing the capture lets `pointerleave` fire when
         # the finger slides off, which cancels the hold like it does for a mouse.
-        self.on('pointerdown', js_handler=(
-            '(e) => { if (e.button !== 0 || e.isPrimary === false) return;'
-            ' if (e.target.hasPointerCapture && e.target.hasPointerCapture(e.pointerId))'
-            f' e.target.releasePointerCapture(e.pointerId); {start} }}'
-        ))
+        self.on(
+            'pointerdown',
+            js_handler=(
+                '(e) => { if (e.button !== 0 || e.isPrimary === false) return;'
+                ' if (e.target.hasPointerCapture && e.target.hasPointerCapture(e.pointerId))'
+                f' e.target.releasePointerCapture(e.pointerId); {start} }}'
+            ),
+        )
         for cancel in ('pointerup', 'pointerleave', 'pointercancel', 'blur'):
             self.on(cancel, js_handler=f'() => {{ {stop} }}')
-        self.on('keydown',
-                js_handler=f'(e) => {{ if (e.repeat || (e.key !== " " && e.key !== "Enter")) return; {start} }}')
+        self.on(
+            'keydown', js_handler=f'(e) => {{ if (e.repeat || (e.key !== " " && e.key !== "Enter")) return; {start} }}'
+        )
         self.on('keyup', js_handler=f'(e) => {{ if (e.key === " " || e.key === "Enter") {{ {stop} }} }}')
         self.on('contextmenu', js_handler='(e) => e.preventDefault()')
         self.on(COMPLETE_EVENT, on_hold, [])

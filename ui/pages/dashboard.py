@@ -11,7 +11,9 @@ from ui import session, theme
 from ui.tabs import activity, settings, team
 
 HELP_LINKS = {
-    'Sidekick': '/help/sidekick', 'Task Kanban': '/help/task-kanban', 'Troubleshooting': '/help/troubleshooting',
+    'Sidekick': '/help/sidekick',
+    'Task Kanban': '/help/task-kanban',
+    'Troubleshooting': '/help/troubleshooting',
 }
 
 

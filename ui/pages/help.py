@@ -17,7 +17,7 @@ _PAGES = {
     ),
     'task-kanban': (
         'Task Kanban',
-        'Task Kanban shows your team\'s tasks as a board inside Kustomer. It uses the same organization API key '
+        "Task Kanban shows your team's tasks as a board inside Kustomer. It uses the same organization API key "
         'as every other CX Toolbox widget: configure it once per app with that same value.',
     ),
     'troubleshooting': (

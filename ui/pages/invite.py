@@ -22,8 +22,9 @@ def invite_page(token: str) -> None:
             ui.link('Go to sign in', '/login').classes('text-sm')
         return
     role = invitations.ROLE_LABELS.get(view.role, view.role).lower()
-    with theme.narrow_card(f'Join {view.organization_name}',
-                           f'{view.inviter} invited you to {view.organization_name} as {role}.'):
+    with theme.narrow_card(
+        f'Join {view.organization_name}', f'{view.inviter} invited you to {view.organization_name} as {role}.'
+    ):
         fields = {
             'email': ui.input('Email', value=view.email).props('readonly').classes('w-full'),
             'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
@@ -34,8 +35,9 @@ def invite_page(token: str) -> None:
             theme.clear_field_errors(fields)
             try:
                 with busy(button):
-                    user = await run.io_bound(_accept, token, fields['name'].value or '',
-                                              fields['password'].value or '', session.client_ip())
+                    user = await run.io_bound(
+                        _accept, token, fields['name'].value or '', fields['password'].value or '', session.client_ip()
+                    )
             except ValidationFailed as error:
                 if error.field is None:  # the invitation itself is no longer valid: show the page that says why
                     ui.navigate.reload()

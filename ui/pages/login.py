@@ -30,8 +30,9 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
             message.set_visibility(False)
             try:
                 with busy(button):
-                    user = await run.io_bound(_authenticate, email.value or '', password.value or '',
-                                              session.client_ip())
+                    user = await run.io_bound(
+                        _authenticate, email.value or '', password.value or '', session.client_ip()
+                    )
             except ServiceError as error:
                 message.set_text(str(error))
                 message.set_visibility(True)

@@ -22,8 +22,10 @@ def forgot_password_page() -> None:
         answer = ui.label().classes('text-body2').mark('reset-answer')
         answer.set_visibility(False)
         if not current_settings().mail_configured:
-            ui.label('This server has no mail server configured, so no email can be sent. Ask an admin of your '
-                     'organization for help.').classes('text-sm text-grey-8')
+            ui.label(
+                'This server has no mail server configured, so no email can be sent. Ask an admin of your '
+                'organization for help.'
+            ).classes('text-sm text-grey-8')
 
         async def send_link() -> None:
             address = (email.value or '').strip()
@@ -35,8 +37,10 @@ def forgot_password_page() -> None:
             # The answer is the same, and just as quick, whether or not the address has an account: the lookup
             # and the email happen in the background.
             background_tasks.create(run.io_bound(_request_and_send, address, ip), name='password reset email')
-            answer.set_text(f'If an account exists for {address}, we have emailed it a link to choose a new '
-                            'password. The link works once, for 1 hour.')
+            answer.set_text(
+                f'If an account exists for {address}, we have emailed it a link to choose a new '
+                'password. The link works once, for 1 hour.'
+            )
             answer.set_visibility(True)
 
         email.on('keydown.enter', send_link)

@@ -28,8 +28,12 @@ def setup_page() -> RedirectResponse | None:
             try:
                 with busy(button):
                     user = await run.io_bound(
-                        _create, fields['organization'].value, fields['name'].value, fields['email'].value,
-                        fields['password'].value, session.client_ip(),
+                        _create,
+                        fields['organization'].value,
+                        fields['name'].value,
+                        fields['email'].value,
+                        fields['password'].value,
+                        session.client_ip(),
                     )
             except ValidationFailed as error:
                 theme.show_field_error(fields, error.field, str(error))
@@ -48,6 +52,10 @@ def setup_page() -> RedirectResponse | None:
 def _create(organization: str, name: str, email: str, password: str, ip: str | None) -> object:
     with session_scope() as db:
         return auth.create_first_admin(
-            session=db, organization_name=organization or '', name=name or '', email=email or '',
-            password=password or '', ip=ip,
+            session=db,
+            organization_name=organization or '',
+            name=name or '',
+            email=email or '',
+            password=password or '',
+            ip=ip,
         )

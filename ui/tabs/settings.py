@@ -35,8 +35,9 @@ class KeyCard:
         self.is_admin = user.role == Role.ADMIN
         with ui.card().classes('w-full'):
             ui.label('Step 1: Generate API Key').classes('text-h6')
-            ui.label('All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.') \
-                .classes('text-sm text-grey-8')
+            ui.label('All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.').classes(
+                'text-sm text-grey-8'
+            )
             self.content()
 
     @ui.refreshable_method
@@ -105,8 +106,12 @@ class KeyCard:
             return
         try:
             with session_scope() as db:
-                plaintext = api_keys.reveal_key(session=db, actor=user, ip=session.client_ip(),
-                                                password_confirmed_at=session.password_confirmed_at())
+                plaintext = api_keys.reveal_key(
+                    session=db,
+                    actor=user,
+                    ip=session.client_ip(),
+                    password_confirmed_at=session.password_confirmed_at(),
+                )
         except ServiceError as error:
             ui.notify(str(error), type='negative')
             return
@@ -128,8 +133,9 @@ class KeyCard:
             choice = ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
-                ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative') \
-                    .mark('confirm-rotate')
+                ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative').mark(
+                    'confirm-rotate'
+                )
         picked = await dialog
         dialog.delete()
         if picked is None:
@@ -137,7 +143,10 @@ class KeyCard:
         try:
             with session_scope() as db:
                 plaintext = api_keys.rotate_key(
-                    session=db, actor=user, grace=GRACE_CHOICES[picked], ip=session.client_ip(),
+                    session=db,
+                    actor=user,
+                    grace=GRACE_CHOICES[picked],
+                    ip=session.client_ip(),
                     password_confirmed_at=session.password_confirmed_at(),
                 )
         except ServiceError as error:
@@ -179,8 +188,9 @@ class KeyCard:
             return
         try:
             with busy(self.billing_button):
-                redirect = await run.io_bound(_start_billing, user, session.password_confirmed_at(),
-                                              session.client_ip())
+                redirect = await run.io_bound(
+                    _start_billing, user, session.password_confirmed_at(), session.client_ip()
+                )
         except ServiceError as error:
             ui.notify(str(error), type='negative')
             return
@@ -215,15 +225,22 @@ class SubdomainsCard:
         is_admin = user.role == Role.ADMIN
         with ui.card().classes('w-full'):
             ui.label('Step 2: Configure Kustomer Subdomains').classes('text-h6')
-            ui.label('Enter the part before .kustomerapp.com, e.g. yourcompany for yourcompany.kustomerapp.com.') \
-                .classes('text-sm text-grey-8')
+            ui.label(
+                'Enter the part before .kustomerapp.com, e.g. yourcompany for yourcompany.kustomerapp.com.'
+            ).classes('text-sm text-grey-8')
             suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
             self.fields = {
                 'subdomain': ui.input('Kustomer Organization Sub Domain', value=organization.kustomer_subdomain or '')
-                .props(suffix).classes('w-full').mark('subdomain'),
+                .props(suffix)
+                .classes('w-full')
+                .mark('subdomain'),
                 'sandbox_subdomain': ui.input(
-                    'Kustomer Sandbox Organization Sub Domain', value=organization.kustomer_sandbox_subdomain or '',
-                ).props(f'{suffix} hint=Optional').classes('w-full').mark('sandbox-subdomain'),
+                    'Kustomer Sandbox Organization Sub Domain',
+                    value=organization.kustomer_sandbox_subdomain or '',
+                )
+                .props(f'{suffix} hint=Optional')
+                .classes('w-full')
+                .mark('sandbox-subdomain'),
             }
             if is_admin:
                 for field in self.fields.values():
@@ -241,8 +258,11 @@ class SubdomainsCard:
         try:
             with session_scope() as db:
                 organization = organizations.update_subdomains(
-                    session=db, actor=user, subdomain=self.fields['subdomain'].value,
-                    sandbox_subdomain=self.fields['sandbox_subdomain'].value, ip=session.client_ip(),
+                    session=db,
+                    actor=user,
+                    subdomain=self.fields['subdomain'].value,
+                    sandbox_subdomain=self.fields['sandbox_subdomain'].value,
+                    ip=session.client_ip(),
                 )
         except ValidationFailed as error:
             theme.show_field_error(self.fields, error.field, str(error))

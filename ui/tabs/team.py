@@ -98,8 +98,9 @@ class TeamTab:
                 self.send_button.props('no-caps').classes('q-mt-sm')
             self.email.on('keydown.enter', self.send_invite)
             if not current_settings().mail_configured:
-                ui.label('No mail server is configured, so invitations are not emailed: copy each link and send '
-                         'it yourself.').classes('text-sm text-grey-8')
+                ui.label(
+                    'No mail server is configured, so invitations are not emailed: copy each link and send it yourself.'
+                ).classes('text-sm text-grey-8')
 
     @_anchored
     async def send_invite(self) -> None:
@@ -110,8 +111,9 @@ class TeamTab:
         theme.clear_field_errors(fields)
         try:
             with session_scope() as db:
-                issued = invitations.invite_member(session=db, actor=user, email=self.email.value or '',
-                                                   role=self.role.value, ip=session.client_ip())
+                issued = invitations.invite_member(
+                    session=db, actor=user, email=self.email.value or '', role=self.role.value, ip=session.client_ip()
+                )
         except ValidationFailed as error:
             theme.show_field_error(fields, error.field, str(error))
             return
@@ -133,14 +135,21 @@ class TeamTab:
         if error is None:
             ui.notify(f'Invitation sent to {issued.email}', type='positive')
         else:
-            ui.notify(f'The invitation for {issued.email} is saved, but the email failed: {error}. '
-                      'Resend it or copy its link.', type='negative', multi_line=True, close_button='OK', timeout=0)
+            ui.notify(
+                f'The invitation for {issued.email} is saved, but the email failed: {error}. '
+                'Resend it or copy its link.',
+                type='negative',
+                multi_line=True,
+                close_button='OK',
+                timeout=0,
+            )
 
     def _show_link(self, email: str, link: str) -> None:
         with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
             ui.label(f'Invitation created for {email}').classes('text-h6')
-            ui.label('No mail server is configured. Send this link to them yourself; it works once, for 7 days.') \
-                .classes('text-body2')
+            ui.label(
+                'No mail server is configured. Send this link to them yourself; it works once, for 7 days.'
+            ).classes('text-body2')
             ui.input('Invitation link', value=link).props('readonly').classes('w-full font-mono').mark('invite-link')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
@@ -161,8 +170,10 @@ class TeamTab:
         if not rows:
             ui.label('No pending invitations.').classes('text-body2 text-grey-8').mark('no-invitations')
             return
-        with _stacking_table('minmax(12rem,2fr)_auto_minmax(7rem,1fr)_auto_minmax(7rem,1fr)_auto',
-                             ('Email', 'Role', 'Invited by', 'Expires', 'Status', '')):
+        with _stacking_table(
+            'minmax(12rem,2fr)_auto_minmax(7rem,1fr)_auto_minmax(7rem,1fr)_auto',
+            ('Email', 'Role', 'Invited by', 'Expires', 'Status', ''),
+        ):
             for row in rows:
                 with _table_row():
                     self._invitation_row(row)
@@ -178,12 +189,15 @@ class TeamTab:
             if row.delivery_status == 'failed' and row.last_error:
                 ui.label(row.last_error).classes('text-xs text-grey-8 break-words')
         with ui.row().classes('gap-1 no-wrap'):
-            ui.button('Copy link', icon='content_copy', on_click=lambda: self.copy_link(row.id)) \
-                .props('flat dense no-caps').mark(f'copy-link-{row.id}')
-            ui.button('Resend', icon='forward_to_inbox', on_click=lambda: self.resend(row.id)) \
-                .props('flat dense no-caps').mark(f'resend-{row.id}')
-            ui.button('Revoke', icon='block', on_click=lambda: self.revoke(row.id)) \
-                .props('flat dense no-caps color=negative').mark(f'revoke-{row.id}')
+            ui.button('Copy link', icon='content_copy', on_click=lambda: self.copy_link(row.id)).props(
+                'flat dense no-caps'
+            ).mark(f'copy-link-{row.id}')
+            ui.button('Resend', icon='forward_to_inbox', on_click=lambda: self.resend(row.id)).props(
+                'flat dense no-caps'
+            ).mark(f'resend-{row.id}')
+            ui.button('Revoke', icon='block', on_click=lambda: self.revoke(row.id)).props(
+                'flat dense no-caps color=negative'
+            ).mark(f'revoke-{row.id}')
 
     @_anchored
     async def copy_link(self, invitation_id: int) -> None:
@@ -210,8 +224,9 @@ class TeamTab:
             return
         try:
             with session_scope() as db:
-                issued = invitations.resend_invitation(session=db, actor=user, invitation_id=invitation_id,
-                                                       ip=session.client_ip())
+                issued = invitations.resend_invitation(
+                    session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
+                )
         except ServiceError as error:
             ui.notify(str(error), type='negative')
             self.invitation_list.refresh()
@@ -225,8 +240,9 @@ class TeamTab:
             return
         try:
             with session_scope() as db:
-                invitation = invitations.revoke_invitation(session=db, actor=user, invitation_id=invitation_id,
-                                                           ip=session.client_ip())
+                invitation = invitations.revoke_invitation(
+                    session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
+                )
         except ServiceError as error:
             ui.notify(str(error), type='negative')
         else:
@@ -239,8 +255,9 @@ class TeamTab:
     def member_list(self) -> None:
         with session_scope() as db:
             team = members.list_members(session=db, actor=self.user)
-        with _stacking_table('minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto',
-                             ('Name', 'Email', 'Role', 'Status', '')):
+        with _stacking_table(
+            'minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto', ('Name', 'Email', 'Role', 'Status', '')
+        ):
             for member in team:
                 with _table_row():
                     self._member_row(member)
@@ -250,9 +267,9 @@ class TeamTab:
         ui.label(member.name).mark(f'member-name-{member.id}')
         ui.label(member.email).classes('break-all').mark(f'member-email-{member.id}')
         if self.is_admin and not is_self:
-            ui.select(ROLE_OPTIONS, value=member.role,
-                      on_change=lambda e, m=member: self.change_role(e, m)) \
-                .props('dense outlined options-dense').classes('w-32').mark(f'member-role-{member.id}')
+            ui.select(ROLE_OPTIONS, value=member.role, on_change=lambda e, m=member: self.change_role(e, m)).props(
+                'dense outlined options-dense'
+            ).classes('w-32').mark(f'member-role-{member.id}')
         else:
             ui.label(member.role).mark(f'member-role-{member.id}')
         ui.label(member.status).mark(f'member-status-{member.id}')
@@ -273,8 +290,9 @@ class TeamTab:
             return
         try:
             with session_scope() as db:
-                changed = members.change_role(session=db, actor=user, member_id=member.id, role=event.value,
-                                              ip=session.client_ip())
+                changed = members.change_role(
+                    session=db, actor=user, member_id=member.id, role=event.value, ip=session.client_ip()
+                )
         except ServiceError as error:
             ui.notify(str(error), type='negative')
             self.member_list.refresh()
@@ -294,7 +312,10 @@ class TeamTab:
         try:
             with session_scope() as db:
                 removed = members.remove_member(
-                    session=db, actor=user, member_id=member.id, ip=session.client_ip(),
+                    session=db,
+                    actor=user,
+                    member_id=member.id,
+                    ip=session.client_ip(),
                     password_confirmed_at=session.password_confirmed_at(),
                 )
         except ServiceError as error:
@@ -336,6 +357,7 @@ def _stacking_table(columns: str, headings: tuple[str, ...]) -> Iterator[None]:
 @contextmanager
 def _table_row() -> Iterator[None]:
     # `sm:contents` dissolves the wrapper on wider screens, so its cells sit in the table's own columns.
-    with ui.element('div').classes('flex flex-col items-start gap-1 rounded-borders border border-gray-300 q-pa-sm '
-                                   'sm:contents'):
+    with ui.element('div').classes(
+        'flex flex-col items-start gap-1 rounded-borders border border-gray-300 q-pa-sm sm:contents'
+    ):
         yield
