@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.blocking import run_db
 from services import billing
-from services.db import session_scope
+from services.db import write_scope
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         return JSONResponse({'error': 'invalid_webhook', 'message': str(error)}, status_code=400)
 
     def apply() -> bool:
-        with session_scope() as session:
+        with write_scope() as session:
             return billing.handle_event(session=session, event=event)
 
     try:

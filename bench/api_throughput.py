@@ -96,7 +96,7 @@ def seed_database() -> str:
     config.configure(settings)
     engine = db.init_database(settings.resolved_database_url)
     try:
-        with db.session_scope() as session:
+        with db.write_scope() as session:
             admin = auth.create_first_admin(
                 session=session,
                 organization_name='Bench Org',

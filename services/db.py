@@ -1,5 +1,22 @@
-"""The database engine, the session scope callers open, and start-up migrations."""
+"""The database engine, the transactions callers open, and start-up migrations.
 
+Who owns a transaction: the caller. The UI's action helper (`ui/actions.py`) and the API routes open one scope per
+step, off the event loop, and pass the session down to the services. Services never open a session, commit or roll
+back. Where a slow outside call (bcrypt, SMTP, Stripe) sits between two database steps, the service offers the
+steps as separate functions and the caller runs them in order, each in its own scope, with the slow call between
+them outside any transaction, so no database lock is held while it runs.
+
+Reads and writes are different transactions: `read_scope()` starts a plain (deferred) `BEGIN`, which on SQLite
+never waits for a writer, and is always rolled back; `write_scope()` starts `BEGIN IMMEDIATE` on SQLite, so writers
+queue up front instead of losing read-modify-write updates, and commits when its block ends.
+
+Neither may be opened on a thread that runs an event loop: a wait there (a writer holding SQLite for seconds)
+would freeze every open page, so it raises `DatabaseOnEventLoop` instead.
+"""
+
+import asyncio
+import errno
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +26,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / 'migrations'
 
@@ -173,9 +193,34 @@ def _release_readers(engine: Engine) -> None:
         reader_engine.dispose()
 
 
+class DatabaseOnEventLoop(RuntimeError):
+    """A database session was opened on a thread that runs an event loop (a programming error)."""
+
+
+def _refuse_on_event_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a worker thread, a script or a synchronous test: fine
+    raise DatabaseOnEventLoop('a database session was opened on the event loop; run it with run.io_bound')
+
+
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back on an exception."""
+def read_scope() -> Iterator[Session]:
+    """A read transaction (plain BEGIN: never queues behind a writer); rolled back when the block ends."""
+    _refuse_on_event_loop()
+    engine = get_engine().execution_options(**{READ_ONLY_OPTION: True})
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+@contextmanager
+def write_scope() -> Iterator[Session]:
+    """A write transaction (BEGIN IMMEDIATE on SQLite): committed when the block ends, rolled back on an exception."""
+    _refuse_on_event_loop()
     with Session(get_engine(), expire_on_commit=False) as session:
         try:
             yield session
@@ -183,3 +228,43 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# What a person is told when the database or its disk fails; `None` for anything else (a bug: log it with a trace).
+DISK_FULL = "Could not save: the server's disk is full. Nothing was changed."
+READ_ONLY = "Could not save: the server's database is read-only. Nothing was changed."
+BUSY = 'Could not save: the database is busy with another change. Nothing was changed; try again in a moment.'
+MISSING = "The server's database cannot be opened (is its data directory still there?). Nothing was changed."
+UNAVAILABLE = 'The database is not answering. Nothing was changed; try again in a moment.'
+
+_SQLITE_MESSAGES = (
+    ('database or disk is full', DISK_FULL),
+    ('readonly database', READ_ONLY),
+    ('read-only', READ_ONLY),
+    ('database is locked', BUSY),
+    ('database table is locked', BUSY),
+    ('unable to open database file', MISSING),
+    ('no such table', MISSING),
+    ('disk i/o error', MISSING),
+)
+_ERRNO_MESSAGES = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.ENOENT: MISSING}
+
+
+def describe_failure(error: BaseException) -> str | None:
+    """A sentence for a person when `error` is the database or its disk failing (full, read-only, locked past its
+    timeout, missing, unreachable); None when it is anything else."""
+    if isinstance(error, OSError) and error.errno in _ERRNO_MESSAGES:
+        return _ERRNO_MESSAGES[error.errno]
+    if not isinstance(error, DBAPIError):
+        return None
+    text = str(error.orig).lower()
+    for fragment, message in _SQLITE_MESSAGES:
+        if fragment in text:
+            return message
+    if error.connection_invalidated or 'connection' in text or 'could not connect' in text:
+        return UNAVAILABLE
+    if 'no space left' in text:
+        return DISK_FULL
+    if 'read-only transaction' in text:
+        return READ_ONLY
+    return None

@@ -11,7 +11,7 @@ from nicegui.client import Client
 
 from models import User
 from services import auth
-from services.db import session_scope
+from services.db import write_scope
 from services.permissions import SUDO_WINDOW
 from ui.components.busy import busy
 
@@ -31,7 +31,7 @@ def sign_out() -> None:
 def current_user() -> User | None:
     """The signed-in user, or None when nobody is or their session was ended (removal, password reset)."""
     storage = app.storage.user
-    with session_scope() as session:
+    with write_scope() as session:
         return auth.load_session_user(
             session=session,
             user_id=storage.get('user_id'),
@@ -106,7 +106,7 @@ async def ensure_recent_password(user: User) -> bool:
 
 
 def _check_password(user: User, password: str) -> bool:
-    with session_scope() as session:
+    with write_scope() as session:
         return auth.confirm_password(session=session, user=user, password=password)
 
 

@@ -13,7 +13,7 @@ from sqlmodel import select
 import api
 from models import AuditEvent, Organization, StripeEvent
 from services import config
-from services.db import session_scope
+from services.db import write_scope
 from tests import factories
 from tests.stripe_server import StripeServer
 
@@ -44,7 +44,7 @@ async def client(database: None) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def customer_id(database: None) -> str:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = factories.make_organization(session)
         organization.stripe_customer_id = 'cus_acme'
         session.add(organization)
@@ -52,7 +52,7 @@ def customer_id(database: None) -> str:
 
 
 def organization() -> Organization:
-    with session_scope() as session:
+    with write_scope() as session:
         return session.exec(select(Organization).where(Organization.stripe_customer_id == 'cus_acme')).one()
 
 
@@ -87,7 +87,7 @@ async def test_completed_checkout_activates_the_subscription(
     assert response.json() == {'received': True, 'duplicate': False}
     stored = organization()
     assert (stored.subscription_status, stored.stripe_subscription_id) == ('active', subscription['id'])
-    with session_scope() as session:
+    with write_scope() as session:
         [event] = session.exec(select(AuditEvent)).all()
     assert (event.action, event.actor_email, event.target) == (
         'billing.subscription_changed',
@@ -131,7 +131,7 @@ async def test_bad_signature_is_refused(client: httpx.AsyncClient, configured: S
 
     assert response.status_code == 400
     assert organization().subscription_status == 'none'
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(StripeEvent)).all() == []
 
 

@@ -7,7 +7,7 @@ import pytest
 from models import User
 from models.base import utcnow
 from services import api_keys, config, db, organizations
-from services.db import session_scope
+from services.db import write_scope
 from tests.factories import make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
@@ -15,13 +15,13 @@ ENDPOINT = '/api/v1/organization'
 
 @pytest.fixture
 def admin(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return make_user(session, organization=make_organization(session, name='Acme Support'))
 
 
 @pytest.fixture
 def key(admin: User) -> str:
-    with session_scope() as session:
+    with write_scope() as session:
         organizations.update_subdomains(session=session, actor=admin, subdomain='acme', sandbox_subdomain='acme-sbx')
         return api_keys.generate_key(session=session, actor=admin)
 
@@ -47,7 +47,7 @@ async def test_x_api_key_header_works_too(client: httpx.AsyncClient, key: str) -
 
 
 async def test_unset_subdomains_are_null(client: httpx.AsyncClient, admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         key = api_keys.generate_key(session=session, actor=admin)
     body = (await client.get(ENDPOINT, headers={'X-API-Key': key})).json()
     assert body['kustomer'] == {'subdomain': None, 'url': None, 'sandbox_subdomain': None, 'sandbox_url': None}
@@ -78,17 +78,17 @@ async def test_rotated_away_key_is_refused_on_the_very_next_request(
     key: str,
 ) -> None:
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
-    with session_scope() as session:
+    with write_scope() as session:
         new_key = api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401
     assert (await client.get(ENDPOINT, headers={'X-API-Key': new_key})).status_code == 200
 
 
 async def test_grace_key_works_until_revoked(client: httpx.AsyncClient, admin: User, key: str) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.rotate_key(session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow())
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.revoke_old_keys(session=session, actor=admin)
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401
 
@@ -133,7 +133,7 @@ async def test_other_organizations_subdomain_gets_no_grant_with_this_key(
     client: httpx.AsyncClient,
     key: str,
 ) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         other_admin = make_user(session, organization=make_organization(session))
         organizations.update_subdomains(session=session, actor=other_admin, subdomain='globex', sandbox_subdomain='')
     response = await client.get(ENDPOINT, headers={'X-API-Key': key, 'Origin': 'https://globex.kustomerapp.com'})

@@ -13,24 +13,24 @@ from sqlmodel import select
 from models import ApiKey, AuditEvent, Role, User
 from models.base import utcnow
 from services import api_keys, config
-from services.db import hot_read_connection, read_connection, session_scope
+from services.db import hot_read_connection, read_connection, write_scope
 from services.errors import PermissionDenied, ReauthenticationRequired, ValidationFailed
 from tests.factories import make_organization, make_user
 
 
 @pytest.fixture
 def admin(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return make_user(session, organization=make_organization(session, name='Acme'))
 
 
 def generate(actor: User) -> str:
-    with session_scope() as session:
+    with write_scope() as session:
         return api_keys.generate_key(session=session, actor=actor)
 
 
 def rotate(actor: User, grace: timedelta = timedelta(0)) -> str:
-    with session_scope() as session:
+    with write_scope() as session:
         return api_keys.rotate_key(session=session, actor=actor, grace=grace, password_confirmed_at=utcnow())
 
 
@@ -54,7 +54,7 @@ def test_second_generate_is_refused(admin: User) -> None:
 
 def test_mask_shows_prefix_dots_and_last_four(admin: User) -> None:
     key = generate(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         overview = api_keys.get_overview(session=session, actor=admin)
     assert overview.masked.startswith('cxt_•')
     assert overview.masked.endswith(key[-4:])
@@ -63,9 +63,9 @@ def test_mask_shows_prefix_dots_and_last_four(admin: User) -> None:
 
 def test_reveal_returns_the_key_and_is_audited(admin: User) -> None:
     key = generate(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         assert api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow(), ip='10.0.0.9') == key
-    with session_scope() as session:
+    with write_scope() as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'api_key.revealed')).one()
     assert (event.actor_email, event.ip) == (admin.email, '10.0.0.9')
 
@@ -73,9 +73,9 @@ def test_reveal_returns_the_key_and_is_audited(admin: User) -> None:
 def test_reveal_and_rotate_need_a_recent_password(admin: User) -> None:
     generate(admin)
     stale = utcnow() - timedelta(minutes=11)
-    with pytest.raises(ReauthenticationRequired), session_scope() as session:
+    with pytest.raises(ReauthenticationRequired), write_scope() as session:
         api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=stale)
-    with pytest.raises(ReauthenticationRequired), session_scope() as session:
+    with pytest.raises(ReauthenticationRequired), write_scope() as session:
         api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=None)
 
 
@@ -92,7 +92,7 @@ def test_grace_rotation_keeps_the_old_key_until_it_expires(admin: User) -> None:
     old = generate(admin)
     new = rotate(admin, timedelta(hours=1))
     assert verify(old) is not None and verify(new) is not None
-    with session_scope() as session:
+    with write_scope() as session:
         overview = api_keys.get_overview(session=session, actor=admin)
         assert [key.last4 for key in overview.in_grace] == [old[-4:]]
         # The grace window has run out.
@@ -106,7 +106,7 @@ def test_grace_rotation_keeps_the_old_key_until_it_expires(admin: User) -> None:
 def test_revoking_old_keys_ends_the_grace_window(admin: User) -> None:
     old = generate(admin)
     rotate(admin, timedelta(hours=24))
-    with session_scope() as session:
+    with write_scope() as session:
         assert api_keys.revoke_old_keys(session=session, actor=admin) == 1
     assert verify(old) is None
 
@@ -141,35 +141,35 @@ def test_verify_refuses_garbage(admin: User, garbage: str | None) -> None:
 def test_last_used_is_recorded_at_most_once_a_minute(admin: User) -> None:
     key = generate(admin)
     verify(key)
-    with session_scope() as session:
+    with write_scope() as session:
         first = session.exec(select(ApiKey.last_used_at)).one()
     assert first is not None and utcnow() - first < timedelta(seconds=5)
     verify(key)
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(ApiKey.last_used_at)).one() == first
 
 
 def test_members_cannot_generate_reveal_or_rotate(admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         organization_id = admin.organization_id
         member = User(
             organization_id=organization_id, email='m@example.com', name='M', password_hash='x', role=Role.MEMBER
         )
         session.add(member)
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         api_keys.generate_key(session=session, actor=member)
     generate(admin)
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         api_keys.reveal_key(session=session, actor=member, password_confirmed_at=utcnow())
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         api_keys.rotate_key(session=session, actor=member, grace=timedelta(0), password_confirmed_at=utcnow())
 
 
 def test_keys_are_scoped_to_their_organization(admin: User) -> None:
     generate(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         other_admin = make_user(session, organization=make_organization(session, name='Other'))
-    with session_scope() as session:
+    with write_scope() as session:
         assert api_keys.get_overview(session=session, actor=other_admin).active is None
     other_key = generate(other_admin)
     verified = verify(other_key)
@@ -194,7 +194,7 @@ def test_concurrent_rotations_leave_exactly_one_active_key(admin: User) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    with session_scope() as session:
+    with write_scope() as session:
         keys = session.exec(select(ApiKey).where(ApiKey.organization_id == admin.organization_id)).all()
     assert len(keys) == 21
     assert sum(key.expires_at is None for key in keys) == 1
@@ -202,11 +202,11 @@ def test_concurrent_rotations_leave_exactly_one_active_key(admin: User) -> None:
 
 def test_no_plaintext_key_anywhere_in_the_database_files(admin: User) -> None:
     keys = [generate(admin)]
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
     keys.append(rotate(admin, timedelta(hours=1)))
     keys.append(rotate(admin))
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
     database_file = Path(config.current_settings().resolved_database_url.removeprefix('sqlite:///'))
     # Checkpoint so the WAL is folded in, then scan the main file and whatever is left beside it.
@@ -222,7 +222,7 @@ def test_no_plaintext_key_anywhere_in_the_database_files(admin: User) -> None:
 def test_cached_grace_key_still_expires_by_the_clock(admin: User) -> None:
     old = generate(admin)
     rotate(admin, timedelta(hours=1))
-    with session_scope() as session:
+    with write_scope() as session:
         stored = session.exec(select(ApiKey).where(ApiKey.last4 == old[-4:])).one()
         stored.expires_at = utcnow() + timedelta(seconds=0.5)
         session.add(stored)
@@ -264,9 +264,9 @@ def test_last_used_write_never_waits_for_a_busy_database(admin: User) -> None:
     finally:
         blocker.execute('ROLLBACK')
         blocker.close()
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(ApiKey.last_used_at)).one() is None
     with hot_read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=key) is not None
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(ApiKey.last_used_at)).one() is not None

@@ -8,19 +8,19 @@ from sqlmodel import select
 
 from models import AuditEvent, LoginFailure, Role, User
 from services import auth
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ValidationFailed
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
 
 
 def sign_in(email: str, password: str) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return auth.authenticate(session=session, email=email, password=password, ip='127.0.0.1')
 
 
 @pytest.fixture
 def admin(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return make_user(session, organization=make_organization(session))
 
 
@@ -32,7 +32,7 @@ def test_product_default_cost_is_12(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_first_admin_creates_the_organization_once(database: None) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         assert auth.setup_needed(session=session)
         user = auth.create_first_admin(
             session=session,
@@ -42,9 +42,9 @@ def test_first_admin_creates_the_organization_once(database: None) -> None:
             password='long enough pw',
         )
     assert (user.email, user.role) == ('ada@example.com', Role.ADMIN)
-    with session_scope() as session:
+    with write_scope() as session:
         assert not auth.setup_needed(session=session)
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         auth.create_first_admin(
             session=session, organization_name='Evil', name='Eve', email='eve@example.com', password='long enough pw'
         )
@@ -62,10 +62,10 @@ def test_first_admin_creates_the_organization_once(database: None) -> None:
 )
 def test_setup_input_is_checked_per_field(database: None, fields: dict, field: str) -> None:
     values = {'organization_name': 'Acme', 'name': 'Ada', 'email': 'ada@example.com', 'password': 'long enough pw'}
-    with pytest.raises(ValidationFailed) as raised, session_scope() as session:
+    with pytest.raises(ValidationFailed) as raised, write_scope() as session:
         auth.create_first_admin(session=session, **{**values, **fields})
     assert raised.value.field == field
-    with session_scope() as session:
+    with write_scope() as session:
         assert auth.setup_needed(session=session)
 
 
@@ -79,14 +79,14 @@ def test_wrong_password_and_unknown_email_get_the_same_message(admin: User) -> N
     with pytest.raises(InvalidCredentials) as unknown:
         sign_in('nobody@example.com', 'wrong password!')
     assert str(wrong.value) == str(unknown.value) == 'Invalid email or password'
-    with session_scope() as session:
+    with write_scope() as session:
         actions = session.exec(select(AuditEvent.action)).all()
     assert actions.count('login.failed') == 2
 
 
 def test_unknown_email_takes_as_long_as_a_wrong_password(admin: User, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auth, 'BCRYPT_ROUNDS', 10)
-    with session_scope() as session:
+    with write_scope() as session:
         stored = session.get(User, admin.id)
         stored.password_hash = auth.hash_password(DEFAULT_PASSWORD)
         session.add(stored)
@@ -102,7 +102,7 @@ def test_unknown_email_takes_as_long_as_a_wrong_password(admin: User, monkeypatc
     for round_ in range(6):
         known.append(timed(admin.email))
         unknown.append(timed(f'nobody{round_}@example.com'))
-        with session_scope() as session:
+        with write_scope() as session:
             for failure in session.exec(select(LoginFailure)).all():
                 session.delete(failure)
     ratio = statistics.median(unknown) / statistics.median(known)
@@ -118,7 +118,7 @@ def test_five_failures_lock_the_email_for_fifteen_minutes(admin: User) -> None:
         sign_in(admin.email, DEFAULT_PASSWORD)  # even the right password is refused while locked
     assert str(locked.value) == 'Too many failed attempts. Try again in 15 minutes.'
     # Another email is not affected.
-    with session_scope() as session:
+    with write_scope() as session:
         other = make_user(session, organization=make_organization(session))
     assert sign_in(other.email, DEFAULT_PASSWORD).id == other.id
 
@@ -127,13 +127,13 @@ def test_lock_lifts_after_the_window(admin: User) -> None:
     for _ in range(5):
         with pytest.raises(InvalidCredentials):
             sign_in(admin.email, 'wrong password!')
-    with session_scope() as session:
+    with write_scope() as session:
         for failure in session.exec(select(LoginFailure)).all():
             failure.created_at -= timedelta(minutes=14)
             session.add(failure)
     with pytest.raises(LoginLocked, match='Try again in 1 minutes'):
         sign_in(admin.email, DEFAULT_PASSWORD)
-    with session_scope() as session:
+    with write_scope() as session:
         for failure in session.exec(select(LoginFailure)).all():
             failure.created_at -= timedelta(minutes=2)
             session.add(failure)
@@ -152,11 +152,11 @@ def test_success_clears_earlier_failures(admin: User) -> None:
 
 
 def test_session_ends_when_the_session_version_changes(admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         assert auth.load_session_user(session=session, user_id=admin.id, session_version=1) is not None
         stored = session.get(User, admin.id)
         stored.session_version += 1
         session.add(stored)
-    with session_scope() as session:
+    with write_scope() as session:
         assert auth.load_session_user(session=session, user_id=admin.id, session_version=1) is None
         assert auth.load_session_user(session=session, user_id=None, session_version=None) is None

@@ -11,7 +11,7 @@ from sqlmodel import select
 from models import AuditEvent, Organization, Role, StripeEvent, User
 from models.base import utcnow
 from services import billing, config
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ExternalServiceError, NotConfigured, PermissionDenied, ReauthenticationRequired
 from tests import factories
 from tests.stripe_server import StripeServer
@@ -39,13 +39,13 @@ def configured(database: None, stripe_server: StripeServer, monkeypatch: pytest.
 
 @pytest.fixture
 def admin(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = factories.make_organization(session, name='Acme Support')
         return factories.make_user(session, organization=organization, role=Role.ADMIN)
 
 
 def open_billing(actor: User, *, confirmed_minutes_ago: float = 1) -> billing.BillingRedirect:
-    with session_scope() as session:
+    with write_scope() as session:
         return billing.start_billing(
             session=session,
             actor=actor,
@@ -55,18 +55,18 @@ def open_billing(actor: User, *, confirmed_minutes_ago: float = 1) -> billing.Bi
 
 
 def organization_of(actor: User) -> Organization:
-    with session_scope() as session:
+    with write_scope() as session:
         return session.get(Organization, actor.organization_id)
 
 
 def audit_actions(actor: User) -> list[str]:
-    with session_scope() as session:
+    with write_scope() as session:
         events = session.exec(select(AuditEvent).where(AuditEvent.organization_id == actor.organization_id))
         return [event.action for event in events]
 
 
 def apply_event(server: StripeServer, type_: str, data_object: dict) -> bool:
-    with session_scope() as session:
+    with write_scope() as session:
         return billing.handle_event(session=session, event=server.event(type_, data_object))
 
 
@@ -168,7 +168,7 @@ def test_missing_price_is_reported(configured: StripeServer, admin: User, monkey
 
 
 def test_member_is_refused(configured: StripeServer, admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = session.get(Organization, admin.organization_id)
         member = factories.make_user(session, organization=organization, role=Role.MEMBER)
     with pytest.raises(PermissionDenied):
@@ -277,20 +277,20 @@ def test_replayed_event_is_applied_once(configured: StripeServer, admin: User) -
     customer = organization_of(admin).stripe_customer_id
     subscription = configured.make_subscription(customer=customer, status='past_due')
     event = configured.event('customer.subscription.updated', subscription)
-    with session_scope() as session:
+    with write_scope() as session:
         assert billing.handle_event(session=session, event=event)
     apply_event(configured, 'customer.subscription.updated', {**subscription, 'status': 'active'})
-    with session_scope() as session:
+    with write_scope() as session:
         assert not billing.handle_event(session=session, event=event)
     assert organization_of(admin).subscription_status == 'active'
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.get(StripeEvent, event['id']) is not None
 
 
 def test_event_for_an_unknown_customer_is_acknowledged(configured: StripeServer, database: None) -> None:
     event = configured.event('customer.subscription.updated', configured.make_subscription(customer='cus_nobody'))
-    with session_scope() as session:
+    with write_scope() as session:
         assert billing.handle_event(session=session, event=event)
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(Organization)).all() == []
         assert session.get(StripeEvent, event['id']) is not None

@@ -3,7 +3,7 @@ import threading
 from sqlalchemy import text
 
 from models import User
-from services.db import get_engine, session_scope
+from services.db import get_engine, write_scope
 from tests.factories import make_organization, make_user
 
 
@@ -16,7 +16,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: None) -> None:
 
 def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
     """Eight threads each bump one counter 50 times through the ORM; every bump must count."""
-    with session_scope() as session:
+    with write_scope() as session:
         user = make_user(session, organization=make_organization(session))
     threads_count, bumps = 8, 50
     barrier = threading.Barrier(threads_count)
@@ -24,7 +24,7 @@ def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
     def bump() -> None:
         barrier.wait()
         for _ in range(bumps):
-            with session_scope() as session:
+            with write_scope() as session:
                 stored = session.get(User, user.id)
                 stored.session_version = stored.session_version + 1
                 session.add(stored)
@@ -34,7 +34,7 @@ def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.get(User, user.id).session_version == 1 + threads_count * bumps
 
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 from models import AuditEvent, Invitation, Organization, Role, User
 from models.base import utcnow
 from services import auth, invitations, members
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user, random_email
@@ -23,13 +23,13 @@ PASSWORD = 'a long new password'
 
 @pytest.fixture
 def admin(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = make_organization(session, name='Acme Support')
         return make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin')
 
 
 def invite(actor: User, email: str = '', role: str = 'member') -> invitations.IssuedInvitation:
-    with session_scope() as session:
+    with write_scope() as session:
         return invitations.invite_member(session=session, actor=actor, email=email or random_email('new'), role=role)
 
 
@@ -38,22 +38,22 @@ def token_of(issued: invitations.IssuedInvitation) -> str:
 
 
 def accept(token: str, name: str = 'Grace Hopper', password: str = PASSWORD) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return invitations.accept_invitation(session=session, token=token, name=name, password=password)
 
 
 def view(token: str) -> invitations.InvitationView:
-    with session_scope() as session:
+    with write_scope() as session:
         return invitations.lookup_invitation(session=session, token=token)
 
 
 def pending(actor: User) -> list[invitations.PendingInvitation]:
-    with session_scope() as session:
+    with write_scope() as session:
         return invitations.list_pending(session=session, actor=actor)
 
 
 def stored(invitation_id: int) -> Invitation:
-    with session_scope() as session:
+    with write_scope() as session:
         return session.get(Invitation, invitation_id)
 
 
@@ -103,12 +103,12 @@ def test_inviting_a_pending_address_again_resends_it(admin: User) -> None:
 
 def test_resend_renews_expiry_and_kills_the_old_link(admin: User) -> None:
     issued = invite(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         invitation = session.get(Invitation, issued.invitation_id)
         invitation.sent_at -= timedelta(days=6)
         invitation.expires_at -= timedelta(days=6)
         session.add(invitation)
-    with session_scope() as session:
+    with write_scope() as session:
         renewed = invitations.resend_invitation(session=session, actor=admin, invitation_id=issued.invitation_id)
     assert renewed.expires_at > utcnow() + timedelta(days=6, hours=23)
     assert view(token_of(issued)).state == 'unknown'
@@ -119,7 +119,7 @@ def test_resend_renews_expiry_and_kills_the_old_link(admin: User) -> None:
 
 def test_copy_link_returns_the_emailed_link(admin: User) -> None:
     issued = invite(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         assert (
             invitations.invitation_link(session=session, actor=admin, invitation_id=issued.invitation_id) == issued.link
         )
@@ -128,7 +128,7 @@ def test_copy_link_returns_the_emailed_link(admin: User) -> None:
 def test_revoked_and_expired_invitations_leave_the_list_and_cannot_be_used(admin: User) -> None:
     revoked = invite(admin)
     expired = invite(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         invitations.revoke_invitation(session=session, actor=admin, invitation_id=revoked.invitation_id)
         invitation = session.get(Invitation, expired.invitation_id)
         invitation.expires_at = utcnow() - timedelta(seconds=1)
@@ -140,7 +140,7 @@ def test_revoked_and_expired_invitations_leave_the_list_and_cannot_be_used(admin
     for token, message in ((token_of(revoked), 'revoked'), (token_of(expired), 'expired')):
         with pytest.raises(ValidationFailed, match=message):
             accept(token)
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(User).where(User.name == 'Grace Hopper')).first() is None
 
 
@@ -158,7 +158,7 @@ def test_accept_creates_the_member_with_the_invited_email(admin: User) -> None:
     assert pending(admin) == []
     with pytest.raises(ValidationFailed, match='already been used'):
         accept(token_of(issued), name='Someone Else')
-    with session_scope() as session:
+    with write_scope() as session:
         actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[-1] == 'invitation.accepted' and 'invitation.sent' in actions
 
@@ -192,33 +192,33 @@ def test_two_accepts_at_once_create_one_user(admin: User) -> None:
     users = [result for result in results if isinstance(result, User)]
     errors = [str(result) for result in results if isinstance(result, ValidationFailed)]
     assert len(users) == 1 and errors == ['This invitation has already been used']
-    with session_scope() as session:
+    with write_scope() as session:
         assert len(session.exec(select(User).where(User.email == 'race@example.com')).all()) == 1
 
 
 def test_members_cannot_invite_and_other_organizations_are_out_of_reach(admin: User) -> None:
     issued = invite(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         member = make_user(session, organization=session.get(Organization, admin.organization_id), role=Role.MEMBER)
         outsider = make_user(session, organization=make_organization(session), role=Role.ADMIN)
     with pytest.raises(PermissionDenied):
         invite(member)
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         invitations.list_pending(session=session, actor=member)
     for action in (invitations.resend_invitation, invitations.revoke_invitation, invitations.invitation_link):
-        with pytest.raises(NotFound), session_scope() as session:
+        with pytest.raises(NotFound), write_scope() as session:
             action(session=session, actor=outsider, invitation_id=issued.invitation_id)
     assert pending(outsider) == []
     assert [row.id for row in pending(admin)] == [issued.invitation_id]
 
 
 def test_fifty_invitations_a_day_per_organization(admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         for _ in range(invitations.DAILY_LIMIT):
             invitations.invite_member(session=session, actor=admin, email=random_email('bulk'), role='member')
     with pytest.raises(ValidationFailed, match='sent 50 invitations in the last 24 hours'):
         invite(admin)
-    with session_scope() as session:
+    with write_scope() as session:
         for event in session.exec(select(AuditEvent).where(AuditEvent.action == 'invitation.sent')):
             event.created_at -= timedelta(hours=25)
             session.add(event)
@@ -227,7 +227,7 @@ def test_fifty_invitations_a_day_per_organization(admin: User) -> None:
 
 def test_a_removed_member_can_be_invited_back(admin: User) -> None:
     user = accept(token_of(invite(admin, 'back@example.com')))
-    with session_scope() as session:
+    with write_scope() as session:
         members.remove_member(session=session, actor=admin, member_id=user.id, password_confirmed_at=utcnow())
     again = accept(token_of(invite(admin, 'back@example.com', 'admin')), name='Back Again')
     assert again.id == user.id
@@ -237,7 +237,7 @@ def test_a_removed_member_can_be_invited_back(admin: User) -> None:
 
 @pytest.fixture
 def mailed_admin(mail_env: SmtpServer, database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = make_organization(session, name='Acme Support')
         return make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin')
 
@@ -246,7 +246,7 @@ def test_invitation_email_carries_the_link(mailed_admin: User, mail_env: SmtpSer
     issued = invite(mailed_admin, 'grace@example.com', 'admin')
     assert stored(issued.invitation_id).delivery_status == 'sending'
     invitations.send_invitation_email(issued)
-    with session_scope() as session:
+    with write_scope() as session:
         assert invitations.record_delivery(session=session, issued=issued, error=None) == 'sent'
     (received,) = mail_env.wait_for(1)
     assert received.recipients == ['grace@example.com']
@@ -260,12 +260,12 @@ def test_invitation_email_carries_the_link(mailed_admin: User, mail_env: SmtpSer
 
 def test_a_failed_send_keeps_the_invitation(mailed_admin: User) -> None:
     issued = invite(mailed_admin)
-    with session_scope() as session:
+    with write_scope() as session:
         invitations.record_delivery(session=session, issued=issued, error='Connection refused by the mail server')
     (row,) = pending(mailed_admin)
     assert (row.status_label, row.last_error) == ('Email failed', 'Connection refused by the mail server')
     # An outcome that arrives after a newer resend does not overwrite the newer one.
-    with session_scope() as session:
+    with write_scope() as session:
         invitations.resend_invitation(session=session, actor=mailed_admin, invitation_id=issued.invitation_id)
         invitations.record_delivery(session=session, issued=issued, error=None)
     assert pending(mailed_admin)[0].status_label == 'Sending…'

@@ -8,14 +8,14 @@ from sqlmodel import select
 from models import AuditEvent, Organization, Role, User
 from models.base import utcnow
 from services import auth, members
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import InvalidCredentials, NotFound, PermissionDenied, ReauthenticationRequired, ValidationFailed
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
 
 
 @pytest.fixture
 def team(database: None) -> dict[str, User]:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = make_organization(session, name='Acme Support')
         return {
             'admin': make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin'),
@@ -25,12 +25,12 @@ def team(database: None) -> dict[str, User]:
 
 
 def change_role(actor: User, member: User, role: str) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return members.change_role(session=session, actor=actor, member_id=member.id, role=role)
 
 
 def remove(actor: User, member: User, confirmed_at: object = 'now') -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return members.remove_member(
             session=session,
             actor=actor,
@@ -40,12 +40,12 @@ def remove(actor: User, member: User, confirmed_at: object = 'now') -> User:
 
 
 def load(user: User) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return session.get(User, user.id)
 
 
 def listed(actor: User) -> list[str]:
-    with session_scope() as session:
+    with write_scope() as session:
         return [user.email for user in members.list_members(session=session, actor=actor)]
 
 
@@ -57,7 +57,7 @@ def test_list_shows_only_the_actors_active_team(team: dict[str, User]) -> None:
 def test_admin_promotes_and_demotes(team: dict[str, User]) -> None:
     assert change_role(team['admin'], team['member'], 'admin').role == 'admin'
     assert change_role(team['admin'], team['member'], 'member').role == 'member'
-    with session_scope() as session:
+    with write_scope() as session:
         targets = session.exec(select(AuditEvent.target).where(AuditEvent.action == 'member.role_changed')).all()
     email = team['member'].email
     assert targets == [f'{email}: member → admin', f'{email}: admin → member']
@@ -73,7 +73,7 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(team: dict[str, User]
     change_role(load(member), admin, 'member')
     with pytest.raises(ValidationFailed, match='last admin'):
         change_role(load(member), member, 'member')
-    with session_scope() as session:
+    with write_scope() as session:
         # An admin who was removed does not count.
         ghost = make_user(session, organization=session.get(Organization, admin.organization_id))
         ghost.status = 'removed'
@@ -98,7 +98,7 @@ def test_removal_bumps_the_session_version_and_blocks_sign_in(team: dict[str, Us
     assert removed.status == 'removed'
     assert removed.session_version == member.session_version + 1
     assert listed(team['admin']) == [team['admin'].email]
-    with session_scope() as session:
+    with write_scope() as session:
         assert (
             auth.load_session_user(session=session, user_id=member.id, session_version=member.session_version) is None
         )
@@ -107,7 +107,7 @@ def test_removal_bumps_the_session_version_and_blocks_sign_in(team: dict[str, Us
         )
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
-    with pytest.raises(InvalidCredentials), session_scope() as session:
+    with pytest.raises(InvalidCredentials), write_scope() as session:
         auth.authenticate(session=session, email=member.email, password=DEFAULT_PASSWORD)
 
 

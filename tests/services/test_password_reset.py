@@ -9,7 +9,7 @@ from sqlmodel import select
 from models import AuditEvent, LoginFailure, PasswordResetToken, Role, User
 from models.base import utcnow
 from services import auth, password_reset
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ValidationFailed
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user
@@ -22,13 +22,13 @@ NEW_PASSWORD = 'a brand new password'
 
 @pytest.fixture
 def account(database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         organization = make_organization(session, name='Acme Support')
         return make_user(session, organization=organization, role=Role.ADMIN, name='Ada Admin', email='ada@example.com')
 
 
 def request(email: str) -> password_reset.IssuedReset | None:
-    with session_scope() as session:
+    with write_scope() as session:
         return password_reset.request_reset(session=session, email=email)
 
 
@@ -37,19 +37,19 @@ def token_of(issued: password_reset.IssuedReset) -> str:
 
 
 def reset(token: str, password: str = NEW_PASSWORD) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return password_reset.reset_password(session=session, token=token, password=password)
 
 
 def state(token: str) -> str:
-    with session_scope() as session:
+    with write_scope() as session:
         return password_reset.token_state(session=session, token=token)
 
 
 def test_unknown_and_invalid_addresses_get_nothing(account: User) -> None:
     assert request('nobody@example.com') is None
     assert request('not an address') is None
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(PasswordResetToken)).all() == []
 
 
@@ -57,7 +57,7 @@ def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
     issued = request(' ADA@example.com ')
     assert issued is not None and issued.email == 'ada@example.com'
     token = token_of(issued)
-    with session_scope() as session:
+    with write_scope() as session:
         stored = session.exec(select(PasswordResetToken)).one()
         assert stored.token_hash != token
         assert stored.expires_at - stored.created_at == timedelta(hours=1)
@@ -66,7 +66,7 @@ def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
     user = reset(token)
     assert auth.check_password(NEW_PASSWORD, user.password_hash)
     assert user.session_version == account.session_version + 1
-    with session_scope() as session:
+    with write_scope() as session:
         assert (
             auth.load_session_user(session=session, user_id=account.id, session_version=account.session_version) is None
         )
@@ -85,7 +85,7 @@ def test_a_reset_kills_every_other_open_link(account: User) -> None:
 
 def test_expired_and_unknown_links(account: User) -> None:
     issued = request(account.email)
-    with session_scope() as session:
+    with write_scope() as session:
         stored = session.exec(select(PasswordResetToken)).one()
         stored.expires_at = utcnow() - timedelta(seconds=1)
         session.add(stored)
@@ -93,7 +93,7 @@ def test_expired_and_unknown_links(account: User) -> None:
         reset(token_of(issued))
     with pytest.raises(ValidationFailed, match='This reset link is not valid'):
         reset('made-up-token')
-    with session_scope() as session:
+    with write_scope() as session:
         assert auth.check_password('correct horse battery', session.get(User, account.id).password_hash)
 
 
@@ -106,7 +106,7 @@ def test_short_password_is_refused_and_the_link_stays_usable(account: User) -> N
 
 def test_a_removed_account_gets_no_link(account: User) -> None:
     issued = request(account.email)
-    with session_scope() as session:
+    with write_scope() as session:
         user = session.get(User, account.id)
         user.status = 'removed'
         session.add(user)

@@ -11,7 +11,7 @@ from sqlmodel import select
 from models import ApiKey, User
 from models.base import utcnow
 from services import api_keys, auth, config, db, organizations
-from services.db import read_connection, session_scope
+from services.db import read_connection, write_scope
 from services.errors import InvalidCredentials, LoginLocked
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
 from tests.postgres_server import PostgresServer, find_bin_dir
@@ -45,15 +45,15 @@ def pg_database(
 
 @pytest.fixture
 def admin(pg_database: None) -> User:
-    with session_scope() as session:
+    with write_scope() as session:
         return make_user(session, organization=make_organization(session, name='Acme'))
 
 
 def test_key_lifecycle_on_postgres(admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         organizations.update_subdomains(session=session, actor=admin, subdomain='ACME', sandbox_subdomain='')
         old = api_keys.generate_key(session=session, actor=admin)
-    with session_scope() as session:
+    with write_scope() as session:
         new = api_keys.rotate_key(
             session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
         )
@@ -62,14 +62,14 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         verified = api_keys.verify_key(connection=connection, key=new)
         assert verified is not None and verified.subdomain == 'acme'
         assert organizations.origin_is_known(connection=connection, origin='https://acme.kustomerapp.com')
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.revoke_old_keys(session=session, actor=admin)
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is None
 
 
 def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         api_keys.generate_key(session=session, actor=admin)
     errors: list[BaseException] = []
     barrier = threading.Barrier(10)
@@ -77,7 +77,7 @@ def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> N
     def rotate() -> None:
         try:
             barrier.wait()
-            with session_scope() as session:
+            with write_scope() as session:
                 api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
         except BaseException as error:
             errors.append(error)
@@ -88,14 +88,14 @@ def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> N
     for thread in threads:
         thread.join()
     assert errors == []
-    with session_scope() as session:
+    with write_scope() as session:
         keys = session.exec(select(ApiKey)).all()
     assert len(keys) == 11 and sum(key.expires_at is None for key in keys) == 1
 
 
 def test_lockout_on_postgres(admin: User) -> None:
     for _ in range(5):
-        with pytest.raises(InvalidCredentials), session_scope() as session:
+        with pytest.raises(InvalidCredentials), write_scope() as session:
             auth.authenticate(session=session, email=admin.email, password='wrong password!')
-    with pytest.raises(LoginLocked), session_scope() as session:
+    with pytest.raises(LoginLocked), write_scope() as session:
         auth.authenticate(session=session, email=admin.email, password=DEFAULT_PASSWORD)

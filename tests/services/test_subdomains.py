@@ -2,7 +2,7 @@ import pytest
 
 from models import Role
 from services import organizations
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import PermissionDenied, ValidationFailed
 from tests.factories import make_organization, make_user
 
@@ -59,9 +59,9 @@ def test_invalid_input_is_refused_with_the_inline_message(raw: str) -> None:
 
 
 def test_admin_saves_normalized_subdomains(database: None) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         admin = make_user(session, organization=make_organization(session))
-    with session_scope() as session:
+    with write_scope() as session:
         organization = organizations.update_subdomains(
             session=session,
             actor=admin,
@@ -72,29 +72,29 @@ def test_admin_saves_normalized_subdomains(database: None) -> None:
 
 
 def test_invalid_value_saves_nothing(database: None) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         admin = make_user(session, organization=make_organization(session))
-    with session_scope() as session:
+    with write_scope() as session:
         organizations.update_subdomains(session=session, actor=admin, subdomain='acme', sandbox_subdomain='sandbox')
-    with pytest.raises(ValidationFailed) as raised, session_scope() as session:
+    with pytest.raises(ValidationFailed) as raised, write_scope() as session:
         organizations.update_subdomains(session=session, actor=admin, subdomain='other', sandbox_subdomain='bad_one')
     assert raised.value.field == 'sandbox_subdomain'
-    with session_scope() as session:
+    with write_scope() as session:
         organization = organizations.get_organization(session=session, actor=admin)
     assert (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == ('acme', 'sandbox')
 
 
 def test_sandbox_must_differ_and_empty_sandbox_clears(database: None) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         admin = make_user(session, organization=make_organization(session))
-    with pytest.raises(ValidationFailed, match='differ') as raised, session_scope() as session:
+    with pytest.raises(ValidationFailed, match='differ') as raised, write_scope() as session:
         organizations.update_subdomains(
             session=session, actor=admin, subdomain='acme', sandbox_subdomain='ACME.kustomerapp.com'
         )
     assert raised.value.field == 'sandbox_subdomain'
-    with session_scope() as session:
+    with write_scope() as session:
         organizations.update_subdomains(session=session, actor=admin, subdomain='acme', sandbox_subdomain='sbx')
-    with session_scope() as session:
+    with write_scope() as session:
         organization = organizations.update_subdomains(
             session=session, actor=admin, subdomain='acme', sandbox_subdomain=''
         )
@@ -102,9 +102,9 @@ def test_sandbox_must_differ_and_empty_sandbox_clears(database: None) -> None:
 
 
 def test_member_cannot_save_subdomains(database: None) -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         member = make_user(session, organization=make_organization(session), role=Role.MEMBER)
-    with pytest.raises(PermissionDenied), session_scope() as session:
+    with pytest.raises(PermissionDenied), write_scope() as session:
         organizations.update_subdomains(session=session, actor=member, subdomain='acme', sandbox_subdomain=None)
 
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 import api
 from models import AuditEvent, Organization, Role
-from services.db import session_scope
+from services.db import write_scope
 from tests import factories
 from tests.stripe_server import StripeServer
 from tests.ui.helpers import PASSWORD, set_up_organization
@@ -50,7 +50,7 @@ async def eventually(condition: Callable[[], object], *, timeout: float = 10) ->
 
 
 def the_organization() -> Organization:
-    with session_scope() as session:
+    with write_scope() as session:
         return session.get(Organization, 1)
 
 
@@ -105,14 +105,14 @@ async def test_subscribe_then_manage_in_the_portal(
     assert portal['return_url'] == f'{PUBLIC_URL}/'
     assert len(stripe_server.customers) == 1
 
-    with session_scope() as session:
+    with write_scope() as session:
         actions = [event.action for event in session.exec(select(AuditEvent))]
     assert {'billing.checkout_started', 'billing.subscription_changed', 'billing.portal_opened'} <= set(actions)
 
 
 async def test_status_follows_payment_failure_and_cancellation(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with session_scope() as session:
+    with write_scope() as session:
         organization = session.get(Organization, 1)
         organization.stripe_customer_id = 'cus_acme'
         session.add(organization)
@@ -131,7 +131,7 @@ async def test_status_follows_payment_failure_and_cancellation(stripe_server: St
 
 async def test_status_appears_when_the_webhook_lands_after_the_browser(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with session_scope() as session:
+    with write_scope() as session:
         organization = session.get(Organization, 1)
         organization.stripe_customer_id = 'cus_acme'
         session.add(organization)
@@ -196,7 +196,7 @@ async def test_unconfigured_billing_only_says_so(user: User, monkeypatch: pytest
 
 async def test_members_do_not_see_the_button(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with session_scope() as session:
+    with write_scope() as session:
         member = factories.make_user(session, organization=session.get(Organization, 1), role=Role.MEMBER)
         member_email = member.email
     user.find('Sign out').click()

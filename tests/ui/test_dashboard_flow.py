@@ -11,7 +11,7 @@ from sqlmodel import select
 from models import ApiKey, Role
 from models import User as Account
 from services import auth
-from services.db import session_scope
+from services.db import write_scope
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, set_up_organization, sign_in
 from ui.components import secret_field
 
@@ -23,7 +23,7 @@ def key_field_value(user: User) -> str:
 
 
 def add_member(email: str = 'max@example.com') -> None:
-    with session_scope() as session:
+    with write_scope() as session:
         admin = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
         session.add(
             Account(
@@ -95,7 +95,7 @@ async def test_generate_reveal_hide_and_rotate(user: User, monkeypatch: pytest.M
     await user.should_see('API key rotated')
     second_key = key_field_value(user)
     assert KEY_PATTERN.fullmatch(second_key) and second_key != first_key
-    with session_scope() as session:
+    with write_scope() as session:
         keys = session.exec(select(ApiKey)).all()
     assert len(keys) == 2 and sum(key.expires_at is None for key in keys) == 1
 
@@ -228,13 +228,13 @@ async def test_unknown_email_gets_the_same_message(user: User) -> None:
 
 async def test_ended_session_is_refused_on_the_next_action(user: User) -> None:
     await set_up_organization(user)
-    with session_scope() as session:
+    with write_scope() as session:
         account = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
         account.session_version += 1
         session.add(account)
     button(user, 'Generate API Key').click()
     await user.should_see('Forgot password?')
-    with session_scope() as session:
+    with write_scope() as session:
         assert session.exec(select(ApiKey)).all() == []
 
 

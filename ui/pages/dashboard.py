@@ -6,7 +6,7 @@ from nicegui import ui
 
 from models import Role
 from services import organizations
-from services.db import session_scope
+from services.db import write_scope
 from ui import session, theme
 from ui.tabs import activity, settings, team
 
@@ -23,7 +23,7 @@ def dashboard_page(request: Request, billing: str | None = None) -> RedirectResp
     if user is None:
         return session.login_redirect(request)
     session.track_client(user)
-    with session_scope() as db:
+    with write_scope() as db:
         organization = organizations.get_organization(session=db, actor=user)
     is_admin = user.role == Role.ADMIN
     with theme.frame('Dashboard', user=user, organization=organization):

@@ -5,7 +5,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from services import organizations
-from services.db import session_scope
+from services.db import write_scope
 from ui import session, theme
 
 _PAGES = {
@@ -38,7 +38,7 @@ def help_page(topic: str, request: Request) -> RedirectResponse | None:
     user = session.current_user()
     if user is None:
         return session.login_redirect(request)
-    with session_scope() as db:
+    with write_scope() as db:
         organization = organizations.get_organization(session=db, actor=user)
     title, body = _PAGES.get(topic, ('Help', 'There is no help page with that name.'))
     with theme.frame(title, user=user, organization=organization):

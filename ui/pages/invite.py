@@ -4,7 +4,7 @@ from nicegui import run, ui
 
 from models import User
 from services import invitations
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
 from ui.components.busy import busy
@@ -13,7 +13,7 @@ from ui.tabs.team import team_changed
 
 @ui.page('/invite/{token}')
 def invite_page(token: str) -> None:
-    with session_scope() as db:
+    with write_scope() as db:
         view = invitations.lookup_invitation(session=db, token=token)
     if view.state != 'valid':
         with theme.narrow_card('Invitation'):
@@ -56,5 +56,5 @@ def invite_page(token: str) -> None:
 
 
 def _accept(token: str, name: str, password: str, ip: str | None) -> User:
-    with session_scope() as db:
+    with write_scope() as db:
         return invitations.accept_invitation(session=db, token=token, name=name, password=password, ip=ip)

@@ -5,7 +5,7 @@ from nicegui import run, ui
 
 from models import User
 from services import auth
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError
 from ui import session, theme
 from ui.components.busy import busy
@@ -14,7 +14,7 @@ from ui.components.busy import busy
 @ui.page('/login')
 def login_page(redirect_to: str = '/') -> RedirectResponse | None:
     target = session.safe_redirect_target(redirect_to)
-    with session_scope() as db:
+    with write_scope() as db:
         if auth.setup_needed(session=db):
             return RedirectResponse('/setup')
     if session.current_user() is not None:
@@ -48,5 +48,5 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
 
 
 def _authenticate(email: str, password: str, ip: str | None) -> User:
-    with session_scope() as db:
+    with write_scope() as db:
         return auth.authenticate(session=db, email=email, password=password, ip=ip)

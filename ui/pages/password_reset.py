@@ -7,7 +7,7 @@ from nicegui import background_tasks, run, ui
 from models import User
 from services import password_reset
 from services.config import current_settings
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
 from ui.components.busy import busy
@@ -50,7 +50,7 @@ def forgot_password_page() -> None:
 
 @ui.page('/reset-password/{token}')
 def reset_password_page(token: str) -> None:
-    with session_scope() as db:
+    with write_scope() as db:
         state = password_reset.token_state(session=db, token=token)
     if state != 'valid':
         with theme.narrow_card('Reset your password'):
@@ -83,7 +83,7 @@ def reset_password_page(token: str) -> None:
 
 
 def _request_and_send(email: str, ip: str | None) -> None:
-    with session_scope() as db:
+    with write_scope() as db:
         issued = password_reset.request_reset(session=db, email=email, ip=ip)
     if issued is None:
         return
@@ -94,5 +94,5 @@ def _request_and_send(email: str, ip: str | None) -> None:
 
 
 def _reset(token: str, password: str, ip: str | None) -> User:
-    with session_scope() as db:
+    with write_scope() as db:
         return password_reset.reset_password(session=db, token=token, password=password, ip=ip)

@@ -4,7 +4,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 
 from services import auth
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
 from ui.components.busy import busy
@@ -12,7 +12,7 @@ from ui.components.busy import busy
 
 @ui.page('/setup')
 def setup_page() -> RedirectResponse | None:
-    with session_scope() as db:
+    with write_scope() as db:
         if not auth.setup_needed(session=db):
             return RedirectResponse('/login')
     with theme.narrow_card('Set up CX Toolbox', 'Create your organization and its first admin account.'):
@@ -50,7 +50,7 @@ def setup_page() -> RedirectResponse | None:
 
 
 def _create(organization: str, name: str, email: str, password: str, ip: str | None) -> object:
-    with session_scope() as db:
+    with write_scope() as db:
         return auth.create_first_admin(
             session=db,
             organization_name=organization or '',

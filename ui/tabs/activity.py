@@ -4,7 +4,7 @@ from nicegui import ui
 
 from models import User
 from services import audit
-from services.db import session_scope
+from services.db import write_scope
 
 COLUMNS = [
     {'name': 'when', 'label': 'When', 'field': 'when', 'align': 'left'},
@@ -28,7 +28,7 @@ def build(*, user: User, tab: ui.tab, tabs: ui.tabs) -> None:
 
 
 def _rows(user: User) -> list[dict]:
-    with session_scope() as session:
+    with write_scope() as session:
         events = audit.list_events(session=session, actor=user)
     return [
         {

@@ -7,7 +7,7 @@ from nicegui import run, ui
 from models import Organization, Role, User
 from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
 from ui.components.busy import busy
@@ -42,7 +42,7 @@ class KeyCard:
 
     @ui.refreshable_method
     def content(self, reveal: str | None = None) -> None:
-        with session_scope() as db:
+        with write_scope() as db:
             overview = api_keys.get_overview(session=db, actor=self.user)
         if overview.active is None:
             ui.label('Your organization has no API key yet.').classes('text-body2')
@@ -92,7 +92,7 @@ class KeyCard:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 plaintext = api_keys.generate_key(session=db, actor=user, ip=session.client_ip())
         except ServiceError as error:
             ui.notify(str(error), type='negative')
@@ -105,7 +105,7 @@ class KeyCard:
         if user is None or not await session.ensure_recent_password(user):
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 plaintext = api_keys.reveal_key(
                     session=db,
                     actor=user,
@@ -141,7 +141,7 @@ class KeyCard:
         if picked is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 plaintext = api_keys.rotate_key(
                     session=db,
                     actor=user,
@@ -160,7 +160,7 @@ class KeyCard:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 api_keys.revoke_old_keys(session=db, actor=user, ip=session.client_ip())
         except ServiceError as error:
             ui.notify(str(error), type='negative')
@@ -209,7 +209,7 @@ class KeyCard:
             ui.notify('Checkout cancelled: no subscription was started.', type='info')
 
     def _reload_subscription(self) -> None:
-        with session_scope() as db:
+        with write_scope() as db:
             organization = organizations.get_organization(session=db, actor=self.user)
         if organization.subscription_status != self.organization.subscription_status:
             self.organization = organization
@@ -256,7 +256,7 @@ class SubdomainsCard:
             return
         theme.clear_field_errors(self.fields)
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 organization = organizations.update_subdomains(
                     session=db,
                     actor=user,
@@ -289,5 +289,5 @@ def _renewal_text(organization: Organization) -> str | None:
 
 
 def _start_billing(user: User, password_confirmed_at: datetime | None, ip: str | None) -> billing.BillingRedirect:
-    with session_scope() as db:
+    with write_scope() as db:
         return billing.start_billing(session=db, actor=user, password_confirmed_at=password_confirmed_at, ip=ip)

@@ -12,7 +12,7 @@ from nicegui import context, events, run, storage, ui
 from models import Role, User
 from services import invitations, members
 from services.config import current_settings
-from services.db import session_scope
+from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from ui import session, theme
 from ui.components.busy import busy
@@ -74,7 +74,7 @@ class TeamTab:
         _open_tabs.add(self)
 
     def refresh(self) -> None:
-        with session_scope() as db:
+        with write_scope() as db:
             fresh = db.get(User, self.user.id)
         if fresh is not None and fresh.status == 'active' and fresh.role != self.user.role:
             # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again.
@@ -110,7 +110,7 @@ class TeamTab:
         fields = {'email': self.email, 'role': self.role}
         theme.clear_field_errors(fields)
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 issued = invitations.invite_member(
                     session=db, actor=user, email=self.email.value or '', role=self.role.value, ip=session.client_ip()
                 )
@@ -162,7 +162,7 @@ class TeamTab:
     @ui.refreshable_method
     def invitation_list(self) -> None:
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 rows = invitations.list_pending(session=db, actor=self.user)
         except ServiceError as error:  # demoted meanwhile: the next page load hides this card
             ui.label(str(error)).classes('text-body2 text-grey-8')
@@ -205,7 +205,7 @@ class TeamTab:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 link = invitations.invitation_link(session=db, actor=user, invitation_id=invitation_id)
         except ServiceError as error:
             ui.notify(str(error), type='negative')
@@ -223,7 +223,7 @@ class TeamTab:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 issued = invitations.resend_invitation(
                     session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
                 )
@@ -239,7 +239,7 @@ class TeamTab:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 invitation = invitations.revoke_invitation(
                     session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
                 )
@@ -253,7 +253,7 @@ class TeamTab:
 
     @ui.refreshable_method
     def member_list(self) -> None:
-        with session_scope() as db:
+        with write_scope() as db:
             team = members.list_members(session=db, actor=self.user)
         with _stacking_table(
             'minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto', ('Name', 'Email', 'Role', 'Status', '')
@@ -289,7 +289,7 @@ class TeamTab:
         if user is None:
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 changed = members.change_role(
                     session=db, actor=user, member_id=member.id, role=event.value, ip=session.client_ip()
                 )
@@ -310,7 +310,7 @@ class TeamTab:
             button.reset()
             return
         try:
-            with session_scope() as db:
+            with write_scope() as db:
                 removed = members.remove_member(
                     session=db,
                     actor=user,
@@ -334,7 +334,7 @@ def _send_and_record(issued: invitations.IssuedInvitation) -> str | None:
         error = None
     except ServiceError as failure:
         error = str(failure)
-    with session_scope() as db:
+    with write_scope() as db:
         invitations.record_delivery(session=db, issued=issued, error=error)
     return error
 
