@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.blocking import run_db
+from api.database_calls import in_thread
 from services.db import read_connection
 
 router = APIRouter()
@@ -20,7 +20,7 @@ async def health() -> JSONResponse:
             connection.execute(text('SELECT version_num FROM alembic_version')).first()
 
     try:
-        await run_db(probe)
+        await in_thread(probe)
     except Exception as exc:  # any database failure means "not healthy", never a stack trace to the caller
         log.warning('health check failed: %s', exc)
         return JSONResponse({'status': 'unavailable'}, status_code=503)

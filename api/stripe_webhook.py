@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from api.blocking import run_db
+from api.database_calls import in_thread
 from services import billing
 from services.db import write_scope
 
@@ -28,7 +28,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
             return billing.handle_event(session=session, event=event)
 
     try:
-        applied = await run_db(apply)
+        applied = await in_thread(apply)
     except IntegrityError:
         applied = False  # the same event delivered twice at once: the other delivery recorded it
     return JSONResponse({'received': True, 'duplicate': not applied})

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
-from api.blocking import run_db
+from api.database_calls import key_lookup
 from services.api_keys import VerifiedKey, verify_key
 from services.db import hot_read_connection
 from services.organizations import kustomer_url, origin_is_known, subdomain_from_origin
@@ -75,7 +75,7 @@ async def get_organization(request: Request) -> Response:
             known = verified is None and origin_is_known(connection=connection, origin=origin)
             return verified, known
 
-    verified, known_origin = await run_db(lookup)
+    verified, known_origin = await key_lookup(lookup)
     if verified is None:
         headers = {'WWW-Authenticate': 'Bearer', **(_cors_headers(origin) if known_origin else {})}
         return Response(_INVALID_KEY_JSON, status_code=401, headers=headers, media_type=_JSON)
@@ -97,7 +97,7 @@ async def preflight(request: Request) -> Response:
         with hot_read_connection() as connection:
             return origin_is_known(connection=connection, origin=origin)
 
-    if not await run_db(known):
+    if not await key_lookup(known):
         return Response(status_code=204, headers={'Vary': 'Origin'})
     headers = {
         **_cors_headers(origin),

@@ -102,7 +102,7 @@ def seed_database() -> str:
                 organization_name='Bench Org',
                 name='Bench Admin',
                 email='bench@example.com',
-                password='bench password 123',
+                password_hash=auth.new_password_hash('bench password 123'),
             )
             organizations.update_subdomains(
                 session=session, actor=admin, subdomain='acme', sandbox_subdomain='acme-sandbox'

@@ -1,20 +1,24 @@
 """Database tables, one module per table family."""
 
 from models.api_key import ApiKey
-from models.audit import AuditEvent
+from models.audit import AuditAction, AuditEvent
 from models.billing import StripeEvent
-from models.invitation import Invitation
+from models.invitation import DeliveryStatus, Invitation, LinkState
 from models.organization import Organization
-from models.user import LoginFailure, PasswordResetToken, Role, User
+from models.user import LoginFailure, PasswordResetToken, Role, User, UserStatus
 
 __all__ = [
     'ApiKey',
+    'AuditAction',
     'AuditEvent',
+    'DeliveryStatus',
     'Invitation',
+    'LinkState',
     'LoginFailure',
     'Organization',
     'PasswordResetToken',
     'Role',
     'StripeEvent',
     'User',
+    'UserStatus',
 ]

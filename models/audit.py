@@ -1,8 +1,67 @@
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
+
+
+class AuditAction(StrEnum):
+    ORGANIZATION_CREATED = 'organization.created'
+    LOGIN_SUCCEEDED = 'login.succeeded'
+    LOGIN_FAILED = 'login.failed'
+    API_KEY_GENERATED = 'api_key.generated'
+    API_KEY_REVEALED = 'api_key.revealed'
+    API_KEY_ROTATED = 'api_key.rotated'
+    API_KEY_OLD_REVOKED = 'api_key.old_revoked'
+    SUBDOMAINS_UPDATED = 'subdomains.updated'
+    INVITATION_SENT = 'invitation.sent'
+    INVITATION_RESENT = 'invitation.resent'
+    INVITATION_REVOKED = 'invitation.revoked'
+    INVITATION_ACCEPTED = 'invitation.accepted'
+    MEMBER_ROLE_CHANGED = 'member.role_changed'
+    MEMBER_REMOVED = 'member.removed'
+    PASSWORD_RESET_REQUESTED = 'password.reset_requested'
+    PASSWORD_RESET = 'password.reset'
+    BILLING_CHECKOUT_STARTED = 'billing.checkout_started'
+    BILLING_PORTAL_OPENED = 'billing.portal_opened'
+    BILLING_SUBSCRIPTION_CHANGED = 'billing.subscription_changed'
+
+    @property
+    def label(self) -> str:
+        return ACTION_LABELS[self]
+
+
+# What the Activity tab says for each action.
+ACTION_LABELS = {
+    AuditAction.ORGANIZATION_CREATED: 'Organization created',
+    AuditAction.LOGIN_SUCCEEDED: 'Signed in',
+    AuditAction.LOGIN_FAILED: 'Sign-in failed',
+    AuditAction.API_KEY_GENERATED: 'API key generated',
+    AuditAction.API_KEY_REVEALED: 'API key revealed',
+    AuditAction.API_KEY_ROTATED: 'API key rotated',
+    AuditAction.API_KEY_OLD_REVOKED: 'Old API key revoked',
+    AuditAction.SUBDOMAINS_UPDATED: 'Subdomains saved',
+    AuditAction.INVITATION_SENT: 'Invitation sent',
+    AuditAction.INVITATION_RESENT: 'Invitation resent',
+    AuditAction.INVITATION_REVOKED: 'Invitation revoked',
+    AuditAction.INVITATION_ACCEPTED: 'Invitation accepted',
+    AuditAction.MEMBER_ROLE_CHANGED: 'Role changed',
+    AuditAction.MEMBER_REMOVED: 'Member removed',
+    AuditAction.PASSWORD_RESET_REQUESTED: 'Password reset requested',
+    AuditAction.PASSWORD_RESET: 'Password reset',
+    AuditAction.BILLING_CHECKOUT_STARTED: 'Checkout started',
+    AuditAction.BILLING_PORTAL_OPENED: 'Billing portal opened',
+    AuditAction.BILLING_SUBSCRIPTION_CHANGED: 'Subscription changed',
+}
+
+
+def action_label(action: str) -> str:
+    """The Activity tab's words for a stored action (an action this version does not know is shown as stored)."""
+    try:
+        return AuditAction(action).label
+    except ValueError:
+        return action
 
 
 class AuditEvent(SQLModel, table=True):

@@ -1,15 +1,48 @@
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Column, Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import StateText, UTCDateTime, utcnow
+from models.user import Role
+
+
+class DeliveryStatus(StrEnum):
+    """Where an invitation's email stands. `SENDING` lasts from storing it until the mail server answered."""
+
+    SENDING = 'sending'
+    SENT = 'sent'
+    FAILED = 'failed'
+    NOT_EMAILED = 'not_emailed'  # no mail server configured: the admin copies the link
+
+    @property
+    def label(self) -> str:
+        return _DELIVERY_LABELS[self]
+
+
+_DELIVERY_LABELS = {
+    DeliveryStatus.SENDING: 'Sending…',
+    DeliveryStatus.SENT: 'Sent',
+    DeliveryStatus.FAILED: 'Email failed',
+    DeliveryStatus.NOT_EMAILED: 'Not emailed',
+}
+
+
+class LinkState(StrEnum):
+    """The state of a one-time link (an invitation or a password reset)."""
+
+    VALID = 'valid'
+    UNKNOWN = 'unknown'
+    REVOKED = 'revoked'
+    EXPIRED = 'expired'
+    USED = 'used'
 
 
 class Invitation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int = Field(foreign_key='organization.id', index=True, ondelete='CASCADE')
     email: str = Field(max_length=320, index=True)
-    role: str = Field(max_length=16)
+    role: Role = Field(sa_column=Column(StateText(Role, 16), nullable=False))
     invited_by_id: int | None = Field(default=None, foreign_key='user.id', ondelete='SET NULL')
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
@@ -17,6 +50,8 @@ class Invitation(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     accepted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
-    # 'sent', 'failed' or 'not_emailed' (shown as Sent / Email failed / Not emailed)
-    delivery_status: str = Field(default='not_emailed', max_length=16)
+    delivery_status: DeliveryStatus = Field(
+        default=DeliveryStatus.NOT_EMAILED,
+        sa_column=Column(StateText(DeliveryStatus, 16), nullable=False),
+    )
     last_error: str | None = Field(default=None, max_length=1000)

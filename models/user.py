@@ -3,12 +3,25 @@ from enum import StrEnum
 
 from sqlmodel import Column, Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import StateText, UTCDateTime, utcnow
 
 
 class Role(StrEnum):
     ADMIN = 'admin'
     MEMBER = 'member'
+
+    @property
+    def label(self) -> str:
+        return _ROLE_LABELS[self]
+
+
+_ROLE_LABELS = {Role.ADMIN: 'Admin', Role.MEMBER: 'Member'}
+
+
+class UserStatus(StrEnum):
+    ACTIVE = 'active'
+    # The row stays after removal: the audit log points at it, and an invitation can bring it back.
+    REMOVED = 'removed'
 
 
 class User(SQLModel, table=True):
@@ -17,8 +30,8 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     name: str = Field(max_length=200)
     password_hash: str = Field(max_length=100)
-    role: str = Field(default=Role.MEMBER, max_length=16)
-    status: str = Field(default='active', max_length=16)
+    role: Role = Field(default=Role.MEMBER, sa_column=Column(StateText(Role, 16), nullable=False))
+    status: UserStatus = Field(default=UserStatus.ACTIVE, sa_column=Column(StateText(UserStatus, 16), nullable=False))
     # Bumped to end every open session of the user (removal, password reset).
     session_version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

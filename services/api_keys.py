@@ -10,7 +10,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from models import ApiKey, Organization, User
+from models import ApiKey, AuditAction, Organization, User
 from models.base import utcnow
 from services import crypto
 from services.audit import record_event
@@ -75,7 +75,9 @@ def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str
     if _active_key(session=session, organization_id=actor.organization_id) is not None:
         raise ValidationFailed('This organization already has an API key. Rotate it instead.')
     plaintext = _add_key(session=session, actor=actor)
-    record_event(session=session, organization_id=actor.organization_id, actor=actor, action='api_key.generated', ip=ip)
+    record_event(
+        session=session, organization_id=actor.organization_id, actor=actor, action=AuditAction.API_KEY_GENERATED, ip=ip
+    )
     return plaintext
 
 
@@ -90,7 +92,7 @@ def reveal_key(*, session: Session, actor: User, password_confirmed_at: datetime
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='api_key.revealed',
+        action=AuditAction.API_KEY_REVEALED,
         target=mask(key.last4),
         ip=ip,
     )
@@ -123,7 +125,7 @@ def rotate_key(
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='api_key.rotated',
+        action=AuditAction.API_KEY_ROTATED,
         target=f'{mask(old.last4) if old else "none"} → {mask(plaintext[-4:])} ({grace_text})',
         ip=ip,
     )
@@ -143,7 +145,7 @@ def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> 
             session=session,
             organization_id=actor.organization_id,
             actor=actor,
-            action='api_key.old_revoked',
+            action=AuditAction.API_KEY_OLD_REVOKED,
             target=', '.join(mask(k.last4) for k in overview.in_grace),
             ip=ip,
         )
@@ -152,8 +154,8 @@ def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> 
 
 @dataclass(frozen=True)
 class VerifiedKey:
-    key_id: int
-    last_used_at: datetime | None
+    """What the widget API answers with: the key's organization and its Kustomer subdomains."""
+
     organization_id: int
     organization_name: str
     subdomain: str | None
@@ -190,11 +192,14 @@ class _KeyLookup:
     key_id: int
     expires_at: datetime | None
     last_used_at: datetime | None
-    organization: tuple[int, str, str | None, str | None]
+    verified: VerifiedKey  # frozen, so a cache hit hands out the same object instead of building one
 
 
-def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None:
-    """The organization a presented key belongs to, or None for a missing, unknown, rotated-away or expired key."""
+def verify_key(*, connection: Connection, key: str | None, now: datetime | None = None) -> VerifiedKey | None:
+    """The organization a presented key belongs to, or None for a missing, unknown, rotated-away or expired key.
+
+    `now` (default: the current time) is what expiry and the last-used write are judged against.
+    """
     if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
         return None
     key_hash = hash_key(key)
@@ -204,13 +209,15 @@ def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None
         row = connection.execute(_VERIFY_STATEMENT, {'key_hash': key_hash}).first()
         if row is None:
             return None
-        key_id, expires_at, last_used_at, *organization = row
-        lookup = _KeyLookup(key_id, expires_at, last_used_at, tuple(organization))  # type: ignore[arg-type]
+        key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox_subdomain = row
+        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain)
+        lookup = _KeyLookup(key_id, expires_at, last_used_at, verified)
         if cache is not None:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
             cache[key_hash] = lookup
-    now = utcnow()
+    if now is None:
+        now = utcnow()
     if lookup.expires_at is not None and lookup.expires_at <= now:
         return None
     last_used_at = lookup.last_used_at
@@ -226,7 +233,7 @@ def verify_key(*, connection: Connection, key: str | None) -> VerifiedKey | None
             lookup.last_used_at = now
         except OperationalError:
             connection.rollback()
-    return VerifiedKey(lookup.key_id, last_used_at, *lookup.organization)
+    return lookup.verified
 
 
 def _lookup_cache(connection: Connection) -> dict[str, _KeyLookup] | None:

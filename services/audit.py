@@ -2,7 +2,7 @@
 
 from sqlmodel import Session, col, select
 
-from models import AuditEvent, User
+from models import AuditAction, AuditEvent, User
 from services.permissions import require_admin
 
 
@@ -11,7 +11,7 @@ def record_event(
     session: Session,
     organization_id: int | None,
     actor: User | None,
-    action: str,
+    action: AuditAction,
     target: str | None = None,
     ip: str | None = None,
     actor_email: str | None = None,

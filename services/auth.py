@@ -1,4 +1,9 @@
-"""Accounts: first-run setup, passwords, sign-in with lockout, and the session check."""
+"""Accounts: first-run setup, passwords, sign-in with lockout, and the session check.
+
+bcrypt is slow on purpose, so it never runs inside a transaction: sign-in is three steps (`begin_sign_in` reads,
+`check_sign_in_password` hashes, `finish_sign_in` writes) and new passwords are hashed (`new_password_hash`) before
+the transaction that stores them.
+"""
 
 import os
 import threading
@@ -10,10 +15,10 @@ import bcrypt
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, delete, select
 
-from models import LoginFailure, Organization, Role, User
+from models import AuditAction, LoginFailure, Organization, Role, User, UserStatus
 from models.base import utcnow
 from services.audit import record_event
-from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ValidationFailed
+from services.errors import LoginLocked, PermissionDenied, ValidationFailed
 
 BCRYPT_ROUNDS = 12
 PASSWORD_MIN_LENGTH = 10
@@ -59,6 +64,12 @@ def validate_password(password: str) -> None:
         raise ValidationFailed(f'Use at most {PASSWORD_MAX_BYTES} bytes', field='password')
 
 
+def new_password_hash(password: str) -> str:
+    """Check a chosen password against the rules, then hash it. Slow (bcrypt): off the loop, outside a transaction."""
+    validate_password(password)
+    return hash_password(password)
+
+
 def validate_name(raw: str, *, field: str = 'name', what: str = 'your name') -> str:
     name = ' '.join((raw or '').split())
     if not name:
@@ -73,26 +84,34 @@ def setup_needed(*, session: Session) -> bool:
     return session.exec(select(User.id).limit(1)).first() is None
 
 
+def validate_first_admin(*, organization_name: str, name: str, email: str, password: str) -> None:
+    """Every field of the setup form, in the order the form shows them (no database, no bcrypt)."""
+    validate_name(organization_name, field='organization', what='the organization name')
+    validate_name(name)
+    normalize_email(email)
+    validate_password(password)
+
+
 def create_first_admin(
     *,
     session: Session,
     organization_name: str,
     name: str,
     email: str,
-    password: str,
+    password_hash: str,
     ip: str | None = None,
 ) -> User:
-    """Create the organization and its first admin; refused once any account exists."""
+    """Create the organization and its first admin (password hashed by `new_password_hash`); refused once any
+    account exists."""
     organization_name = validate_name(organization_name, field='organization', what='the organization name')
     name = validate_name(name)
     email = normalize_email(email)
-    validate_password(password)
-    password_hash = hash_password(password)
     if not setup_needed(session=session):
         raise PermissionDenied('Setup is already complete. Sign in instead.')
     organization = Organization(name=organization_name)
     session.add(organization)
     session.flush()
+    assert organization.id is not None
     user = User(organization_id=organization.id, email=email, name=name, password_hash=password_hash, role=Role.ADMIN)
     session.add(user)
     session.flush()
@@ -100,7 +119,7 @@ def create_first_admin(
         session=session,
         organization_id=organization.id,
         actor=user,
-        action='organization.created',
+        action=AuditAction.ORGANIZATION_CREATED,
         target=organization_name,
         ip=ip,
     )
@@ -127,40 +146,63 @@ def lock_state(*, session: Session, email: str) -> LockState:
     return LockState(locked=True, minutes_left=max(1, int(-(-seconds_left // 60))))
 
 
-def authenticate(*, session: Session, email: str, password: str, ip: str | None = None) -> User:
-    """The user for these credentials; raises InvalidCredentials or LoginLocked. Slow (bcrypt): call off the loop."""
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What `begin_sign_in` read: the normalized email, and the account's id and hash (a dummy hash if none)."""
+
+    email: str
+    user_id: int | None
+    password_hash: str
+
+
+def begin_sign_in(*, session: Session, email: str) -> SignInAttempt:
+    """Sign-in, step 1 (read): refuse a locked email, look the account up."""
     email = (email or '').strip().lower()
     state = lock_state(session=session, email=email)
     if state.locked:
         raise LoginLocked(state.minutes_left)
-    user = session.exec(select(User).where(User.email == email, User.status == 'active')).first()
-    # End the read transaction: bcrypt must not run while SQLite's write lock is held.
-    session.commit()
+    user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
+    if user is None:
+        return SignInAttempt(email=email, user_id=None, password_hash='')
+    return SignInAttempt(email=email, user_id=user.id, password_hash=user.password_hash)
+
+
+def check_sign_in_password(attempt: SignInAttempt, password: str) -> bool:
+    """Sign-in, step 2: bcrypt. Slow: call off the loop, outside any transaction."""
     # An unknown email is checked against a dummy hash so both failures take the same time.
-    password_ok = check_password(password, user.password_hash if user else _dummy_hash(BCRYPT_ROUNDS))
-    if user is None or not password_ok:
-        session.add(LoginFailure(email=email))
+    matches = check_password(password, attempt.password_hash or _dummy_hash(BCRYPT_ROUNDS))
+    return matches and attempt.user_id is not None
+
+
+def finish_sign_in(
+    *, session: Session, attempt: SignInAttempt, password_ok: bool, ip: str | None = None
+) -> User | None:
+    """Sign-in, step 3 (write): the signed-in user, or None after recording the failure (which must be committed,
+    so the caller raises `InvalidCredentials` once the transaction has ended)."""
+    user = session.get(User, attempt.user_id) if password_ok and attempt.user_id is not None else None
+    if user is None or user.status != UserStatus.ACTIVE:
+        session.add(LoginFailure(email=attempt.email))
+        known = session.exec(select(User.organization_id).where(User.email == attempt.email)).first()
         record_event(
             session=session,
-            organization_id=user.organization_id if user else None,
+            organization_id=known,
             actor=None,
-            actor_email=email,
-            action='login.failed',
-            target=email,
+            actor_email=attempt.email,
+            action=AuditAction.LOGIN_FAILED,
+            target=attempt.email,
             ip=ip,
         )
-        session.commit()
-        raise InvalidCredentials()
-    session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email))
-    record_event(session=session, organization_id=user.organization_id, actor=user, action='login.succeeded', ip=ip)
+        return None
+    session.exec(delete(LoginFailure).where(col(LoginFailure.email) == attempt.email))
+    record_event(
+        session=session, organization_id=user.organization_id, actor=user, action=AuditAction.LOGIN_SUCCEEDED, ip=ip
+    )
     return user
 
 
-def confirm_password(*, session: Session, user: User, password: str) -> bool:
-    """Re-check the signed-in user's password for a sensitive action. Slow (bcrypt): call off the loop."""
-    stored = session.exec(select(User.password_hash).where(User.id == user.id)).first()
-    session.commit()
-    return stored is not None and check_password(password, stored)
+def stored_password_hash(*, session: Session, user: User) -> str | None:
+    """The signed-in user's current password hash, for re-checking it before a sensitive action (read step)."""
+    return session.exec(select(User.password_hash).where(User.id == user.id, User.status == UserStatus.ACTIVE)).first()
 
 
 def load_session_user(*, session: Session, user_id: int | None, session_version: int | None) -> User | None:
@@ -168,6 +210,6 @@ def load_session_user(*, session: Session, user_id: int | None, session_version:
     if user_id is None or session_version is None:
         return None
     user = session.get(User, user_id)
-    if user is None or user.status != 'active' or user.session_version != session_version:
+    if user is None or user.status != UserStatus.ACTIVE or user.session_version != session_version:
         return None
     return user

@@ -2,6 +2,16 @@
 
 The only module that imports `stripe`, so tests and self-hosters can point it at a Stripe-compatible server
 (`CXT_STRIPE_API_BASE`) and the rest of the code never sees the library.
+
+Manage Billing is a series of steps, so no database lock is held while Stripe answers (see `services.db`); the
+caller runs them in order, each database step in its own scope and the Stripe calls off the event loop outside any:
+
+    plan = plan_billing(...)                                    # read_scope
+    customer_id = plan.customer_id
+    if customer_id is None:
+        customer_id = store_customer(..., customer_id=create_customer(plan))   # Stripe, then write_scope
+    redirect = open_billing_session(plan, customer_id)          # Stripe
+    record_billing_opened(..., redirect=redirect, ...)          # write_scope
 """
 
 import json
@@ -14,7 +24,7 @@ from typing import Any, Literal, TypeVar
 import stripe
 from sqlmodel import Session, select
 
-from models import Organization, StripeEvent, User
+from models import AuditAction, Organization, StripeEvent, User
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured, NotFound, ServiceError
@@ -28,6 +38,11 @@ REQUEST_TIMEOUT_SECONDS = 20
 WEBHOOK_TOLERANCE_SECONDS = 300
 NOT_CONFIGURED = 'Billing is not configured on this server (set CXT_STRIPE_SECRET_KEY).'
 PRICE_NOT_CONFIGURED = 'Billing is not fully configured on this server (set CXT_STRIPE_PRICE_ID).'
+NO_CUSTOMER_FOR_PORTAL = (
+    'The subscription on record has no Stripe customer, so the billing portal cannot be opened. '
+    'Ask the server operator to check the subscription in Stripe.'
+)
+NO_CHECKOUT_URL = 'Stripe did not return a Checkout page. Nothing was charged; please try again in a moment.'
 STRIPE_ACTOR = 'Stripe'
 # A subscription in one of these states is over: the next `Manage Billing` starts a new Checkout.
 ENDED_STATUSES = frozenset({'none', 'canceled', 'incomplete_expired'})
@@ -38,7 +53,6 @@ SUBSCRIPTION_EVENTS = frozenset(
         'customer.subscription.deleted',
     }
 )
-HANDLED_EVENTS = SUBSCRIPTION_EVENTS | {'checkout.session.completed', 'invoice.payment_failed'}
 
 
 class WebhookRejected(ServiceError):
@@ -57,109 +71,132 @@ def is_configured() -> bool:
     return current_settings().billing_configured
 
 
-def start_billing(
-    *,
-    session: Session,
-    actor: User,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> BillingRedirect:
-    """Open Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only).
+@dataclass(frozen=True)
+class BillingPlan:
+    """What Manage Billing will do for an organization, read in one transaction by `plan_billing`."""
 
-    Blocking (network): call it off the event loop. The Stripe calls run between transactions so no database
-    lock is held while Stripe answers; the caller's session is committed before each of them.
-    """
+    kind: Literal['checkout', 'portal']
+    organization_id: int
+    organization_name: str
+    customer_id: str | None  # None: a customer must be created first (checkout only)
+    customer_idempotency_key: str
+
+
+def plan_billing(*, session: Session, actor: User, password_confirmed_at: datetime | None) -> BillingPlan:
+    """Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only)."""
     require_admin(actor)
     settings = current_settings()
     if not settings.billing_configured:
         raise NotConfigured(NOT_CONFIGURED)
     require_recent_password(password_confirmed_at)
     organization = _organization(session=session, organization_id=actor.organization_id)
+    # Derived from the organization, so two clicks racing each other (or a retry after a lost response) get the
+    # same customer from Stripe instead of a second one.
+    key = f'cxt-customer-{actor.organization_id}-{int(organization.created_at.timestamp() * 1_000_000)}'
+    live = bool(organization.stripe_subscription_id) and organization.subscription_status not in ENDED_STATUSES
+    if live and not organization.stripe_customer_id:
+        raise NotFound(NO_CUSTOMER_FOR_PORTAL)
+    if not live:
+        _price_id(settings)  # refuse before a customer is created for a Checkout that cannot be opened
+    return BillingPlan(
+        kind='portal' if live else 'checkout',
+        organization_id=actor.organization_id,
+        organization_name=organization.name,
+        customer_id=organization.stripe_customer_id,
+        customer_idempotency_key=key,
+    )
+
+
+def create_customer(plan: BillingPlan) -> str:
+    """Create the organization's Stripe customer (for a plan without one) and return its id.
+
+    Blocking (network), no session: run it between `plan_billing` and `store_customer`, outside any transaction.
+    """
+    client = _client(current_settings())
+    customer = _call(
+        'customers.create',
+        lambda: client.v1.customers.create(
+            params={'name': plan.organization_name, 'metadata': {'organization_id': str(plan.organization_id)}},
+            options={'idempotency_key': plan.customer_idempotency_key},
+        ),
+    )
+    return customer.id
+
+
+def store_customer(*, session: Session, organization_id: int, customer_id: str) -> str:
+    """Keep the new customer on the organization, unless one is already stored; returns the customer id in use."""
+    organization = _organization(session=session, organization_id=organization_id)
+    if organization.stripe_customer_id is None:
+        organization.stripe_customer_id = customer_id
+        session.add(organization)
+    elif organization.stripe_customer_id != customer_id:
+        log.warning(
+            'organization %s already has Stripe customer %s; ignoring %s',
+            organization_id,
+            organization.stripe_customer_id,
+            customer_id,
+        )
+    return organization.stripe_customer_id
+
+
+def open_billing_session(plan: BillingPlan, customer_id: str) -> BillingRedirect:
+    """Open the plan's Checkout or Customer Portal session at Stripe. Blocking (network), no session."""
+    settings = current_settings()
     client = _client(settings)
-    if organization.stripe_subscription_id and organization.subscription_status not in ENDED_STATUSES:
-        customer_id = organization.stripe_customer_id
-        session.commit()
+    if plan.kind == 'portal':
         portal = _call(
             'billing_portal.sessions.create',
             lambda: client.v1.billing_portal.sessions.create(
-                params={
-                    'customer': customer_id,
-                    'return_url': f'{settings.resolved_public_url}/',
-                }
+                params={'customer': customer_id, 'return_url': f'{settings.resolved_public_url}/'}
             ),
         )
-        record_event(
-            session=session,
-            organization_id=organization.id,
-            actor=actor,
-            action='billing.portal_opened',
-            target=customer_id,
-            ip=ip,
-        )
         return BillingRedirect(kind='portal', url=portal.url)
-
-    if not settings.stripe_price_id:
-        raise NotConfigured(PRICE_NOT_CONFIGURED)
-    customer_id = organization.stripe_customer_id or _create_customer(
-        session=session,
-        client=client,
-        organization=organization,
-    )
-    session.commit()
+    price_id = _price_id(settings)
+    organization_id = str(plan.organization_id)
     checkout = _call(
         'checkout.sessions.create',
         lambda: client.v1.checkout.sessions.create(
             params={
                 'mode': 'subscription',
                 'customer': customer_id,
-                'client_reference_id': str(organization.id),
-                'line_items': [{'price': settings.stripe_price_id, 'quantity': 1}],
+                'client_reference_id': organization_id,
+                'line_items': [{'price': price_id, 'quantity': 1}],
                 'success_url': f'{settings.resolved_public_url}/?billing=success',
                 'cancel_url': f'{settings.resolved_public_url}/?billing=cancelled',
-                'metadata': {'organization_id': str(organization.id)},
-                'subscription_data': {'metadata': {'organization_id': str(organization.id)}},
+                'metadata': {'organization_id': organization_id},
+                'subscription_data': {'metadata': {'organization_id': organization_id}},
             }
         ),
     )
-    record_event(
-        session=session,
-        organization_id=organization.id,
-        actor=actor,
-        action='billing.checkout_started',
-        target=customer_id,
-        ip=ip,
-    )
+    if not checkout.url:
+        log.warning('Stripe checkout session %s came back without a URL', checkout.id)
+        raise ExternalServiceError(NO_CHECKOUT_URL)
     return BillingRedirect(kind='checkout', url=checkout.url)
 
 
-def _create_customer(*, session: Session, client: stripe.StripeClient, organization: Organization) -> str:
-    """Create the organization's Stripe customer once and store its id.
-
-    The idempotency key is derived from the organization, so two clicks racing each other (or a retry after a
-    lost response) get the same customer from Stripe instead of a second one.
-    """
-    key = f'cxt-customer-{organization.id}-{int(organization.created_at.timestamp() * 1_000_000)}'
-    params = {'name': organization.name, 'metadata': {'organization_id': str(organization.id)}}
-    session.commit()  # no write lock while Stripe answers
-    customer = _call(
-        'customers.create',
-        lambda: client.v1.customers.create(
-            params=params,
-            options={'idempotency_key': key},
-        ),
+def record_billing_opened(
+    *,
+    session: Session,
+    actor: User,
+    redirect: BillingRedirect,
+    customer_id: str,
+    ip: str | None = None,
+) -> None:
+    """Note in the audit log that the actor was sent to Checkout or the Customer Portal."""
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action=AuditAction.BILLING_PORTAL_OPENED if redirect.kind == 'portal' else AuditAction.BILLING_CHECKOUT_STARTED,
+        target=customer_id,
+        ip=ip,
     )
-    stored = _organization(session=session, organization_id=organization.id)
-    if stored.stripe_customer_id is None:
-        stored.stripe_customer_id = customer.id
-        session.add(stored)
-    elif stored.stripe_customer_id != customer.id:
-        log.warning(
-            'organization %s already has Stripe customer %s; ignoring %s',
-            organization.id,
-            stored.stripe_customer_id,
-            customer.id,
-        )
-    return stored.stripe_customer_id or customer.id
+
+
+def _price_id(settings: Settings) -> str:
+    if not settings.stripe_price_id:
+        raise NotConfigured(PRICE_NOT_CONFIGURED)
+    return settings.stripe_price_id
 
 
 def _client(settings: Settings) -> stripe.StripeClient:
@@ -348,7 +385,7 @@ def _apply(
             organization_id=organization.id,
             actor=None,
             actor_email=STRIPE_ACTOR,
-            action='billing.subscription_changed',
+            action=AuditAction.BILLING_SUBSCRIPTION_CHANGED,
             target=f'{before[0]} → {organization.subscription_status}',
         )
 

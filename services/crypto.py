@@ -9,6 +9,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.config import current_settings, resolve_secret_key
+from services.errors import ServiceError
+
+UNDECRYPTABLE = "This key cannot be decrypted with the server's current secret. Rotate the key to issue a new one."
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -34,7 +37,8 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise RuntimeError('stored key cannot be decrypted: was CXT_SECRET_KEY changed?') from exc
+        # The server secret (CXT_SECRET_KEY or the generated one in the data dir) changed since it was stored.
+        raise ServiceError(UNDECRYPTABLE) from exc
 
 
 def sha256_hex(value: str) -> str:

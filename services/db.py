@@ -210,11 +210,10 @@ def read_scope() -> Iterator[Session]:
     """A read transaction (plain BEGIN: never queues behind a writer); rolled back when the block ends."""
     _refuse_on_event_loop()
     engine = get_engine().execution_options(**{READ_ONLY_OPTION: True})
+    # Closing the session ends the transaction without a commit and leaves what was read usable (a rollback would
+    # expire it).
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from functools import cache
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from models import AuditEvent, Invitation, Organization, Role, User
+from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
 from models.base import utcnow
 from services import auth, crypto, mail
 from services.audit import record_event
@@ -22,14 +22,11 @@ from services.permissions import require_admin
 
 LIFETIME = timedelta(days=7)
 DAILY_LIMIT = 50
-# 'sending' lasts from storing the invitation until the mail server answered (or a crash: Resend fixes it).
-STATUS_LABELS = {'sending': 'Sending…', 'sent': 'Sent', 'failed': 'Email failed', 'not_emailed': 'Not emailed'}
-ROLE_LABELS = {Role.MEMBER.value: 'Member', Role.ADMIN.value: 'Admin'}
 STATE_MESSAGES = {
-    'unknown': 'This invitation link is not valid',
-    'revoked': 'This invitation has been revoked',
-    'expired': 'This invitation has expired',
-    'used': 'This invitation has already been used',
+    LinkState.UNKNOWN: 'This invitation link is not valid',
+    LinkState.REVOKED: 'This invitation has been revoked',
+    LinkState.EXPIRED: 'This invitation has expired',
+    LinkState.USED: 'This invitation has already been used',
 }
 
 
@@ -40,42 +37,34 @@ class IssuedInvitation:
     invitation_id: int
     token_hash: str
     email: str
-    role: str
+    role: Role
     link: str
     organization_name: str
     inviter_name: str
     inviter_email: str
     expires_at: datetime
     resent: bool
-    delivery_status: str
+    delivery_status: DeliveryStatus
 
 
 @dataclass(frozen=True)
 class PendingInvitation:
     id: int
     email: str
-    role: str
+    role: Role
     invited_by: str
     expires_at: datetime
-    delivery_status: str
+    delivery_status: DeliveryStatus
     last_error: str | None
-
-    @property
-    def status_label(self) -> str:
-        return STATUS_LABELS.get(self.delivery_status, self.delivery_status)
-
-    @property
-    def role_label(self) -> str:
-        return ROLE_LABELS.get(self.role, self.role)
 
 
 @dataclass(frozen=True)
 class InvitationView:
     """What `/invite/<token>` shows: the state, and for a valid token who invited whom to what."""
 
-    state: str  # 'valid' or a key of STATE_MESSAGES
+    state: LinkState
     email: str = ''
-    role: str = ''
+    role: Role = Role.MEMBER
     organization_name: str = ''
     inviter: str = ''
 
@@ -84,13 +73,16 @@ class InvitationView:
         return STATE_MESSAGES.get(self.state, '')
 
 
-def invite_member(*, session: Session, actor: User, email: str, role: str, ip: str | None = None) -> IssuedInvitation:
+def invite_member(
+    *, session: Session, actor: User, email: str, role: str | None, ip: str | None = None
+) -> IssuedInvitation:
     """Store an invitation for `email` (admins only); a pending invite for the same address is renewed instead."""
     require_admin(actor)
     email = auth.normalize_email(email)
-    if role not in ROLE_LABELS:
+    if role not in set(Role):
         raise ValidationFailed('Choose Member or Admin', field='role')
-    existing_user = session.exec(select(User).where(User.email == email, User.status == 'active')).first()
+    role = Role(role)
+    existing_user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     if existing_user is not None:
         if existing_user.organization_id == actor.organization_id:
             raise ValidationFailed(f'{email} is already a member of your team', field='email')
@@ -132,7 +124,7 @@ def invite_member(*, session: Session, actor: User, email: str, role: str, ip: s
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='invitation.sent',
+        action=AuditAction.INVITATION_SENT,
         target=f'{email} ({role})',
         ip=ip,
     )
@@ -157,7 +149,7 @@ def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='invitation.revoked',
+        action=AuditAction.INVITATION_REVOKED,
         target=invitation.email,
         ip=ip,
     )
@@ -208,13 +200,13 @@ def send_invitation_email(issued: IssuedInvitation) -> None:
     mail.send_email(invitation_email(issued))
 
 
-def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | None) -> str:
+def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | None) -> DeliveryStatus:
     """Mark the outcome of a send: 'sent', or 'failed' with the error. Returns the stored status."""
     invitation = session.get(Invitation, issued.invitation_id)
     # A newer resend replaced the token meanwhile: its own outcome is the one that counts.
     if invitation is None or invitation.token_hash != issued.token_hash:
         return issued.delivery_status
-    invitation.delivery_status = 'failed' if error else 'sent'
+    invitation.delivery_status = DeliveryStatus.FAILED if error else DeliveryStatus.SENT
     invitation.last_error = error[:1000] if error else None
     session.add(invitation)
     return invitation.delivery_status
@@ -224,14 +216,14 @@ def lookup_invitation(*, session: Session, token: str) -> InvitationView:
     """The state of the invitation behind `token` (anyone holding the link may ask)."""
     invitation = _by_token(session=session, token=token)
     if invitation is None:
-        return InvitationView(state='unknown')
+        return InvitationView(state=LinkState.UNKNOWN)
     state = _state(invitation)
-    if state != 'valid':
+    if state != LinkState.VALID:
         return InvitationView(state=state)
     organization = session.get(Organization, invitation.organization_id)
     inviter = session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
     return InvitationView(
-        state='valid',
+        state=LinkState.VALID,
         email=invitation.email,
         role=invitation.role,
         organization_name=organization.name if organization else '',
@@ -239,19 +231,13 @@ def lookup_invitation(*, session: Session, token: str) -> InvitationView:
     )
 
 
-def accept_invitation(*, session: Session, token: str, name: str, password: str, ip: str | None = None) -> User:
-    """Create the invited account with the invited email; refused for unknown, revoked, expired or used tokens.
-
-    Slow (bcrypt): call off the loop. Two accepts of one token at once create one user.
-    """
+def accept_invitation(*, session: Session, token: str, name: str, password_hash: str, ip: str | None = None) -> User:
+    """Create the invited account with the invited email (password hashed by `auth.new_password_hash` first);
+    refused for unknown, revoked, expired or used tokens. Two accepts of one token at once create one user."""
     name = auth.validate_name(name)
-    auth.validate_password(password)
     view = lookup_invitation(session=session, token=token)
-    if view.state != 'valid':
+    if view.state != LinkState.VALID:
         raise ValidationFailed(view.message)
-    # End the read transaction: bcrypt must not run while SQLite's write lock is held.
-    session.commit()
-    password_hash = auth.hash_password(password)
     now = utcnow()
     token_hash = crypto.sha256_hex(token)
     claimed = session.exec(
@@ -265,11 +251,10 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
         .values(accepted_at=now)
     )
     if claimed.rowcount != 1:
-        session.rollback()
-        raise ValidationFailed(lookup_invitation(session=session, token=token).message or STATE_MESSAGES['used'])
+        raise ValidationFailed(STATE_MESSAGES[LinkState.USED])
     invitation = session.exec(select(Invitation).where(Invitation.token_hash == token_hash)).one()
     user = session.exec(select(User).where(User.email == invitation.email)).first()
-    if user is not None and user.status == 'active':
+    if user is not None and user.status == UserStatus.ACTIVE:
         raise ValidationFailed(f'{invitation.email} already has an account. Sign in instead.', field='email')
     if user is None:
         user = User(
@@ -282,7 +267,8 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
     else:
         # A removed member invited back: the same row comes back to life with a new password and new sessions.
         user.organization_id = invitation.organization_id
-        user.name, user.password_hash, user.role, user.status = name, password_hash, invitation.role, 'active'
+        user.name, user.password_hash, user.role = name, password_hash, invitation.role
+        user.status = UserStatus.ACTIVE
         user.session_version += 1
     session.add(user)
     session.flush()
@@ -290,7 +276,7 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
         session=session,
         organization_id=invitation.organization_id,
         actor=user,
-        action='invitation.accepted',
+        action=AuditAction.INVITATION_ACCEPTED,
         target=f'{invitation.email} ({invitation.role})',
         ip=ip,
     )
@@ -300,7 +286,7 @@ def accept_invitation(*, session: Session, token: str, name: str, password: str,
 def invitation_email(issued: IssuedInvitation) -> mail.Email:
     organization = issued.organization_name
     expires = issued.expires_at.strftime('%Y-%m-%d %H:%M UTC')
-    role = ROLE_LABELS.get(issued.role, issued.role).lower()
+    role = issued.role.label.lower()
     text = (
         f'{issued.inviter_name} ({issued.inviter_email}) invited you to join {organization} on the '
         f'CX Toolbox Dashboard as {role}.\n\n'
@@ -338,7 +324,7 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='invitation.resent',
+        action=AuditAction.INVITATION_RESENT,
         target=f'{invitation.email} ({invitation.role})',
         ip=ip,
     )
@@ -368,19 +354,19 @@ def _pending_invitation(*, session: Session, actor: User, invitation_id: int) ->
     if invitation is None or invitation.organization_id != actor.organization_id:
         raise NotFound('That invitation does not exist.')
     state = _state(invitation)
-    if state != 'valid':
+    if state != LinkState.VALID:
         raise ValidationFailed(STATE_MESSAGES[state])
     return invitation
 
 
-def _state(invitation: Invitation) -> str:
+def _state(invitation: Invitation) -> LinkState:
     if invitation.accepted_at is not None:
-        return 'used'
+        return LinkState.USED
     if invitation.revoked_at is not None:
-        return 'revoked'
+        return LinkState.REVOKED
     if invitation.expires_at <= utcnow():
-        return 'expired'
-    return 'valid'
+        return LinkState.EXPIRED
+    return LinkState.VALID
 
 
 def _by_token(*, session: Session, token: str) -> Invitation | None:
@@ -396,7 +382,7 @@ def _check_daily_limit(*, session: Session, organization_id: int) -> None:
         .select_from(AuditEvent)
         .where(
             AuditEvent.organization_id == organization_id,
-            col(AuditEvent.action).in_(['invitation.sent', 'invitation.resent']),
+            col(AuditEvent.action).in_([AuditAction.INVITATION_SENT, AuditAction.INVITATION_RESENT]),
             col(AuditEvent.created_at) > utcnow() - timedelta(hours=24),
         )
     ).one()
@@ -406,8 +392,8 @@ def _check_daily_limit(*, session: Session, organization_id: int) -> None:
         )
 
 
-def _initial_status() -> str:
-    return 'sending' if current_settings().mail_configured else 'not_emailed'
+def _initial_status() -> DeliveryStatus:
+    return DeliveryStatus.SENDING if current_settings().mail_configured else DeliveryStatus.NOT_EMAILED
 
 
 def _token_for(invitation: Invitation) -> str:

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from models import Role, User
+from models import AuditAction, Role, User, UserStatus
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.organizations import lock_organization
@@ -17,7 +17,7 @@ def list_members(*, session: Session, actor: User) -> list[User]:
     """Everyone active in the actor's organization (any role may see the team)."""
     statement = (
         select(User)
-        .where(User.organization_id == actor.organization_id, User.status == 'active')
+        .where(User.organization_id == actor.organization_id, User.status == UserStatus.ACTIVE)
         .order_by(col(User.created_at), col(User.id))
     )
     return list(session.exec(statement))
@@ -26,8 +26,9 @@ def list_members(*, session: Session, actor: User) -> list[User]:
 def change_role(*, session: Session, actor: User, member_id: int, role: str, ip: str | None = None) -> User:
     """Make a member an admin or an admin a member (admins only); the last admin stays an admin."""
     require_admin(actor)
-    if role not in (Role.ADMIN.value, Role.MEMBER.value):
+    if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
+    role = Role(role)
     lock_organization(session=session, organization_id=actor.organization_id)
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == role:
@@ -41,7 +42,7 @@ def change_role(*, session: Session, actor: User, member_id: int, role: str, ip:
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='member.role_changed',
+        action=AuditAction.MEMBER_ROLE_CHANGED,
         target=f'{member.email}: {previous} → {role}',
         ip=ip,
     )
@@ -66,14 +67,14 @@ def remove_member(
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)
     # The row stays (the audit log points at it); status and version end every session that carries the old one.
-    member.status = 'removed'
+    member.status = UserStatus.REMOVED
     member.session_version += 1
     session.add(member)
     record_event(
         session=session,
         organization_id=actor.organization_id,
         actor=actor,
-        action='member.removed',
+        action=AuditAction.MEMBER_REMOVED,
         target=member.email,
         ip=ip,
     )
@@ -82,7 +83,7 @@ def remove_member(
 
 def _member(*, session: Session, actor: User, member_id: int) -> User:
     member = session.get(User, member_id)
-    if member is None or member.organization_id != actor.organization_id or member.status != 'active':
+    if member is None or member.organization_id != actor.organization_id or member.status != UserStatus.ACTIVE:
         raise NotFound('That person is not on your team.')
     return member
 
@@ -94,7 +95,7 @@ def _other_admins(*, session: Session, member: User) -> int:
         .where(
             User.organization_id == member.organization_id,
             User.role == Role.ADMIN,
-            User.status == 'active',
+            User.status == UserStatus.ACTIVE,
             User.id != member.id,
         )
     ).one()

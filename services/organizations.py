@@ -7,7 +7,7 @@ from sqlalchemy import Connection, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from models import Organization, User
+from models import AuditAction, Organization, User
 from services.audit import record_event
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
@@ -80,7 +80,7 @@ def update_subdomains(
         session=session,
         organization_id=organization.id,
         actor=actor,
-        action='subdomains.updated',
+        action=AuditAction.SUBDOMAINS_UPDATED,
         target=f'{normalized}, sandbox: {sandbox or "none"}',
         ip=ip,
     )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
 
-from models import LoginFailure, Organization, PasswordResetToken, User
+from models import AuditAction, LinkState, LoginFailure, Organization, PasswordResetToken, User, UserStatus
 from models.base import utcnow
 from services import auth, crypto, mail
 from services.audit import record_event
@@ -18,9 +18,9 @@ from services.errors import ValidationFailed
 LIFETIME = timedelta(hours=1)
 HOURLY_LIMIT = 5
 STATE_MESSAGES = {
-    'unknown': 'This reset link is not valid',
-    'expired': 'This reset link has expired',
-    'used': 'This reset link has already been used',
+    LinkState.UNKNOWN: 'This reset link is not valid',
+    LinkState.EXPIRED: 'This reset link has expired',
+    LinkState.USED: 'This reset link has already been used',
 }
 
 
@@ -42,7 +42,7 @@ def request_reset(*, session: Session, email: str, ip: str | None = None) -> Iss
         email = auth.normalize_email(email)
     except ValidationFailed:
         return None
-    user = session.exec(select(User).where(User.email == email, User.status == 'active')).first()
+    user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     if user is None:
         return None
     now = utcnow()
@@ -67,7 +67,7 @@ def request_reset(*, session: Session, email: str, ip: str | None = None) -> Iss
         organization_id=user.organization_id,
         actor=None,
         actor_email=email,
-        action='password.reset_requested',
+        action=AuditAction.PASSWORD_RESET_REQUESTED,
         target=email,
         ip=ip,
     )
@@ -86,31 +86,25 @@ def send_reset_email(issued: IssuedReset) -> None:
     mail.send_email(reset_email(issued))
 
 
-def token_state(*, session: Session, token: str) -> str:
-    """'valid', 'unknown', 'expired' or 'used'."""
+def token_state(*, session: Session, token: str) -> LinkState:
+    """Whether a reset link still works (valid, unknown, expired or used)."""
     record = _by_token(session=session, token=token)
     if record is None:
-        return 'unknown'
+        return LinkState.UNKNOWN
     if record.used_at is not None:
-        return 'used'
+        return LinkState.USED
     if record.expires_at <= utcnow():
-        return 'expired'
+        return LinkState.EXPIRED
     user = session.get(User, record.user_id)
-    return 'valid' if user is not None and user.status == 'active' else 'unknown'
+    return LinkState.VALID if user is not None and user.status == UserStatus.ACTIVE else LinkState.UNKNOWN
 
 
-def reset_password(*, session: Session, token: str, password: str, ip: str | None = None) -> User:
-    """Set a new password with a valid link; the link and any other open link die, every session ends.
-
-    Slow (bcrypt): call off the loop.
-    """
-    auth.validate_password(password)
+def reset_password(*, session: Session, token: str, password_hash: str, ip: str | None = None) -> User:
+    """Set a new password (hashed by `auth.new_password_hash` first) with a valid link; the link and any other open
+    link die, and every session of the user ends."""
     state = token_state(session=session, token=token)
-    if state != 'valid':
+    if state != LinkState.VALID:
         raise ValidationFailed(STATE_MESSAGES[state])
-    # End the read transaction: bcrypt must not run while SQLite's write lock is held.
-    session.commit()
-    password_hash = auth.hash_password(password)
     now = utcnow()
     token_hash = crypto.sha256_hex(token)
     claimed = session.exec(
@@ -123,11 +117,11 @@ def reset_password(*, session: Session, token: str, password: str, ip: str | Non
         .values(used_at=now)
     )
     if claimed.rowcount != 1:
-        raise ValidationFailed(STATE_MESSAGES['used'])
+        raise ValidationFailed(STATE_MESSAGES[LinkState.USED])
     record = session.exec(select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash)).one()
     user = session.get(User, record.user_id)
-    if user is None or user.status != 'active':
-        raise ValidationFailed(STATE_MESSAGES['unknown'])
+    if user is None or user.status != UserStatus.ACTIVE:
+        raise ValidationFailed(STATE_MESSAGES[LinkState.UNKNOWN])
     user.password_hash = password_hash
     user.session_version += 1
     session.add(user)
@@ -142,7 +136,7 @@ def reset_password(*, session: Session, token: str, password: str, ip: str | Non
         session=session,
         organization_id=user.organization_id,
         actor=user,
-        action='password.reset',
+        action=AuditAction.PASSWORD_RESET,
         target=user.email,
         ip=ip,
     )

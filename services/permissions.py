@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from models import Role, User
+from models import Role, User, UserStatus
 from models.base import utcnow
 from services.errors import PermissionDenied, ReauthenticationRequired
 
@@ -10,7 +10,7 @@ SUDO_WINDOW = timedelta(minutes=10)
 
 
 def require_admin(actor: User) -> None:
-    if actor.role != Role.ADMIN or actor.status != 'active':
+    if actor.role != Role.ADMIN or actor.status != UserStatus.ACTIVE:
         raise PermissionDenied('Only admins can do that.')
 
 

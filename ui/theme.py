@@ -1,4 +1,4 @@
-"""The shared frame every page sits in."""
+"""The look: the shared frame every page sits in, its colours and its CSS."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from models import Organization, User
-from services import auth
 from ui import session
 
 APP_NAME = 'CX Toolbox Dashboard'
@@ -59,28 +58,6 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
             yield
 
 
-def new_password_input(label: str = 'Password') -> ui.input:
-    """A password field for choosing a password; it says the rule up front."""
-    field = ui.input(label, password=True, password_toggle_button=True).classes('w-full')
-    return field.props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
-
-
 def _sign_out() -> None:
     session.sign_out()
     ui.navigate.to('/login')
-
-
-def show_field_error(fields: dict[str, ui.input], field: str | None, message: str) -> None:
-    """Put `message` under the named input, or in a notification when no input matches."""
-    if field in fields:
-        fields[field].error = message
-        # Quasar shows the message (role=alert) but does not mark the input itself as invalid for screen readers.
-        fields[field].props('aria-invalid=true')
-    else:
-        ui.notify(message, type='negative')
-
-
-def clear_field_errors(fields: dict[str, ui.input]) -> None:
-    for element in fields.values():
-        element.error = None
-        element.props(remove='aria-invalid')

@@ -1,19 +1,21 @@
 """`POST /api/stripe/webhook`: signed by Stripe or refused, each event applied once."""
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 import api
 from models import AuditEvent, Organization, StripeEvent
 from services import config
-from services.db import write_scope
+from services.db import read_scope, write_scope
 from tests import factories
 from tests.stripe_server import StripeServer
 
@@ -52,14 +54,38 @@ def customer_id(database: None) -> str:
 
 
 def organization() -> Organization:
-    with write_scope() as session:
-        return session.exec(select(Organization).where(Organization.stripe_customer_id == 'cus_acme')).one()
+    with read_scope() as session:
+        found = session.exec(select(Organization).where(Organization.stripe_customer_id == 'cus_acme')).one()
+        session.expunge_all()
+        return found
+
+
+async def stored_organization() -> Organization:
+    """The organization as stored now (read off the event loop, like the app does)."""
+    return await asyncio.to_thread(organization)
+
+
+async def stored_rows(table: type[SQLModel]) -> list[Any]:
+    def read() -> list[Any]:
+        with read_scope() as session:
+            rows = list(session.exec(select(table)).all())
+            session.expunge_all()
+            return rows
+
+    return await asyncio.to_thread(read)
 
 
 async def deliver(
-    client: httpx.AsyncClient, server: StripeServer, type_: str, data_object: dict, **kwargs: object
+    client: httpx.AsyncClient,
+    server: StripeServer,
+    type_: str,
+    data_object: dict[str, Any],
+    *,
+    event: dict[str, Any] | None = None,
+    timestamp: int | None = None,
+    secret: str | None = None,
 ) -> httpx.Response:
-    body, headers = server.signed_event(type_, data_object, **kwargs)
+    body, headers = server.signed_event(type_, data_object, event=event, timestamp=timestamp, secret=secret)
     return await client.post(WEBHOOK, content=body, headers=headers)
 
 
@@ -68,7 +94,7 @@ async def test_completed_checkout_activates_the_subscription(
     configured: StripeServer,
     customer_id: str,
 ) -> None:
-    org_id = organization().id
+    org_id = (await stored_organization()).id
     subscription = configured.make_subscription(customer=customer_id)
     checkout = {
         'id': 'cs_test_1',
@@ -85,10 +111,9 @@ async def test_completed_checkout_activates_the_subscription(
 
     assert response.status_code == 200
     assert response.json() == {'received': True, 'duplicate': False}
-    stored = organization()
+    stored = await stored_organization()
     assert (stored.subscription_status, stored.stripe_subscription_id) == ('active', subscription['id'])
-    with write_scope() as session:
-        [event] = session.exec(select(AuditEvent)).all()
+    [event] = await stored_rows(AuditEvent)
     assert (event.action, event.actor_email, event.target) == (
         'billing.subscription_changed',
         'Stripe',
@@ -99,16 +124,16 @@ async def test_completed_checkout_activates_the_subscription(
 async def test_subscription_lifecycle(client: httpx.AsyncClient, configured: StripeServer, customer_id: str) -> None:
     subscription = configured.make_subscription(customer=customer_id)
     assert (await deliver(client, configured, 'customer.subscription.created', subscription)).status_code == 200
-    assert organization().subscription_status == 'active'
-    assert organization().current_period_end is not None
+    assert (await stored_organization()).subscription_status == 'active'
+    assert (await stored_organization()).current_period_end is not None
 
     invoice = configured.invoice_for(subscription)
     assert (await deliver(client, configured, 'invoice.payment_failed', invoice)).status_code == 200
-    assert organization().subscription_status == 'past_due'
+    assert (await stored_organization()).subscription_status == 'past_due'
 
     deleted = {**subscription, 'status': 'canceled'}
     assert (await deliver(client, configured, 'customer.subscription.deleted', deleted)).status_code == 200
-    assert organization().subscription_status == 'canceled'
+    assert (await stored_organization()).subscription_status == 'canceled'
 
 
 async def test_payment_failed_with_the_older_invoice_shape(
@@ -120,7 +145,7 @@ async def test_payment_failed_with_the_older_invoice_shape(
     await deliver(client, configured, 'customer.subscription.created', subscription)
     invoice = {'id': 'in_old', 'object': 'invoice', 'customer': customer_id, 'subscription': subscription['id']}
     assert (await deliver(client, configured, 'invoice.payment_failed', invoice)).status_code == 200
-    assert organization().subscription_status == 'past_due'
+    assert (await stored_organization()).subscription_status == 'past_due'
 
 
 async def test_bad_signature_is_refused(client: httpx.AsyncClient, configured: StripeServer, customer_id: str) -> None:
@@ -130,9 +155,8 @@ async def test_bad_signature_is_refused(client: httpx.AsyncClient, configured: S
     response = await client.post(WEBHOOK, content=body, headers=headers)
 
     assert response.status_code == 400
-    assert organization().subscription_status == 'none'
-    with write_scope() as session:
-        assert session.exec(select(StripeEvent)).all() == []
+    assert (await stored_organization()).subscription_status == 'none'
+    assert await stored_rows(StripeEvent) == []
 
 
 async def test_missing_signature_is_refused(client: httpx.AsyncClient, configured: StripeServer) -> None:
@@ -147,7 +171,31 @@ async def test_tampered_body_is_refused(client: httpx.AsyncClient, configured: S
     # Same JSON, different bytes: the signature covers the raw body, not its meaning.
     reformatted = json.dumps(json.loads(body)).encode()
     assert (await client.post(WEBHOOK, content=reformatted, headers=headers)).status_code == 400
-    assert organization().subscription_status == 'none'
+    assert (await stored_organization()).subscription_status == 'none'
+
+
+@pytest.mark.parametrize(
+    ('body', 'reason'),
+    [
+        (b'\xff\xfe{"id": "evt_1"}', 'The body is not a JSON event.'),
+        (b'{"id": "evt_1", "type": ', 'The body is not a JSON event.'),
+        (b'[{"id": "evt_1", "type": "customer.subscription.created"}]', 'The body is not a Stripe event.'),
+        (b'{"object": "event", "type": "customer.subscription.created"}', 'The body is not a Stripe event.'),
+    ],
+)
+async def test_a_signed_body_that_is_not_an_event_is_refused(
+    client: httpx.AsyncClient,
+    configured: StripeServer,
+    body: bytes,
+    reason: str,
+) -> None:
+    headers = {'Content-Type': 'application/json', 'Stripe-Signature': configured.sign(body)}
+
+    response = await client.post(WEBHOOK, content=body, headers=headers)
+
+    assert response.status_code == 400  # Stripe shows the reason in its webhook log and retries later
+    assert response.json() == {'error': 'invalid_webhook', 'message': reason}
+    assert await stored_rows(StripeEvent) == []
 
 
 async def test_stale_timestamp_is_refused(
@@ -160,7 +208,7 @@ async def test_stale_timestamp_is_refused(
         client, configured, 'customer.subscription.created', subscription, timestamp=int(time.time()) - 301
     )
     assert stale.status_code == 400
-    assert organization().subscription_status == 'none'
+    assert (await stored_organization()).subscription_status == 'none'
     recent = await deliver(
         client, configured, 'customer.subscription.created', subscription, timestamp=int(time.time()) - 240
     )
@@ -177,7 +225,7 @@ async def test_replayed_event_is_a_no_op(client: httpx.AsyncClient, configured: 
 
     assert (first.status_code, replay.status_code) == (200, 200)
     assert replay.json() == {'received': True, 'duplicate': True}
-    assert organization().subscription_status == 'active'
+    assert (await stored_organization()).subscription_status == 'active'
 
 
 async def test_unconfigured_webhook_secret_refuses_everything(
@@ -188,7 +236,7 @@ async def test_unconfigured_webhook_secret_refuses_everything(
     subscription = stripe_server.make_subscription(customer=customer_id)
     response = await deliver(client, stripe_server, 'customer.subscription.created', subscription)
     assert response.status_code == 400
-    assert organization().subscription_status == 'none'
+    assert (await stored_organization()).subscription_status == 'none'
 
 
 async def test_unhandled_event_type_is_acknowledged(client: httpx.AsyncClient, configured: StripeServer) -> None:

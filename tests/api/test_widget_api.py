@@ -1,8 +1,12 @@
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 from models import User
 from models.base import utcnow
@@ -11,6 +15,17 @@ from services.db import write_scope
 from tests.factories import make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
+T = TypeVar('T')
+
+
+async def in_transaction(change: Callable[[Session], T]) -> T:
+    """Run `change` in its own write transaction, off the event loop (as the dashboard does)."""
+
+    def run() -> T:
+        with write_scope() as session:
+            return change(session)
+
+    return await asyncio.to_thread(run)
 
 
 @pytest.fixture
@@ -47,8 +62,7 @@ async def test_x_api_key_header_works_too(client: httpx.AsyncClient, key: str) -
 
 
 async def test_unset_subdomains_are_null(client: httpx.AsyncClient, admin: User) -> None:
-    with write_scope() as session:
-        key = api_keys.generate_key(session=session, actor=admin)
+    key = await in_transaction(lambda session: api_keys.generate_key(session=session, actor=admin))
     body = (await client.get(ENDPOINT, headers={'X-API-Key': key})).json()
     assert body['kustomer'] == {'subdomain': None, 'url': None, 'sandbox_subdomain': None, 'sandbox_url': None}
 
@@ -78,18 +92,23 @@ async def test_rotated_away_key_is_refused_on_the_very_next_request(
     key: str,
 ) -> None:
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
-    with write_scope() as session:
-        new_key = api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
+    new_key = await in_transaction(
+        lambda session: api_keys.rotate_key(
+            session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow()
+        )
+    )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401
     assert (await client.get(ENDPOINT, headers={'X-API-Key': new_key})).status_code == 200
 
 
 async def test_grace_key_works_until_revoked(client: httpx.AsyncClient, admin: User, key: str) -> None:
-    with write_scope() as session:
-        api_keys.rotate_key(session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow())
+    await in_transaction(
+        lambda session: api_keys.rotate_key(
+            session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
+        )
+    )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
-    with write_scope() as session:
-        api_keys.revoke_old_keys(session=session, actor=admin)
+    await in_transaction(lambda session: api_keys.revoke_old_keys(session=session, actor=admin))
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401
 
 
@@ -133,12 +152,21 @@ async def test_other_organizations_subdomain_gets_no_grant_with_this_key(
     client: httpx.AsyncClient,
     key: str,
 ) -> None:
-    with write_scope() as session:
+    def other_organization_saves_globex(session: Session) -> None:
         other_admin = make_user(session, organization=make_organization(session))
         organizations.update_subdomains(session=session, actor=other_admin, subdomain='globex', sandbox_subdomain='')
+
+    await in_transaction(other_organization_saves_globex)
     response = await client.get(ENDPOINT, headers={'X-API-Key': key, 'Origin': 'https://globex.kustomerapp.com'})
     assert response.status_code == 200
     assert 'access-control-allow-origin' not in response.headers
+
+
+@pytest.mark.parametrize('method', ['POST', 'PUT', 'DELETE'])
+async def test_other_methods_are_not_allowed(client: httpx.AsyncClient, key: str, method: str) -> None:
+    response = await client.request(method, ENDPOINT, headers={'X-API-Key': key})
+    assert response.status_code == 405
+    assert response.headers['allow'] == 'GET'
 
 
 async def test_health_is_ok_while_the_database_answers(client: httpx.AsyncClient) -> None:

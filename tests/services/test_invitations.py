@@ -39,7 +39,9 @@ def token_of(issued: invitations.IssuedInvitation) -> str:
 
 def accept(token: str, name: str = 'Grace Hopper', password: str = PASSWORD) -> User:
     with write_scope() as session:
-        return invitations.accept_invitation(session=session, token=token, name=name, password=password)
+        return invitations.accept_invitation(
+            session=session, token=token, name=name, password_hash=auth.new_password_hash(password)
+        )
 
 
 def view(token: str) -> invitations.InvitationView:
@@ -69,7 +71,7 @@ def test_invite_stores_a_hashed_token_and_a_link(admin: User) -> None:
     assert invitation.expires_at - invitation.sent_at == timedelta(days=7)
     assert invitation.delivery_status == 'not_emailed'  # no mail server configured
     (row,) = pending(admin)
-    assert (row.email, row.role_label, row.invited_by, row.status_label) == (
+    assert (row.email, row.role.label, row.invited_by, row.delivery_status.label) == (
         'grace@example.com',
         'Admin',
         'Ada Admin',
@@ -255,7 +257,7 @@ def test_invitation_email_carries_the_link(mailed_admin: User, mail_env: SmtpSer
     assert issued.link.startswith('http://dashboard.test/invite/')
     assert 'Ada Admin' in received.text and 'as admin' in received.text
     assert f'href="{issued.link}"' in received.html
-    assert pending(mailed_admin)[0].status_label == 'Sent'
+    assert pending(mailed_admin)[0].delivery_status.label == 'Sent'
 
 
 def test_a_failed_send_keeps_the_invitation(mailed_admin: User) -> None:
@@ -263,9 +265,9 @@ def test_a_failed_send_keeps_the_invitation(mailed_admin: User) -> None:
     with write_scope() as session:
         invitations.record_delivery(session=session, issued=issued, error='Connection refused by the mail server')
     (row,) = pending(mailed_admin)
-    assert (row.status_label, row.last_error) == ('Email failed', 'Connection refused by the mail server')
+    assert (row.delivery_status.label, row.last_error) == ('Email failed', 'Connection refused by the mail server')
     # An outcome that arrives after a newer resend does not overwrite the newer one.
     with write_scope() as session:
         invitations.resend_invitation(session=session, actor=mailed_admin, invitation_id=issued.invitation_id)
         invitations.record_delivery(session=session, issued=issued, error=None)
-    assert pending(mailed_admin)[0].status_label == 'Sending…'
+    assert pending(mailed_admin)[0].delivery_status.label == 'Sending…'

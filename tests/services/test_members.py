@@ -10,7 +10,7 @@ from models.base import utcnow
 from services import auth, members
 from services.db import write_scope
 from services.errors import InvalidCredentials, NotFound, PermissionDenied, ReauthenticationRequired, ValidationFailed
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
+from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 
 @pytest.fixture
@@ -107,8 +107,8 @@ def test_removal_bumps_the_session_version_and_blocks_sign_in(team: dict[str, Us
         )
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
-    with pytest.raises(InvalidCredentials), write_scope() as session:
-        auth.authenticate(session=session, email=member.email, password=DEFAULT_PASSWORD)
+    with pytest.raises(InvalidCredentials):
+        sign_in(member.email, DEFAULT_PASSWORD)
 
 
 def test_removal_needs_a_recent_password(team: dict[str, User]) -> None:

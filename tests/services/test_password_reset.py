@@ -38,7 +38,9 @@ def token_of(issued: password_reset.IssuedReset) -> str:
 
 def reset(token: str, password: str = NEW_PASSWORD) -> User:
     with write_scope() as session:
-        return password_reset.reset_password(session=session, token=token, password=password)
+        return password_reset.reset_password(
+            session=session, token=token, password_hash=auth.new_password_hash(password)
+        )
 
 
 def state(token: str) -> str:

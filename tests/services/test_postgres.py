@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from models import ApiKey, User
 from models.base import utcnow
-from services import api_keys, auth, config, db, organizations
+from services import api_keys, config, db, organizations
 from services.db import read_connection, write_scope
 from services.errors import InvalidCredentials, LoginLocked
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
+from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 
@@ -95,7 +95,7 @@ def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> N
 
 def test_lockout_on_postgres(admin: User) -> None:
     for _ in range(5):
-        with pytest.raises(InvalidCredentials), write_scope() as session:
-            auth.authenticate(session=session, email=admin.email, password='wrong password!')
-    with pytest.raises(LoginLocked), write_scope() as session:
-        auth.authenticate(session=session, email=admin.email, password=DEFAULT_PASSWORD)
+        with pytest.raises(InvalidCredentials):
+            sign_in(admin.email, 'wrong password!')
+    with pytest.raises(LoginLocked):
+        sign_in(admin.email, DEFAULT_PASSWORD)

@@ -1,10 +1,17 @@
 """What every UI test does first, written once."""
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 from nicegui import ui
 from nicegui.testing import User
 from nicegui.testing.user_interaction import UserInteraction
+from sqlmodel import Session
+
+from services.db import write_scope
+
+T = TypeVar('T')
 
 ADMIN_EMAIL = 'ada@example.com'
 PASSWORD = 'correct horse battery'
@@ -19,6 +26,16 @@ async def set_up_organization(user: User, *, password: str = PASSWORD) -> None:
     user.find('Password').type(password)
     user.find('Create organization').click()
     await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+
+
+async def in_database(work: Callable[[Session], T]) -> T:
+    """Database work done by a test, off the event loop like the app's own (which refuses a session on the loop)."""
+
+    def in_transaction() -> T:
+        with write_scope() as session:
+            return work(session)
+
+    return await asyncio.to_thread(in_transaction)
 
 
 def button(user: User, label: str) -> UserInteraction:

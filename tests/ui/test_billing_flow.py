@@ -8,14 +8,13 @@ import httpx
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from sqlmodel import select
+from sqlmodel import Session, select
 
 import api
 from models import AuditEvent, Organization, Role
-from services.db import write_scope
 from tests import factories
 from tests.stripe_server import StripeServer
-from tests.ui.helpers import PASSWORD, set_up_organization
+from tests.ui.helpers import PASSWORD, in_database, set_up_organization
 from ui import session as ui_session
 
 PRICE_ID = 'price_test_team_monthly'
@@ -49,9 +48,17 @@ async def eventually(condition: Callable[[], object], *, timeout: float = 10) ->
         await asyncio.sleep(0.05)
 
 
-def the_organization() -> Organization:
-    with write_scope() as session:
-        return session.get(Organization, 1)
+async def the_organization() -> Organization:
+    organization = await in_database(lambda session: session.get(Organization, 1))
+    assert organization is not None
+    return organization
+
+
+def _set_customer(session: Session, customer_id: str) -> None:
+    organization = session.get(Organization, 1)
+    assert organization is not None
+    organization.stripe_customer_id = customer_id
+    session.add(organization)
 
 
 async def deliver(server: StripeServer, type_: str, data_object: dict) -> None:
@@ -84,7 +91,7 @@ async def test_subscribe_then_manage_in_the_portal(
     assert request.params['line_items'] == [{'price': PRICE_ID, 'quantity': '1'}]
     assert request.params['success_url'] == f'{PUBLIC_URL}/?billing=success'
     assert request.params['cancel_url'] == f'{PUBLIC_URL}/?billing=cancelled'
-    assert the_organization().stripe_customer_id in stripe_server.customers
+    assert (await the_organization()).stripe_customer_id in stripe_server.customers
 
     # The customer pays at Stripe; Stripe tells the app and sends the browser back to the success URL.
     session_id = navigations[0].rsplit('/', 1)[1]
@@ -105,18 +112,14 @@ async def test_subscribe_then_manage_in_the_portal(
     assert portal['return_url'] == f'{PUBLIC_URL}/'
     assert len(stripe_server.customers) == 1
 
-    with write_scope() as session:
-        actions = [event.action for event in session.exec(select(AuditEvent))]
+    actions = await in_database(lambda session: [event.action for event in session.exec(select(AuditEvent))])
     assert {'billing.checkout_started', 'billing.subscription_changed', 'billing.portal_opened'} <= set(actions)
 
 
 async def test_status_follows_payment_failure_and_cancellation(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with write_scope() as session:
-        organization = session.get(Organization, 1)
-        organization.stripe_customer_id = 'cus_acme'
-        session.add(organization)
-        stripe_server.customers['cus_acme'] = {'id': 'cus_acme', 'object': 'customer'}
+    await in_database(lambda session: _set_customer(session, 'cus_acme'))
+    stripe_server.customers['cus_acme'] = {'id': 'cus_acme', 'object': 'customer'}
     subscription = stripe_server.make_subscription(customer='cus_acme')
     await deliver(stripe_server, 'customer.subscription.created', subscription)
 
@@ -131,10 +134,7 @@ async def test_status_follows_payment_failure_and_cancellation(stripe_server: St
 
 async def test_status_appears_when_the_webhook_lands_after_the_browser(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with write_scope() as session:
-        organization = session.get(Organization, 1)
-        organization.stripe_customer_id = 'cus_acme'
-        session.add(organization)
+    await in_database(lambda session: _set_customer(session, 'cus_acme'))
     await user.open('/?billing=success')
     await user.should_see('Subscription: none')
 
@@ -163,7 +163,7 @@ async def test_stripe_error_shows_a_clear_message_and_stores_nothing(
 
     await eventually(lambda: user.notify.contains('Stripe reported an error'))
     assert navigations == []
-    assert the_organization().stripe_customer_id is None
+    assert (await the_organization()).stripe_customer_id is None
     await user.should_see('Subscription: none')
 
 
@@ -180,7 +180,7 @@ async def test_unreachable_stripe_shows_a_clear_message_and_stores_nothing(
 
     await eventually(lambda: user.notify.contains('Could not reach Stripe'))
     assert navigations == []
-    assert the_organization().stripe_customer_id is None
+    assert (await the_organization()).stripe_customer_id is None
 
 
 async def test_unconfigured_billing_only_says_so(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,14 +191,16 @@ async def test_unconfigured_billing_only_says_so(user: User, monkeypatch: pytest
 
     await user.should_see('Billing is not configured')
     assert navigations == []
-    assert the_organization().stripe_customer_id is None
+    assert (await the_organization()).stripe_customer_id is None
 
 
 async def test_members_do_not_see_the_button(stripe_server: StripeServer, user: User) -> None:
     await set_up_organization(user)
-    with write_scope() as session:
-        member = factories.make_user(session, organization=session.get(Organization, 1), role=Role.MEMBER)
-        member_email = member.email
+    organization = await the_organization()
+    member = await in_database(
+        lambda session: factories.make_user(session, organization=organization, role=Role.MEMBER)
+    )
+    member_email = member.email
     user.find('Sign out').click()
     await user.should_see('Welcome back')
     user.find('Email').type(member_email)

@@ -174,7 +174,7 @@ async def test_without_a_mail_server_the_link_is_offered(user: User, create_user
     user.find('Close').click()
     await should_see_within(user, 'invitation-status-1', 'Not emailed')
     user.find(marker='copy-link-1').click()
-    await user.should_see('Invitation link copied to the clipboard')
+    await user.should_see('Invitation link copied to the clipboard', retries=30)
 
     user.find(marker='revoke-1').click()
     await user.should_see(f'Invitation for {MEMBER_EMAIL} revoked')
@@ -210,7 +210,7 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     await user.should_see('Grace Hopper', retries=20)
     grace_id = member_id_from(user, MEMBER_EMAIL)
     choose(browser(user), f'member-role-{grace_id}', 'Admin')
-    await user.should_see(f'{MEMBER_EMAIL} is now admin')
+    await user.should_see(f'{MEMBER_EMAIL} is now admin', retries=20)
     # Her open page reloads with the admin tools.
     await grace.should_see('Invite User', retries=20)
     assert opened == ['/']
@@ -273,7 +273,7 @@ async def test_a_failed_send_keeps_the_invitation(broken_mail: str, user: User) 
     if 'did not answer' in broken_mail:
         await should_see_within(user, 'invitation-status-1', 'Sending…')
     user.find(marker='copy-link-1').click()
-    await user.should_see('Invitation link copied to the clipboard')
+    await user.should_see('Invitation link copied to the clipboard', retries=30)
     await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=80)
     await user.should_see(broken_mail)
     await should_see_within(user, 'invitation-status-1', 'Email failed')

@@ -5,8 +5,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from services import organizations
-from services.db import write_scope
-from ui import session, theme
+from ui import actions, session, theme
 
 _PAGES = {
     'sidekick': (
@@ -34,12 +33,11 @@ _PAGES = {
 
 
 @ui.page('/help/{topic}')
-def help_page(topic: str, request: Request) -> RedirectResponse | None:
-    user = session.current_user()
+async def help_page(topic: str, request: Request) -> RedirectResponse | None:
+    user = await actions.signed_in_user()
     if user is None:
         return session.login_redirect(request)
-    with write_scope() as db:
-        organization = organizations.get_organization(session=db, actor=user)
+    organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=user))
     title, body = _PAGES.get(topic, ('Help', 'There is no help page with that name.'))
     with theme.frame(title, user=user, organization=organization):
         ui.link('← Back to the dashboard', '/')

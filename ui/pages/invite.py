@@ -1,54 +1,41 @@
 """`/invite/<token>`: accept an invitation, choosing a name and a password."""
 
-from nicegui import run, ui
+from nicegui import ui
 
-from models import User
-from services import invitations
+from models import LinkState, User
+from services import auth, invitations
 from services.db import write_scope
-from services.errors import ServiceError, ValidationFailed
-from ui import session, theme
-from ui.components.busy import busy
-from ui.tabs.team import team_changed
+from ui import actions, open_pages, session, theme
+from ui.components.forms import new_password_input
 
 
 @ui.page('/invite/{token}')
-def invite_page(token: str) -> None:
-    with write_scope() as db:
-        view = invitations.lookup_invitation(session=db, token=token)
-    if view.state != 'valid':
+async def invite_page(token: str) -> None:
+    view = await actions.read(lambda db: invitations.lookup_invitation(session=db, token=token))
+    if view.state != LinkState.VALID:
         with theme.narrow_card('Invitation'):
             ui.label(view.message).classes('text-body1').mark('invitation-state')
             ui.label('Ask the person who invited you for a new invitation.').classes('text-sm text-grey-8')
             ui.link('Go to sign in', '/login').classes('text-sm')
         return
-    role = invitations.ROLE_LABELS.get(view.role, view.role).lower()
+    role = view.role.label.lower()
     with theme.narrow_card(
         f'Join {view.organization_name}', f'{view.inviter} invited you to {view.organization_name} as {role}.'
     ):
         fields = {
             'email': ui.input('Email', value=view.email).props('readonly').classes('w-full'),
             'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
-            'password': theme.new_password_input(),
+            'password': new_password_input(),
         }
+        ip = session.client_ip()
 
         async def accept() -> None:
-            theme.clear_field_errors(fields)
-            try:
-                with busy(button):
-                    user = await run.io_bound(
-                        _accept, token, fields['name'].value or '', fields['password'].value or '', session.client_ip()
-                    )
-            except ValidationFailed as error:
-                if error.field is None:  # the invitation itself is no longer valid: show the page that says why
-                    ui.navigate.reload()
-                    return
-                theme.show_field_error(fields, error.field, str(error))
-                return
-            except ServiceError as error:
-                ui.notify(str(error), type='negative')
+            name, password = fields['name'].value or '', fields['password'].value or ''
+            user = await actions.submit(lambda: _accept(token, name, password, ip), button=button, fields=fields)
+            if user is None:
                 return
             session.sign_in(user)
-            team_changed(user.organization_id)
+            open_pages.team_changed(user.organization_id)
             ui.navigate.to('/')
 
         fields['password'].on('keydown.enter', accept)
@@ -56,5 +43,7 @@ def invite_page(token: str) -> None:
 
 
 def _accept(token: str, name: str, password: str, ip: str | None) -> User:
+    auth.validate_name(name)
+    password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
-        return invitations.accept_invitation(session=db, token=token, name=name, password=password, ip=ip)
+        return invitations.accept_invitation(session=db, token=token, name=name, password_hash=password_hash, ip=ip)

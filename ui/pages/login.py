@@ -1,23 +1,21 @@
 """`/login`: email and password, with the per-email lockout."""
 
 from fastapi.responses import RedirectResponse
-from nicegui import run, ui
+from nicegui import ui
 
 from models import User
 from services import auth
-from services.db import write_scope
-from services.errors import ServiceError
-from ui import session, theme
-from ui.components.busy import busy
+from services.db import read_scope, write_scope
+from services.errors import InvalidCredentials
+from ui import actions, session, theme
 
 
 @ui.page('/login')
-def login_page(redirect_to: str = '/') -> RedirectResponse | None:
+async def login_page(redirect_to: str = '/') -> RedirectResponse | None:
     target = session.safe_redirect_target(redirect_to)
-    with write_scope() as db:
-        if auth.setup_needed(session=db):
-            return RedirectResponse('/setup')
-    if session.current_user() is not None:
+    if await actions.read(lambda db: auth.setup_needed(session=db)):
+        return RedirectResponse('/setup')
+    if await actions.signed_in_user() is not None:
         return RedirectResponse(target)
     with theme.narrow_card('Welcome back', 'Sign in to manage your CX Toolbox organization.'):
         email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
@@ -27,20 +25,15 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
         message.set_visibility(False)
 
         async def sign_in() -> None:
-            message.set_visibility(False)
-            try:
-                with busy(button):
-                    user = await run.io_bound(
-                        _authenticate, email.value or '', password.value or '', session.client_ip()
-                    )
-            except ServiceError as error:
-                message.set_text(str(error))
-                message.set_visibility(True)
+            entered = email.value or '', password.value or ''
+            user = await actions.submit(lambda: _authenticate(*entered, ip), button=button, message=message)
+            if user is None:
                 password.value = ''
                 return
             session.sign_in(user)
             ui.navigate.to(target)
 
+        ip = session.client_ip()
         password.on('keydown.enter', sign_in)
         button = ui.button('Sign in', on_click=sign_in).props('no-caps').classes('w-full')
         ui.link('Forgot password?', '/forgot-password').classes('text-sm')
@@ -48,5 +41,12 @@ def login_page(redirect_to: str = '/') -> RedirectResponse | None:
 
 
 def _authenticate(email: str, password: str, ip: str | None) -> User:
+    """Read the account, check the password outside any transaction (bcrypt), then record the outcome."""
+    with read_scope() as db:
+        attempt = auth.begin_sign_in(session=db, email=email)
+    password_ok = auth.check_sign_in_password(attempt, password)
     with write_scope() as db:
-        return auth.authenticate(session=db, email=email, password=password, ip=ip)
+        user = auth.finish_sign_in(session=db, attempt=attempt, password_ok=password_ok, ip=ip)
+    if user is None:
+        raise InvalidCredentials()
+    return user

@@ -2,15 +2,15 @@
 
 import logging
 
-from nicegui import background_tasks, run, ui
+from nicegui import background_tasks, ui
 
-from models import User
-from services import password_reset
+from models import LinkState, User
+from services import auth, password_reset
 from services.config import current_settings
 from services.db import write_scope
-from services.errors import ServiceError, ValidationFailed
-from ui import session, theme
-from ui.components.busy import busy
+from services.errors import ServiceError
+from ui import actions, open_pages, session, theme
+from ui.components.forms import new_password_input
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ def forgot_password_page() -> None:
                 'This server has no mail server configured, so no email can be sent. Ask an admin of your '
                 'organization for help.'
             ).classes('text-sm text-grey-8')
+        ip = session.client_ip()
 
         async def send_link() -> None:
             address = (email.value or '').strip()
@@ -33,10 +34,9 @@ def forgot_password_page() -> None:
                 email.error = 'Enter your email'
                 return
             email.error = None
-            ip = session.client_ip()
             # The answer is the same, and just as quick, whether or not the address has an account: the lookup
             # and the email happen in the background.
-            background_tasks.create(run.io_bound(_request_and_send, address, ip), name='password reset email')
+            background_tasks.create(actions.off_loop(lambda: _request_and_send(address, ip)), name='reset email')
             answer.set_text(
                 f'If an account exists for {address}, we have emailed it a link to choose a new '
                 'password. The link works once, for 1 hour.'
@@ -49,32 +49,24 @@ def forgot_password_page() -> None:
 
 
 @ui.page('/reset-password/{token}')
-def reset_password_page(token: str) -> None:
-    with write_scope() as db:
-        state = password_reset.token_state(session=db, token=token)
-    if state != 'valid':
+async def reset_password_page(token: str) -> None:
+    state = await actions.read(lambda db: password_reset.token_state(session=db, token=token))
+    if state != LinkState.VALID:
         with theme.narrow_card('Reset your password'):
             ui.label(password_reset.STATE_MESSAGES[state]).classes('text-body1').mark('reset-state')
             ui.link('Request a new link', '/forgot-password').classes('text-sm')
         return
     with theme.narrow_card('Choose a new password', 'Every other session of your account will be signed out.'):
-        password = theme.new_password_input('New password').props('autofocus')
+        password = new_password_input('New password').props('autofocus')
+        ip = session.client_ip()
 
         async def reset() -> None:
-            password.error = None
-            try:
-                with busy(button):
-                    user = await run.io_bound(_reset, token, password.value or '', session.client_ip())
-            except ValidationFailed as error:
-                if error.field is None:  # the link died meanwhile (used in another tab, expired)
-                    ui.navigate.reload()
-                    return
-                password.error = str(error)
+            chosen = password.value or ''
+            user = await actions.submit(lambda: _reset(token, chosen, ip), button=button, fields={'password': password})
+            if user is None:
                 return
-            except ServiceError as error:
-                ui.notify(str(error), type='negative')
-                return
-            session.end_open_pages(user.id)
+            assert user.id is not None
+            open_pages.end_open_pages(user.id)
             session.sign_in(user)
             ui.navigate.to('/')
 
@@ -94,5 +86,6 @@ def _request_and_send(email: str, ip: str | None) -> None:
 
 
 def _reset(token: str, password: str, ip: str | None) -> User:
+    password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
-        return password_reset.reset_password(session=db, token=token, password=password, ip=ip)
+        return password_reset.reset_password(session=db, token=token, password_hash=password_hash, ip=ip)

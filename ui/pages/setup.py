@@ -1,61 +1,51 @@
 """`/setup`: first run, creates the organization and its first admin."""
 
 from fastapi.responses import RedirectResponse
-from nicegui import run, ui
+from nicegui import ui
 
+from models import User
 from services import auth
 from services.db import write_scope
-from services.errors import ServiceError, ValidationFailed
-from ui import session, theme
-from ui.components.busy import busy
+from ui import actions, session, theme
+from ui.components.forms import new_password_input
 
 
 @ui.page('/setup')
-def setup_page() -> RedirectResponse | None:
-    with write_scope() as db:
-        if not auth.setup_needed(session=db):
-            return RedirectResponse('/login')
+async def setup_page() -> RedirectResponse | None:
+    if not await actions.read(lambda db: auth.setup_needed(session=db)):
+        return RedirectResponse('/login')
     with theme.narrow_card('Set up CX Toolbox', 'Create your organization and its first admin account.'):
         fields = {
             'organization': ui.input('Organization name').props('autofocus').classes('w-full'),
             'name': ui.input('Your name').props('autocomplete=name').classes('w-full'),
             'email': ui.input('Email').props('type=email autocomplete=email').classes('w-full'),
-            'password': theme.new_password_input(),
+            'password': new_password_input(),
         }
+        ip = session.client_ip()
 
         async def create() -> None:
-            theme.clear_field_errors(fields)
-            try:
-                with busy(button):
-                    user = await run.io_bound(
-                        _create,
-                        fields['organization'].value,
-                        fields['name'].value,
-                        fields['email'].value,
-                        fields['password'].value,
-                        session.client_ip(),
-                    )
-            except ValidationFailed as error:
-                theme.show_field_error(fields, error.field, str(error))
-                return
-            except ServiceError as error:
-                ui.notify(str(error), type='negative')
-                return
-            session.sign_in(user)
-            ui.navigate.to('/')
+            form = {name: field.value or '' for name, field in fields.items()}
+            user = await actions.submit(lambda: _create(form, ip), button=button, fields=fields)
+            if user is not None:
+                session.sign_in(user)
+                ui.navigate.to('/')
 
         fields['password'].on('keydown.enter', create)
         button = ui.button('Create organization', on_click=create).props('no-caps').classes('w-full')
     return None
 
 
-def _create(organization: str, name: str, email: str, password: str, ip: str | None) -> object:
+def _create(form: dict[str, str], ip: str | None) -> User:
+    auth.validate_first_admin(
+        organization_name=form['organization'], name=form['name'], email=form['email'], password=form['password']
+    )
+    password_hash = auth.hash_password(form['password'])  # bcrypt before the transaction, not inside it
     with write_scope() as db:
         return auth.create_first_admin(
             session=db,
-            organization_name=organization or '',
-            name=name or '',
-            email=email or '',
-            password=password or '',
+            organization_name=form['organization'],
+            name=form['name'],
+            email=form['email'],
+            password_hash=password_hash,
             ip=ip,
         )

@@ -1,10 +1,12 @@
 """Tab `Activity`: the audit log, newest first (admins)."""
 
 from nicegui import ui
+from sqlmodel import Session
 
 from models import User
+from models.audit import action_label
 from services import audit
-from services.db import write_scope
+from ui import actions
 
 COLUMNS = [
     {'name': 'when', 'label': 'When', 'field': 'when', 'align': 'left'},
@@ -15,29 +17,37 @@ COLUMNS = [
 ]
 
 
-def build(*, user: User, tab: ui.tab, tabs: ui.tabs) -> None:
+async def build(*, user: User, tab: ui.tab, tabs: ui.tabs) -> None:
+    async def refresh() -> None:
+        rows = await actions.act(lambda db, me: _rows(db, me.user), read_only=True)
+        if rows is not None:
+            table.update_rows(rows)
+
     with ui.card().classes('w-full'):
         with ui.row().classes('w-full items-center'):
             ui.label('Activity').classes('text-h6')
             ui.space()
-            ui.button('Refresh', icon='refresh', on_click=lambda: table.update_rows(_rows(user))).props('flat no-caps')
-        table = ui.table(columns=COLUMNS, rows=_rows(user), row_key='id', pagination=25)
+            ui.button('Refresh', icon='refresh', on_click=refresh).props('flat no-caps')
+        rows = await actions.read(lambda db: _rows(db, user))
+        table = ui.table(columns=COLUMNS, rows=rows, row_key='id', pagination=25)
         table.classes('w-full').props('flat wrap-cells').mark('activity-table')
-    # Fresh rows whenever the admin opens the tab.
-    tabs.on_value_change(lambda e: table.update_rows(_rows(user)) if e.value == tab.props['name'] else None)
+
+    async def on_tab_change(event: object) -> None:
+        if tabs.value == tab.props['name']:
+            await refresh()  # fresh rows whenever the admin opens the tab
+
+    tabs.on_value_change(on_tab_change)
 
 
-def _rows(user: User) -> list[dict]:
-    with write_scope() as session:
-        events = audit.list_events(session=session, actor=user)
+def _rows(db: Session, user: User) -> list[dict]:
     return [
         {
             'id': event.id,
             'when': event.created_at.strftime('%Y-%m-%d %H:%M:%S UTC'),
             'who': event.actor_email or 'system',
-            'what': event.action,
+            'what': action_label(event.action),
             'target': event.target or '',
             'ip': event.ip or '',
         }
-        for event in events
+        for event in audit.list_events(session=db, actor=user)
     ]

@@ -2,15 +2,13 @@
 
 from datetime import datetime
 
-from nicegui import run, ui
+from nicegui import ui
 
-from models import Organization, Role, User
+from models import ApiKey, Organization, Role, User
 from services import api_keys, billing, organizations
-from services.api_keys import GRACE_CHOICES
-from services.db import write_scope
-from services.errors import ServiceError, ValidationFailed
-from ui import session, theme
-from ui.components.busy import busy
+from services.api_keys import GRACE_CHOICES, KeyOverview
+from services.db import read_scope, write_scope
+from ui import actions
 from ui.components.secret_field import SecretField
 
 ROTATE_WARNING = (
@@ -19,8 +17,9 @@ ROTATE_WARNING = (
 )
 
 
-def build(*, user: User, organization: Organization, billing_return: str | None = None) -> None:
-    card = KeyCard(user=user, organization=organization)
+async def build(*, user: User, organization: Organization, billing_return: str | None = None) -> None:
+    overview = await actions.read(lambda db: api_keys.get_overview(session=db, actor=user))
+    card = KeyCard(user=user, organization=organization, overview=overview)
     if billing_return is not None:
         card.show_billing_return(billing_return)
     SubdomainsCard(user=user, organization=organization)
@@ -29,7 +28,7 @@ def build(*, user: User, organization: Organization, billing_return: str | None 
 class KeyCard:
     """Card `Step 1: Generate API Key`."""
 
-    def __init__(self, *, user: User, organization: Organization) -> None:
+    def __init__(self, *, user: User, organization: Organization, overview: KeyOverview) -> None:
         self.user = user
         self.organization = organization
         self.is_admin = user.role == Role.ADMIN
@@ -38,12 +37,12 @@ class KeyCard:
             ui.label('All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.').classes(
                 'text-sm text-grey-8'
             )
-            self.content()
+            self.content(overview)
 
     @ui.refreshable_method
-    def content(self, reveal: str | None = None) -> None:
-        with write_scope() as db:
-            overview = api_keys.get_overview(session=db, actor=self.user)
+    def content(self, overview: KeyOverview, reveal: str | None = None) -> None:
+        """The key, its buttons and notices. A plaintext key is shown by this one render only (`reveal`)."""
+        self.field: SecretField | None = None
         if overview.active is None:
             ui.label('Your organization has no API key yet.').classes('text-body2')
         else:
@@ -53,8 +52,9 @@ class KeyCard:
             if self.is_admin:
                 self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
                 self.billing_button.props('outline no-caps')
-                if overview.active is None:
-                    ui.button('Generate API Key', icon='add', on_click=self.generate).props('no-caps')
+                if self.field is None:
+                    self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
+                    self.generate_button.props('no-caps')
                 else:
                     ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
                     self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
@@ -66,10 +66,10 @@ class KeyCard:
         self.subscription()
         for old in overview.in_grace:
             self._grace_notice(old)
-        if reveal and overview.active is not None:
+        if reveal and self.field is not None:
             self.field.reveal(reveal)
 
-    def _grace_notice(self, old: object) -> None:
+    def _grace_notice(self, old: ApiKey) -> None:
         with ui.row().classes('w-full items-center gap-2 bg-amber-1 rounded-borders q-pa-sm'):
             ui.icon('schedule', color='warning')
             used = _format_time(old.last_used_at) if old.last_used_at else 'never'
@@ -81,50 +81,44 @@ class KeyCard:
                 ui.button('Revoke old key now', on_click=self.revoke_old).props('outline dense no-caps color=negative')
 
     def _show_revealed(self, revealed: bool) -> None:
-        if not self.is_admin or not hasattr(self, 'reveal_button'):
+        if not self.is_admin or self.field is None:
             return
         self.reveal_button.set_visibility(not revealed)
         self.hide_button.set_visibility(revealed)
         self.copy_button.set_visibility(revealed)
 
+    async def _reload(self, reveal: str | None = None) -> None:
+        overview = await actions.read(lambda db: api_keys.get_overview(session=db, actor=self.user))
+        self.content.refresh(overview, reveal)
+
     async def generate(self) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        try:
-            with write_scope() as db:
-                plaintext = api_keys.generate_key(session=db, actor=user, ip=session.client_ip())
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
+        plaintext = await actions.act(
+            lambda db, me: api_keys.generate_key(session=db, actor=me.user, ip=me.ip), button=self.generate_button
+        )
+        if plaintext is None:
             return
         ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
-        self.content.refresh(reveal=plaintext)
+        await self._reload(reveal=plaintext)
 
     async def reveal(self) -> None:
-        user = session.acting_user()
-        if user is None or not await session.ensure_recent_password(user):
-            return
-        try:
-            with write_scope() as db:
-                plaintext = api_keys.reveal_key(
-                    session=db,
-                    actor=user,
-                    ip=session.client_ip(),
-                    password_confirmed_at=session.password_confirmed_at(),
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            return
-        self.field.reveal(plaintext)
+        plaintext = await actions.act(
+            lambda db, me: api_keys.reveal_key(
+                session=db, actor=me.user, ip=me.ip, password_confirmed_at=me.password_confirmed_at
+            ),
+            button=self.reveal_button,
+            recent_password=True,
+        )
+        if plaintext is not None and self.field is not None:
+            self.field.reveal(plaintext)
 
     async def copy(self) -> None:
-        if self.field.revealed:
-            ui.clipboard.write(self.field.value)
+        if self.field is not None and self.field.revealed:
+            ui.clipboard.write(self.field.value or '')
             ui.notify('API key copied to the clipboard', type='positive')
 
     async def rotate(self) -> None:
-        user = session.acting_user()
-        if user is None or not await session.ensure_recent_password(user):
+        user = await actions.signed_in_user_or_leave()
+        if user is None or not await actions.confirm_recent_password(user):
             return
         with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
             ui.label('Rotate API Key?').classes('text-h6')
@@ -140,33 +134,27 @@ class KeyCard:
         dialog.delete()
         if picked is None:
             return
-        try:
-            with write_scope() as db:
-                plaintext = api_keys.rotate_key(
-                    session=db,
-                    actor=user,
-                    grace=GRACE_CHOICES[picked],
-                    ip=session.client_ip(),
-                    password_confirmed_at=session.password_confirmed_at(),
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
+        plaintext = await actions.act(
+            lambda db, me: api_keys.rotate_key(
+                session=db,
+                actor=me.user,
+                grace=GRACE_CHOICES[picked],
+                ip=me.ip,
+                password_confirmed_at=me.password_confirmed_at,
+            ),
+            recent_password=True,
+        )
+        if plaintext is None:
             return
         ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
-        self.content.refresh(reveal=plaintext)
+        await self._reload(reveal=plaintext)
 
     async def revoke_old(self) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        try:
-            with write_scope() as db:
-                api_keys.revoke_old_keys(session=db, actor=user, ip=session.client_ip())
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
+        revoked = await actions.act(lambda db, me: api_keys.revoke_old_keys(session=db, actor=me.user, ip=me.ip))
+        if revoked is None:
             return
         ui.notify('The old key no longer works', type='positive')
-        self.content.refresh()
+        await self._reload()
 
     @ui.refreshable_method
     def subscription(self) -> None:
@@ -178,22 +166,10 @@ class KeyCard:
                 ui.label(renewal).classes('text-body2 text-grey-8').mark('subscription-renewal')
 
     async def open_billing(self) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
         if not billing.is_configured():
             ui.notify(billing.NOT_CONFIGURED, type='warning')
             return
-        if not await session.ensure_recent_password(user):
-            return
-        try:
-            with busy(self.billing_button):
-                redirect = await run.io_bound(
-                    _start_billing, user, session.password_confirmed_at(), session.client_ip()
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            return
+        redirect = await actions.act_stepwise(_start_billing, button=self.billing_button, recent_password=True)
         if redirect is not None:
             ui.navigate.to(redirect.url)
 
@@ -208,9 +184,8 @@ class KeyCard:
         elif outcome == 'cancelled':
             ui.notify('Checkout cancelled: no subscription was started.', type='info')
 
-    def _reload_subscription(self) -> None:
-        with write_scope() as db:
-            organization = organizations.get_organization(session=db, actor=self.user)
+    async def _reload_subscription(self) -> None:
+        organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=self.user))
         if organization.subscription_status != self.organization.subscription_status:
             self.organization = organization
             self.subscription.refresh()
@@ -221,7 +196,6 @@ class SubdomainsCard:
     """Card `Step 2: Configure Kustomer Subdomains`."""
 
     def __init__(self, *, user: User, organization: Organization) -> None:
-        self.user = user
         is_admin = user.role == Role.ADMIN
         with ui.card().classes('w-full'):
             ui.label('Step 2: Configure Kustomer Subdomains').classes('text-h6')
@@ -245,30 +219,21 @@ class SubdomainsCard:
             if is_admin:
                 for field in self.fields.values():
                     field.on('keydown.enter', self.save)
-                ui.button('Save', icon='save', on_click=self.save).props('no-caps')
+                self.save_button = ui.button('Save', icon='save', on_click=self.save).props('no-caps')
             else:
                 for field in self.fields.values():
                     field.props('readonly')
 
     async def save(self) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        theme.clear_field_errors(self.fields)
-        try:
-            with write_scope() as db:
-                organization = organizations.update_subdomains(
-                    session=db,
-                    actor=user,
-                    subdomain=self.fields['subdomain'].value,
-                    sandbox_subdomain=self.fields['sandbox_subdomain'].value,
-                    ip=session.client_ip(),
-                )
-        except ValidationFailed as error:
-            theme.show_field_error(self.fields, error.field, str(error))
-            return
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
+        subdomain, sandbox = self.fields['subdomain'].value, self.fields['sandbox_subdomain'].value
+        organization = await actions.act(
+            lambda db, me: organizations.update_subdomains(
+                session=db, actor=me.user, subdomain=subdomain, sandbox_subdomain=sandbox, ip=me.ip
+            ),
+            button=self.save_button,
+            fields=self.fields,
+        )
+        if organization is None:
             return
         self.fields['subdomain'].value = organization.kustomer_subdomain or ''
         self.fields['sandbox_subdomain'].value = organization.kustomer_sandbox_subdomain or ''
@@ -288,6 +253,17 @@ def _renewal_text(organization: Organization) -> str | None:
     return f'Renews on {end:%Y-%m-%d}'
 
 
-def _start_billing(user: User, password_confirmed_at: datetime | None, ip: str | None) -> billing.BillingRedirect:
+def _start_billing(me: actions.Actor) -> billing.BillingRedirect:
+    """Checkout or the Customer Portal: read the plan, create the Stripe customer once, open Stripe's page, record
+    it. No transaction is open while Stripe answers."""
+    with read_scope() as db:
+        plan = billing.plan_billing(session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at)
+    customer_id = plan.customer_id
+    if customer_id is None:
+        created = billing.create_customer(plan)
+        with write_scope() as db:
+            customer_id = billing.store_customer(session=db, organization_id=plan.organization_id, customer_id=created)
+    redirect = billing.open_billing_session(plan, customer_id)
     with write_scope() as db:
-        return billing.start_billing(session=db, actor=user, password_confirmed_at=password_confirmed_at, ip=ip)
+        billing.record_billing_opened(session=db, actor=me.user, redirect=redirect, customer_id=customer_id, ip=me.ip)
+    return redirect

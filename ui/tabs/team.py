@@ -3,44 +3,45 @@
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from weakref import WeakSet
 
-from nicegui import context, events, run, storage, ui
+from nicegui import context, events, ui
+from sqlmodel import Session
 
-from models import Role, User
+from models import DeliveryStatus, Role, User, UserStatus
 from services import invitations, members
 from services.config import current_settings
 from services.db import write_scope
-from services.errors import ServiceError, ValidationFailed
-from ui import session, theme
-from ui.components.busy import busy
+from services.errors import ServiceError
+from ui import actions, open_pages
 from ui.components.hold_button import HoldButton
 
-ROLE_OPTIONS = {Role.MEMBER.value: 'Member', Role.ADMIN.value: 'Admin'}
-
-# Every open User Management tab, so a change made elsewhere (an accepted invitation, another admin's action)
-# shows up at once without a reload.
-_open_tabs: 'WeakSet[TeamTab]' = WeakSet()
+ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
+STATUS_COLORS = {DeliveryStatus.SENT: 'text-positive', DeliveryStatus.FAILED: 'text-negative'}
 
 
-def build(*, user: User) -> None:
-    TeamTab(user=user)
+@dataclass(frozen=True)
+class TeamLists:
+    """What the tab shows, read in one transaction."""
+
+    viewer: User | None  # the page's own user as stored now (None once removed)
+    invitations: list[invitations.PendingInvitation]
+    members: list[User]
 
 
-def team_changed(organization_id: int) -> None:
-    """Rebuild the team lists on every open page of this organization."""
-    for tab in list(_open_tabs):
-        if tab.organization_id != organization_id or tab.client.is_deleted:
-            continue
-        # Event listeners remember the request they were registered under, and handlers read the signed-in user
-        # from it: rows rebuilt because of someone else's action must still act as this page's own user.
-        token = storage.request_contextvar.set(tab.client.request)
-        try:
-            tab.refresh()
-        finally:
-            storage.request_contextvar.reset(token)
+async def build(*, user: User) -> None:
+    lists = await actions.read(lambda db: _team_lists(db, user))
+    TeamTab(user=user, lists=lists)
+
+
+def _team_lists(db: Session, user: User) -> TeamLists:
+    viewer = db.get(User, user.id)
+    if viewer is None or viewer.status != UserStatus.ACTIVE:
+        return TeamLists(viewer=None, invitations=[], members=[])
+    pending = invitations.list_pending(session=db, actor=viewer) if viewer.role == Role.ADMIN else []
+    return TeamLists(viewer=viewer, invitations=pending, members=members.list_members(session=db, actor=viewer))
 
 
 def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -55,7 +56,7 @@ def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
 
 
 class TeamTab:
-    def __init__(self, *, user: User) -> None:
+    def __init__(self, *, user: User, lists: TeamLists) -> None:
         self.user = user
         self.organization_id = user.organization_id
         self.is_admin = user.role == Role.ADMIN
@@ -67,22 +68,22 @@ class TeamTab:
             self._invite_card()
             with ui.card().classes('w-full'):
                 ui.label('Invitations').classes('text-h6')
-                self.invitation_list()
+                self.invitation_list(lists.invitations)
         with ui.card().classes('w-full'):
             ui.label('Team Members').classes('text-h6')
-            self.member_list()
-        _open_tabs.add(self)
+            self.member_list(lists.members)
+        open_pages.show_team(self)
 
-    def refresh(self) -> None:
-        with write_scope() as db:
-            fresh = db.get(User, self.user.id)
-        if fresh is not None and fresh.status == 'active' and fresh.role != self.user.role:
+    async def reload(self) -> None:
+        """Load both lists again (after a change here or anywhere else in the organization)."""
+        lists = await actions.read(lambda db: _team_lists(db, self.user))
+        if lists.viewer is not None and lists.viewer.role != self.user.role:
             # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again.
             self.client.open('/')
             return
         if self.is_admin:
-            self.invitation_list.refresh()
-        self.member_list.refresh()
+            self.invitation_list.refresh(lists.invitations)
+        self.member_list.refresh(lists.members)
 
     # --- Invite User -------------------------------------------------------------------------------------------
 
@@ -104,39 +105,32 @@ class TeamTab:
 
     @_anchored
     async def send_invite(self) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        fields = {'email': self.email, 'role': self.role}
-        theme.clear_field_errors(fields)
-        try:
-            with write_scope() as db:
-                issued = invitations.invite_member(
-                    session=db, actor=user, email=self.email.value or '', role=self.role.value, ip=session.client_ip()
-                )
-        except ValidationFailed as error:
-            theme.show_field_error(fields, error.field, str(error))
-            return
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
+        email, role = self.email.value or '', self.role.value
+        issued = await actions.act(
+            lambda db, me: invitations.invite_member(session=db, actor=me.user, email=email, role=role, ip=me.ip),
+            button=self.send_button,
+            fields={'email': self.email, 'role': self.role},
+        )
+        if issued is None:
             return
         self.email.value = ''
-        with busy(self.send_button):
-            await self._deliver(issued)
+        await self._deliver(issued, button=self.send_button)
 
-    async def _deliver(self, issued: invitations.IssuedInvitation) -> None:
+    async def _deliver(self, issued: invitations.IssuedInvitation, *, button: ui.button | None = None) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
-        team_changed(self.organization_id)
-        if issued.delivery_status == 'not_emailed':
+        open_pages.team_changed(self.organization_id)
+        if issued.delivery_status == DeliveryStatus.NOT_EMAILED:
             self._show_link(issued.email, issued.link)
             return
-        error = await run.io_bound(_send_and_record, issued)
-        team_changed(self.organization_id)
-        if error is None:
+        outcome = await actions.submit(lambda: _send_and_record(issued), button=button)
+        open_pages.team_changed(self.organization_id)
+        if outcome is None:
+            return
+        if outcome == DeliveryStatus.SENT:
             ui.notify(f'Invitation sent to {issued.email}', type='positive')
         else:
             ui.notify(
-                f'The invitation for {issued.email} is saved, but the email failed: {error}. '
+                f'The invitation for {issued.email} is saved, but the email failed: {outcome}. '
                 'Resend it or copy its link.',
                 type='negative',
                 multi_line=True,
@@ -160,13 +154,7 @@ class TeamTab:
     # --- Invitations -------------------------------------------------------------------------------------------
 
     @ui.refreshable_method
-    def invitation_list(self) -> None:
-        try:
-            with write_scope() as db:
-                rows = invitations.list_pending(session=db, actor=self.user)
-        except ServiceError as error:  # demoted meanwhile: the next page load hides this card
-            ui.label(str(error)).classes('text-body2 text-grey-8')
-            return
+    def invitation_list(self, rows: list[invitations.PendingInvitation]) -> None:
         if not rows:
             ui.label('No pending invitations.').classes('text-body2 text-grey-8').mark('no-invitations')
             return
@@ -180,13 +168,12 @@ class TeamTab:
 
     def _invitation_row(self, row: invitations.PendingInvitation) -> None:
         ui.label(row.email).classes('break-all').mark(f'invitation-email-{row.id}')
-        ui.label(row.role_label)
+        ui.label(row.role.label)
         ui.label(row.invited_by)
         ui.label(_format_time(row.expires_at))
         with ui.column().classes('gap-0').mark(f'invitation-status-{row.id}'):
-            color = {'sent': 'text-positive', 'failed': 'text-negative'}.get(row.delivery_status, 'text-grey-8')
-            ui.label(row.status_label).classes(color)
-            if row.delivery_status == 'failed' and row.last_error:
+            ui.label(row.delivery_status.label).classes(STATUS_COLORS.get(row.delivery_status, 'text-grey-8'))
+            if row.delivery_status == DeliveryStatus.FAILED and row.last_error:
                 ui.label(row.last_error).classes('text-xs text-grey-8 break-words')
         with ui.row().classes('gap-1 no-wrap'):
             ui.button('Copy link', icon='content_copy', on_click=lambda: self.copy_link(row.id)).props(
@@ -201,15 +188,12 @@ class TeamTab:
 
     @_anchored
     async def copy_link(self, invitation_id: int) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        try:
-            with write_scope() as db:
-                link = invitations.invitation_link(session=db, actor=user, invitation_id=invitation_id)
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            self.invitation_list.refresh()
+        link = await actions.act(
+            lambda db, me: invitations.invitation_link(session=db, actor=me.user, invitation_id=invitation_id),
+            read_only=True,
+        )
+        if link is None:
+            await self.reload()
             return
         self._copy(link)
 
@@ -219,42 +203,31 @@ class TeamTab:
 
     @_anchored
     async def resend(self, invitation_id: int) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        try:
-            with write_scope() as db:
-                issued = invitations.resend_invitation(
-                    session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            self.invitation_list.refresh()
+        issued = await actions.act(
+            lambda db, me: invitations.resend_invitation(
+                session=db, actor=me.user, invitation_id=invitation_id, ip=me.ip
+            )
+        )
+        if issued is None:
+            await self.reload()
             return
         await self._deliver(issued)
 
     @_anchored
     async def revoke(self, invitation_id: int) -> None:
-        user = session.acting_user()
-        if user is None:
-            return
-        try:
-            with write_scope() as db:
-                invitation = invitations.revoke_invitation(
-                    session=db, actor=user, invitation_id=invitation_id, ip=session.client_ip()
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-        else:
+        invitation = await actions.act(
+            lambda db, me: invitations.revoke_invitation(
+                session=db, actor=me.user, invitation_id=invitation_id, ip=me.ip
+            )
+        )
+        if invitation is not None:
             ui.notify(f'Invitation for {invitation.email} revoked', type='positive')
-        team_changed(self.organization_id)
+        open_pages.team_changed(self.organization_id)
 
     # --- Team Members ------------------------------------------------------------------------------------------
 
     @ui.refreshable_method
-    def member_list(self) -> None:
-        with write_scope() as db:
-            team = members.list_members(session=db, actor=self.user)
+    def member_list(self, team: list[User]) -> None:
         with _stacking_table(
             'minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto', ('Name', 'Email', 'Role', 'Status', '')
         ):
@@ -285,50 +258,40 @@ class TeamTab:
     async def change_role(self, event: events.ValueChangeEventArguments, member: User) -> None:
         if event.value == event.previous_value:
             return
-        user = session.acting_user()
-        if user is None:
+        role, member_id = event.value, _id(member)
+        changed = await actions.act(
+            lambda db, me: members.change_role(session=db, actor=me.user, member_id=member_id, role=role, ip=me.ip)
+        )
+        if changed is None:
+            await self.reload()
             return
-        try:
-            with write_scope() as db:
-                changed = members.change_role(
-                    session=db, actor=user, member_id=member.id, role=event.value, ip=session.client_ip()
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            self.member_list.refresh()
-            return
-        ui.notify(f'{changed.email} is now {ROLE_OPTIONS[changed.role].lower()}', type='positive')
-        team_changed(self.organization_id)
+        ui.notify(f'{changed.email} is now {changed.role.label.lower()}', type='positive')
+        open_pages.team_changed(self.organization_id)
 
     @_anchored
     async def remove(self, member: User, button: HoldButton) -> None:
         """The hold completed in the browser: check everything again on the server, then end their sessions."""
-        user = session.acting_user()
-        if user is None:
-            return
-        if not await session.ensure_recent_password(user):
+        member_id = _id(member)
+        removed = await actions.act(
+            lambda db, me: members.remove_member(
+                session=db,
+                actor=me.user,
+                member_id=member_id,
+                ip=me.ip,
+                password_confirmed_at=me.password_confirmed_at,
+            ),
+            recent_password=True,
+        )
+        if removed is None:
             button.reset()
             return
-        try:
-            with write_scope() as db:
-                removed = members.remove_member(
-                    session=db,
-                    actor=user,
-                    member_id=member.id,
-                    ip=session.client_ip(),
-                    password_confirmed_at=session.password_confirmed_at(),
-                )
-        except ServiceError as error:
-            ui.notify(str(error), type='negative')
-            button.reset()
-            return
-        session.end_open_pages(removed.id)
+        open_pages.end_open_pages(member_id)
         ui.notify(f'{removed.email} removed', type='positive')
-        team_changed(self.organization_id)
+        open_pages.team_changed(self.organization_id)
 
 
-def _send_and_record(issued: invitations.IssuedInvitation) -> str | None:
-    """Runs in a worker thread: the SMTP conversation, then the outcome in its own short transaction."""
+def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | str:
+    """The SMTP conversation outside any transaction, then its outcome in a short one. `SENT`, or the error."""
     try:
         invitations.send_invitation_email(issued)
         error = None
@@ -336,7 +299,12 @@ def _send_and_record(issued: invitations.IssuedInvitation) -> str | None:
         error = str(failure)
     with write_scope() as db:
         invitations.record_delivery(session=db, issued=issued, error=error)
-    return error
+    return error or DeliveryStatus.SENT
+
+
+def _id(member: User) -> int:
+    assert member.id is not None, 'a listed member has been stored'
+    return member.id
 
 
 def _format_time(moment: datetime) -> str:
