@@ -9,7 +9,7 @@ from nicegui.testing import User
 from nicegui.testing.user_interaction import UserInteraction
 from sqlmodel import Session
 
-from services.db import write_scope
+from services.db import read_scope, write_scope
 
 T = TypeVar('T')
 
@@ -34,6 +34,16 @@ async def in_database(work: Callable[[Session], T]) -> T:
     def in_transaction() -> T:
         with write_scope() as session:
             return work(session)
+
+    return await asyncio.to_thread(in_transaction)
+
+
+async def from_database(query: Callable[[Session], T]) -> T:
+    """A read done by a test, off the event loop, in a read transaction."""
+
+    def in_transaction() -> T:
+        with read_scope() as session:
+            return query(session)
 
     return await asyncio.to_thread(in_transaction)
 
