@@ -22,17 +22,20 @@ configure(settings)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui').resolve()))
 
 import uvicorn  # noqa: E402
+from nicegui import app as nicegui_app  # noqa: E402
 from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
 from services import crypto  # noqa: E402
 from services.db import init_database  # noqa: E402
 from ui import pages  # noqa: E402, F401  (registers every page)
+from ui import session_routes  # noqa: E402
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     run.process_pool_start_method = 'spawn'
     init_database(settings.resolved_database_url)
+    nicegui_app.include_router(session_routes.router)
     app = create_api_app()
     ui.run_with(
         app,

@@ -159,14 +159,21 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 _LATENCY_UNITS = {'us': 0.001, 'ms': 1.0, 's': 1000.0, 'm': 60_000.0}
 
 
+def _wrk_line(pattern: str, output: str, flags: int = 0) -> re.Match[str]:
+    match = re.search(pattern, output, flags)
+    if match is None:
+        raise SystemExit(f'wrk printed no line matching {pattern!r}:\n{output}')
+    return match
+
+
 def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int) -> Result:
     command = [WRK, '-t1', f'-c{connections}', f'-d{seconds:g}s', '--latency', '--timeout', '5s']
     for name, value in headers.items():
         command += ['-H', f'{name}: {value}']
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r'Requests/sec:\s+([\d.]+)', output).group(1))
-    requests = int(re.search(r'(\d+) requests in', output).group(1))
-    value, unit = re.search(r'^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$', output, re.MULTILINE).groups()
+    rps = float(_wrk_line(r'Requests/sec:\s+([\d.]+)', output).group(1))
+    requests = int(_wrk_line(r'(\d+) requests in', output).group(1))
+    value, unit = _wrk_line(r'^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$', output, re.MULTILINE).groups()
     errors = 0
     for pattern in (r'Non-2xx or 3xx responses:\s+(\d+)', r'Socket errors:.*?timeout (\d+)'):
         if match := re.search(pattern, output):
@@ -196,7 +203,10 @@ async def _asyncio_load(url: str, headers: dict[str, str], seconds: float, conne
                 writer.write(request)
                 head = await reader.readuntil(b'\r\n\r\n')
                 status = int(head.split(b' ', 2)[1])
-                length = int(re.search(rb'(?i)content-length:\s*(\d+)', head).group(1))
+                length_header = re.search(rb'(?i)content-length:\s*(\d+)', head)
+                if length_header is None:
+                    raise ConnectionError(f'a response without Content-Length: {head!r}')
+                length = int(length_header.group(1))
                 await reader.readexactly(length)
                 latencies.append(time.perf_counter() - started)
                 if not 200 <= status < 400:
@@ -227,7 +237,7 @@ def load(url: str, headers: dict[str, str], seconds: float, connections: int, se
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
     parser.add_argument('--seconds', type=float, default=10, help='length of each load run (default 10)')
     parser.add_argument('--rounds', type=int, default=3, help='rounds, each loads the app then /ping (default 3)')
     parser.add_argument('--connections', type=int, default=32, help='concurrent keep-alive connections (default 32)')

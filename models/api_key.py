@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Index, text
 from sqlmodel import Column, Field, SQLModel
@@ -9,7 +10,7 @@ from models.base import UTCDateTime, utcnow
 class ApiKey(SQLModel, table=True):
     """An organization's widget key. `expires_at` is None for the active key; set once it is rotated away."""
 
-    __tablename__ = 'api_key'
+    __tablename__: ClassVar[str] = 'api_key'
     # At most one active key per organization, enforced by the database itself.
     __table_args__ = (
         Index(

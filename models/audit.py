@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlmodel import Column, Field, SQLModel
 
@@ -65,7 +66,7 @@ def action_label(action: str) -> str:
 
 
 class AuditEvent(SQLModel, table=True):
-    __tablename__ = 'audit_event'
+    __tablename__: ClassVar[str] = 'audit_event'
 
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int | None = Field(default=None, foreign_key='organization.id', index=True, ondelete='CASCADE')

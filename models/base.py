@@ -1,13 +1,35 @@
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, Table, inspect
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+def stored_id(row: _Row) -> int:
+    """The primary key of a row read from or flushed to the database (SQLModel types it `int | None` because a
+    row built in Python has none until the flush)."""
+    if row.id is None:
+        raise RuntimeError(f'{type(row).__name__} has no id: it has not been flushed to the database')
+    return row.id
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for prebuilt Core statements (SQLModel sets `__table__` on the class
+    but does not declare it)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table), f'{model.__name__} is not a table model'
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

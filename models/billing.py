@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import ClassVar
 
 from sqlmodel import Column, Field, SQLModel
 
@@ -8,7 +9,7 @@ from models.base import UTCDateTime, utcnow
 class StripeEvent(SQLModel, table=True):
     """A Stripe webhook event already handled; a replay of the same id is a no-op."""
 
-    __tablename__ = 'stripe_event'
+    __tablename__: ClassVar[str] = 'stripe_event'
 
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(max_length=100)

@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlmodel import Column, Field, SQLModel
 
@@ -32,15 +33,13 @@ class User(SQLModel, table=True):
     password_hash: str = Field(max_length=100)
     role: Role = Field(default=Role.MEMBER, sa_column=Column(StateText(Role, 16), nullable=False))
     status: UserStatus = Field(default=UserStatus.ACTIVE, sa_column=Column(StateText(UserStatus, 16), nullable=False))
-    # Bumped to end every open session of the user (removal, password reset).
-    session_version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class LoginFailure(SQLModel, table=True):
     """One failed sign-in, kept for the per-email lockout window."""
 
-    __tablename__ = 'login_failure'
+    __tablename__: ClassVar[str] = 'login_failure'
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, index=True)
@@ -48,7 +47,7 @@ class LoginFailure(SQLModel, table=True):
 
 
 class PasswordResetToken(SQLModel, table=True):
-    __tablename__ = 'password_reset_token'
+    __tablename__: ClassVar[str] = 'password_reset_token'
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key='user.id', index=True, ondelete='CASCADE')

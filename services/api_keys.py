@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from models import ApiKey, AuditAction, Organization, User
-from models.base import utcnow
+from models.base import table_of, utcnow
 from services import crypto
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
@@ -70,7 +70,7 @@ def get_overview(*, session: Session, actor: User) -> KeyOverview:
 
 def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str:
     """The organization's first key, returned in plain text once; refused if a key already exists."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     lock_organization(session=session, organization_id=actor.organization_id)
     if _active_key(session=session, organization_id=actor.organization_id) is not None:
         raise ValidationFailed('This organization already has an API key. Rotate it instead.')
@@ -83,7 +83,7 @@ def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str
 
 def reveal_key(*, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None) -> str:
     """The active key in plain text (admins, recent password); every reveal is audited."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     key = _active_key(session=session, organization_id=actor.organization_id)
     if key is None:
@@ -108,7 +108,7 @@ def rotate_key(
     ip: str | None = None,
 ) -> str:
     """Replace the active key; the old one stops now or at the end of `grace`. Returns the new key."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if grace not in GRACE_CHOICES.values():
         raise ValidationFailed('Choose when the old key stops working.')
@@ -134,7 +134,7 @@ def rotate_key(
 
 def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> int:
     """End every old key's grace window now; returns how many were still valid."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     now = utcnow()
     overview = get_overview(session=session, actor=actor)
     for key in overview.in_grace:
@@ -162,8 +162,8 @@ class VerifiedKey:
     sandbox_subdomain: str | None
 
 
-_api_key = ApiKey.__table__  # type: ignore[attr-defined]
-_organization = Organization.__table__  # type: ignore[attr-defined]
+_api_key = table_of(ApiKey)
+_organization = table_of(Organization)
 # Prebuilt once: the widget API's hot path is one indexed lookup on a pooled connection, no ORM session.
 _VERIFY_STATEMENT = (
     core_select(

@@ -31,7 +31,7 @@ def record_event(
 
 def list_events(*, session: Session, actor: User, limit: int = 200) -> list[AuditEvent]:
     """The actor's organization's events, newest first (admins only)."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     statement = (
         select(AuditEvent)
         .where(AuditEvent.organization_id == actor.organization_id)

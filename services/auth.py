@@ -203,13 +203,3 @@ def finish_sign_in(
 def stored_password_hash(*, session: Session, user: User) -> str | None:
     """The signed-in user's current password hash, for re-checking it before a sensitive action (read step)."""
     return session.exec(select(User.password_hash).where(User.id == user.id, User.status == UserStatus.ACTIVE)).first()
-
-
-def load_session_user(*, session: Session, user_id: int | None, session_version: int | None) -> User | None:
-    """The user a browser session belongs to, or None once that session has been ended."""
-    if user_id is None or session_version is None:
-        return None
-    user = session.get(User, user_id)
-    if user is None or user.status != UserStatus.ACTIVE or user.session_version != session_version:
-        return None
-    return user

@@ -84,7 +84,7 @@ class BillingPlan:
 
 def plan_billing(*, session: Session, actor: User, password_confirmed_at: datetime | None) -> BillingPlan:
     """Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only)."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     settings = current_settings()
     if not settings.billing_configured:
         raise NotConfigured(NOT_CONFIGURED)

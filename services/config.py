@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         return bool(self.stripe_secret_key)
 
 
+def _is_secret(variable: str) -> bool:
+    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY'))
+
+
 def load_settings() -> Settings:
     """Read the settings; a bad value raises ConfigError with one line naming the variable."""
     try:
@@ -64,7 +68,9 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         variable = 'CXT_' + str(error['loc'][0]).upper() if error['loc'] else 'configuration'
-        raise ConfigError(f'{variable}: {error["msg"]} (got {error.get("input")!r})') from None
+        # A secret's value is never repeated: this line goes to the start-up log.
+        shown = '' if _is_secret(variable) else f' (got {error.get("input")!r})'
+        raise ConfigError(f'{variable}: {error["msg"]}{shown}') from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
 

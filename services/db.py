@@ -161,7 +161,9 @@ def change_marker(connection: Connection) -> int | None:
     """
     if connection.dialect.name != 'sqlite' or connection.get_execution_options().get('isolation_level') != 'AUTOCOMMIT':
         return None
-    return connection.connection.driver_connection.execute('PRAGMA data_version').fetchone()[0]
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None, 'an open connection has its DBAPI connection'
+    return driver_connection.execute('PRAGMA data_version').fetchone()[0]
 
 
 def _hold_reader(engine: Engine) -> tuple[Engine, Connection]:

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
-from models.base import utcnow
+from models.base import stored_id, utcnow
 from services import auth, crypto, mail
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
@@ -77,7 +77,7 @@ def invite_member(
     *, session: Session, actor: User, email: str, role: str | None, ip: str | None = None
 ) -> IssuedInvitation:
     """Store an invitation for `email` (admins only); a pending invite for the same address is renewed instead."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     email = auth.normalize_email(email)
     if role not in set(Role):
         raise ValidationFailed('Choose Member or Admin', field='role')
@@ -133,7 +133,7 @@ def invite_member(
 
 def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> IssuedInvitation:
     """A new link and a fresh 7 days for a pending invitation; the old link stops working."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     return _renew(session=session, actor=actor, invitation=invitation, ip=ip)
@@ -141,7 +141,7 @@ def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
 
 def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> Invitation:
     """Withdraw a pending invitation; its link stops working."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
     session.add(invitation)
@@ -158,7 +158,7 @@ def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
 
 def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str:
     """The current link of a pending invitation, for `Copy link` (the one already emailed keeps working)."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     token = _token_for(invitation)
     if crypto.sha256_hex(token) != invitation.token_hash:
@@ -169,7 +169,7 @@ def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str
 
 def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
     """Invitations of the actor's organization that are neither accepted, revoked nor expired (admins only)."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     rows = session.exec(
         select(Invitation, User)
         .join(User, col(Invitation.invited_by_id) == col(User.id), isouter=True)
@@ -183,7 +183,7 @@ def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
     ).all()
     return [
         PendingInvitation(
-            id=invitation.id,
+            id=stored_id(invitation),
             email=invitation.email,
             role=invitation.role,
             invited_by=inviter.name if inviter else 'a former member',
@@ -269,7 +269,6 @@ def accept_invitation(*, session: Session, token: str, name: str, password_hash:
         user.organization_id = invitation.organization_id
         user.name, user.password_hash, user.role = name, password_hash, invitation.role
         user.status = UserStatus.ACTIVE
-        user.session_version += 1
     session.add(user)
     session.flush()
     record_event(
@@ -335,7 +334,7 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
 def _issued(*, session: Session, invitation: Invitation, token: str, inviter: User, resent: bool) -> IssuedInvitation:
     organization = session.get(Organization, invitation.organization_id)
     return IssuedInvitation(
-        invitation_id=invitation.id,
+        invitation_id=stored_id(invitation),
         token_hash=invitation.token_hash,
         email=invitation.email,
         role=invitation.role,

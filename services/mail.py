@@ -67,6 +67,7 @@ def _deliver(settings: Settings, *, sender: str, recipient: str, payload: str) -
     # built above: yagmail's own send() puts the HTML source (with <br>s) into the text part, and on a dropped
     # connection it sleeps ~18 s through three retries and then returns False. One attempt with the real error is
     # better here: the invitation stays stored and the admin can Resend.
+    assert settings.smtp_host, 'send_email checks mail_configured first'
     client = yagmail.SMTP(
         user=settings.smtp_user or None,
         password=settings.smtp_password or '',

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from models import AuditAction, Role, User, UserStatus
+from services import sessions
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.organizations import lock_organization
@@ -25,7 +26,7 @@ def list_members(*, session: Session, actor: User) -> list[User]:
 
 def change_role(*, session: Session, actor: User, member_id: int, role: str, ip: str | None = None) -> User:
     """Make a member an admin or an admin a member (admins only); the last admin stays an admin."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
     role = Role(role)
@@ -58,7 +59,7 @@ def remove_member(
     ip: str | None = None,
 ) -> User:
     """Remove someone from the team (admins, recent password); every session of theirs ends at once."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if member_id == actor.id:
         raise PermissionDenied('You cannot remove yourself.')
@@ -66,10 +67,10 @@ def remove_member(
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)
-    # The row stays (the audit log points at it); status and version end every session that carries the old one.
+    # The row stays (the audit log points at it); deleting their session rows signs them out in every process.
     member.status = UserStatus.REMOVED
-    member.session_version += 1
     session.add(member)
+    sessions.end_all(session=session, user_id=member_id)
     record_event(
         session=session,
         organization_id=actor.organization_id,

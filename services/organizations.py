@@ -8,6 +8,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, User
+from models.base import table_of
 from services.audit import record_event
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
@@ -65,7 +66,7 @@ def update_subdomains(
     ip: str | None = None,
 ) -> Organization:
     """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid."""
-    require_admin(actor)
+    require_admin(session=session, actor=actor)
     normalized = normalize_subdomain(subdomain, field='subdomain')
     if normalized is None:
         raise ValidationFailed(INVALID_SUBDOMAIN, field='subdomain')
@@ -95,7 +96,7 @@ def subdomain_from_origin(origin: str | None) -> str | None:
     return label if _DNS_LABEL.fullmatch(label) else None
 
 
-_organization = Organization.__table__  # type: ignore[attr-defined]
+_organization = table_of(Organization)
 
 
 def origin_is_known(*, connection: Connection, origin: str | None) -> bool:

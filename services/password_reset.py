@@ -9,8 +9,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, delete, func, select
 
 from models import AuditAction, LinkState, LoginFailure, Organization, PasswordResetToken, User, UserStatus
-from models.base import utcnow
-from services import auth, crypto, mail
+from models.base import stored_id, utcnow
+from services import auth, crypto, mail, sessions
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import ValidationFailed
@@ -59,7 +59,7 @@ def request_reset(*, session: Session, email: str, ip: str | None = None) -> Iss
     token = secrets.token_urlsafe(32)
     session.add(
         PasswordResetToken(
-            user_id=user.id, token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
+            user_id=stored_id(user), token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
         )
     )
     record_event(
@@ -123,8 +123,9 @@ def reset_password(*, session: Session, token: str, password_hash: str, ip: str 
     if user is None or user.status != UserStatus.ACTIVE:
         raise ValidationFailed(STATE_MESSAGES[LinkState.UNKNOWN])
     user.password_hash = password_hash
-    user.session_version += 1
     session.add(user)
+    assert user.id is not None
+    sessions.end_all(session=session, user_id=user.id)
     session.exec(
         update(PasswordResetToken)
         .where(col(PasswordResetToken.user_id) == user.id, col(PasswordResetToken.used_at).is_(None))

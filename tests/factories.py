@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from models import Organization, Role, User
+from models.base import stored_id
 from services import auth
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials
@@ -34,7 +35,7 @@ def make_user(
     name: str | None = None,
 ) -> User:
     user = User(
-        organization_id=organization.id,
+        organization_id=stored_id(organization),
         email=email or random_email(role.value),
         name=name or 'Test Person',
         password_hash=auth.hash_password(password),

@@ -46,12 +46,13 @@ class PostgresServer:
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""
         import psycopg
+        from psycopg import sql
 
         name = f'cxt_{uuid.uuid4().hex[:12]}'
         with psycopg.connect(
             host='127.0.0.1', port=self.port, user='postgres', dbname='postgres', autocommit=True
         ) as connection:
-            connection.execute(f'CREATE DATABASE {name}')
+            connection.execute(sql.SQL('CREATE DATABASE {}').format(sql.Identifier(name)))
         return f'postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}'
 
     def stop(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Self
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -59,9 +60,11 @@ class _Collector:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content
+        # The controller keeps the default decode_data=False, and DATA only comes after MAIL FROM.
+        assert isinstance(content, bytes) and envelope.mail_from is not None
         message = message_from_bytes(content, policy=policy.default)
         with self.arrived:
-            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))  # type: ignore
+            self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
             self.arrived.notify_all()
         return '250 Message accepted for delivery'
 
@@ -108,7 +111,7 @@ class SilentServer:
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self.accepted = 0
 
-    def start(self) -> 'SilentServer':
+    def start(self) -> Self:
         self._socket.settimeout(0.1)
         self._thread.start()
         return self

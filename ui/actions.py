@@ -26,9 +26,11 @@ from nicegui import run, ui
 from sqlmodel import Session
 
 from models import User
-from services import auth
+from models.base import utcnow
+from services import auth, sessions
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
+from services.permissions import SUDO_WINDOW
 from ui import session
 from ui.components.busy import busy
 from ui.components.forms import clear_field_errors, show_field_error
@@ -46,6 +48,7 @@ class Actor:
     user: User
     ip: str | None
     password_confirmed_at: datetime | None
+    session_id: int
 
 
 async def act(
@@ -74,12 +77,20 @@ async def act_stepwise(
     recent_password: bool = False,
 ) -> T | None:
     """Like `act`, for work that opens its own scopes, one per step (a slow call between them)."""
-    user = await signed_in_user_or_leave()
-    if user is None:
+    signed = await signed_in_or_leave()
+    if signed is None:
         return None
-    if recent_password and not await confirm_recent_password(user):
-        return None
-    actor = Actor(user=user, ip=session.client_ip(), password_confirmed_at=session.password_confirmed_at())
+    password_confirmed_at = signed.password_confirmed_at
+    if recent_password and not _is_recent(password_confirmed_at):
+        password_confirmed_at = await confirm_password(signed)
+        if password_confirmed_at is None:
+            return None
+    actor = Actor(
+        user=signed.user,
+        ip=session.client_ip(),
+        password_confirmed_at=password_confirmed_at,
+        session_id=signed.session_id,
+    )
     return await _perform(lambda: work(actor), button=button, fields=fields)
 
 
@@ -117,27 +128,67 @@ def _boxed(work: Callable[[], T]) -> tuple[T]:
     return (work(),)
 
 
-async def signed_in_user() -> User | None:
-    """The signed-in user, checked against the database (None once their session has ended)."""
-    user_id, version = session.stored_identity()
-    if user_id is None or version is None:
+async def signed_in() -> sessions.SignedIn | None:
+    """This page's session, checked against the database (None once it has ended anywhere)."""
+    token = session.browser_token()
+    if token is None:
         return None
-    return await read(lambda db: auth.load_session_user(session=db, user_id=user_id, session_version=version))
+    signed = await read(lambda db: sessions.signed_in(session=db, token=token))
+    if signed is not None and signed.stale:
+        await off_loop(lambda: _touch(signed.session_id))
+    return signed
+
+
+def _touch(session_id: int) -> None:
+    with write_scope() as db:
+        sessions.touch(session=db, session_id=session_id)
+
+
+async def signed_in_user() -> User | None:
+    """For pages: the signed-in user, or None."""
+    signed = await signed_in()
+    return signed.user if signed is not None else None
+
+
+async def signed_in_or_leave() -> sessions.SignedIn | None:
+    """For event handlers: this page's session, or None after sending the page to `/login`."""
+    signed = await signed_in()
+    if signed is None:
+        ui.navigate.to('/login')
+    return signed
 
 
 async def signed_in_user_or_leave() -> User | None:
-    """For event handlers: the signed-in user, or None after sending this page to `/login`."""
-    user = await signed_in_user()
-    if user is None:
-        session.sign_out()
-        ui.navigate.to('/login')
-    return user
+    signed = await signed_in_or_leave()
+    return signed.user if signed is not None else None
+
+
+async def sign_out() -> None:
+    """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
+    token = session.browser_token()
+    await submit(lambda: _end_session(token))
+    ui.navigate.to('/login')
+
+
+def _end_session(token: str | None) -> None:
+    with write_scope() as db:
+        sessions.end(session=db, token=token)
 
 
 async def confirm_recent_password(user: User) -> bool:
-    """Ask for the password again when the last entry is over 10 minutes old; True once confirmed."""
-    if session.password_is_recent():
-        return True
+    """Ask for the password again when the last entry in this session is over 10 minutes old; True once confirmed."""
+    signed = await signed_in_or_leave()
+    if signed is None or signed.user.id != user.id:
+        return False
+    return _is_recent(signed.password_confirmed_at) or await confirm_password(signed) is not None
+
+
+def _is_recent(password_confirmed_at: datetime | None) -> bool:
+    return password_confirmed_at is not None and utcnow() - password_confirmed_at < SUDO_WINDOW
+
+
+async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
+    """The `Confirm your password` dialog; the new password time of this session once confirmed, else None."""
     with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
         ui.label('Confirm your password').classes('text-lg font-medium')
         ui.label('This action needs your password again.').classes('text-sm text-grey-8')
@@ -146,26 +197,30 @@ async def confirm_recent_password(user: User) -> bool:
         password.props('autofocus autocomplete=current-password')
 
         async def confirm() -> None:
-            matches = await submit(lambda: _password_matches(user, password.value or ''), button=confirm_button)
-            if matches:
-                session.password_entered()
-                dialog.submit(True)
-            elif matches is not None:
-                password.error = 'Wrong password'
+            entered = password.value or ''
+            confirmed_at = await submit(
+                lambda: _confirm_password(signed, entered), button=confirm_button, fields={'password': password}
+            )
+            if confirmed_at is not None:
+                dialog.submit(confirmed_at)
 
         password.on('keydown.enter', confirm)
         with ui.row().classes('w-full justify-end'):
-            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat no-caps')
+            ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
             confirm_button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-password')
-    confirmed = await dialog
+    confirmed_at = await dialog
     dialog.delete()
-    return bool(confirmed)
+    return confirmed_at if isinstance(confirmed_at, datetime) else None
 
 
-def _password_matches(user: User, password: str) -> bool:
+def _confirm_password(signed: sessions.SignedIn, password: str) -> datetime:
+    """Check the password outside any transaction (bcrypt), then record it in the session."""
     with read_scope() as db:
-        stored = auth.stored_password_hash(session=db, user=user)
-    return stored is not None and auth.check_password(password, stored)
+        stored = auth.stored_password_hash(session=db, user=signed.user)
+    if stored is None or not auth.check_password(password, stored):
+        raise ValidationFailed('Wrong password', field='password')
+    with write_scope() as db:
+        return sessions.password_entered(session=db, session_id=signed.session_id)
 
 
 async def _perform(

@@ -1,51 +1,38 @@
-"""Who is signed in, as this browser's session storage says (checked against the database by `ui/actions.py`)."""
+"""This browser's session: the cookie that names its row in the database, and what the page request says about it.
 
-import time
-from datetime import UTC, datetime
-from urllib.parse import quote
+The row is checked on every page load and every page event (`ui/actions.py`); nothing about who is signed in is
+kept in process memory or in NiceGUI's per-process storage.
+"""
+
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import app, context
+from nicegui import context
 
-from models import User
-from services.permissions import SUDO_WINDOW
-
-
-def sign_in(user: User) -> None:
-    """Bind this browser to `user`; signing in counts as a password entry."""
-    app.storage.user.clear()
-    app.storage.user.update(user_id=user.id, session_version=user.session_version, password_at=time.time())
+COOKIE = 'cxt_session'
+START_PATH = '/session/start'
 
 
-def sign_out() -> None:
-    app.storage.user.clear()
-
-
-def stored_identity() -> tuple[int | None, int | None]:
-    """The user id and session version this browser carries (not yet checked against the database)."""
-    storage = app.storage.user
-    return storage.get('user_id'), storage.get('session_version')
-
-
-def password_entered() -> None:
-    """The person just typed their password again: sensitive actions are open for another 10 minutes."""
-    app.storage.user['password_at'] = time.time()
-
-
-def password_confirmed_at() -> datetime | None:
-    stamp = app.storage.user.get('password_at')
-    return datetime.fromtimestamp(stamp, UTC) if stamp else None
-
-
-def password_is_recent() -> bool:
-    stamp = app.storage.user.get('password_at')
-    return bool(stamp) and time.time() - stamp < SUDO_WINDOW.total_seconds()
+def browser_token() -> str | None:
+    """The session token this page was loaded with (its events carry the same page request)."""
+    request = context.client.request
+    return request.cookies.get(COOKIE) if request is not None else None
 
 
 def client_ip() -> str | None:
     request = context.client.request
     return request.client.host if request is not None and request.client else None
+
+
+def user_agent() -> str | None:
+    request = context.client.request
+    return request.headers.get('user-agent') if request is not None else None
+
+
+def start_url(handoff_code: str, target: str = '/') -> str:
+    """Where a page goes right after a sign-in: the route that sets the new session's cookie, then `target`."""
+    return f'{START_PATH}?{urlencode({"code": handoff_code, "next": safe_redirect_target(target)})}'
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -55,7 +42,16 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 
 def safe_redirect_target(target: str | None) -> str:
-    """Only same-site paths: `/x` yes; `//evil`, `/\\evil`, `https://evil` and anything else go to `/`."""
-    if not target or not target.startswith('/') or target.startswith(('//', '/\\')) or '\\' in target:
+    """Only a path on this site: `/x?y` yes; `//evil`, `/\\evil`, `/%09/evil`, `https://evil` and anything with a
+    control character, a backslash or a scheme go to `/`."""
+    if not target or not target.startswith('/') or target.startswith('//'):
+        return '/'
+    if any(ord(char) < 0x21 or ord(char) == 0x7F or char == '\\' for char in target):
+        return '/'
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return '/'
+    if parts.scheme or parts.netloc or not parts.path.startswith('/') or parts.path.startswith('//'):
         return '/'
     return target

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from models import Organization, User
-from ui import session
+from ui import actions
 
 APP_NAME = 'CX Toolbox Dashboard'
 
@@ -58,6 +58,5 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
             yield
 
 
-def _sign_out() -> None:
-    session.sign_out()
-    ui.navigate.to('/login')
+async def _sign_out() -> None:
+    await actions.sign_out()

@@ -5,12 +5,12 @@ Module-scoped Playwright on purpose: a session-scoped sync Playwright keeps an e
 """
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import ADMIN, ARTIFACTS, DESKTOP, REPO_ROOT, STRIPE_PRICE_ID, set_up_organization
@@ -32,7 +32,9 @@ expect.set_options(timeout=10_000)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the item, so fixtures can tell at teardown whether the test failed."""
     report = yield
     setattr(item, f'report_{report.when}', report)
@@ -158,9 +160,23 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
     """Open browser contexts (separate cookie jars, like separate people); on failure every page is photographed."""
     contexts: list[BrowserContext] = []
 
-    def open_context(app: AppProcess, **options: object) -> BrowserContext:
-        options.setdefault('viewport', DESKTOP)
-        context = browser.new_context(base_url=app.url, **options)
+    def open_context(
+        app: AppProcess,
+        *,
+        viewport: ViewportSize = DESKTOP,
+        is_mobile: bool | None = None,
+        has_touch: bool | None = None,
+        device_scale_factor: float | None = None,
+        permissions: list[str] | None = None,
+    ) -> BrowserContext:
+        context = browser.new_context(
+            base_url=app.url,
+            viewport=viewport,
+            is_mobile=is_mobile,
+            has_touch=has_touch,
+            device_scale_factor=device_scale_factor,
+            permissions=permissions,
+        )
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context

@@ -5,15 +5,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ViewportSize, expect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Resolved at import, before the autouse fixture in tests/conftest.py moves each test into its tmp_path.
 ARTIFACTS = Path(os.environ.get('CXT_TEST_ARTIFACTS') or REPO_ROOT / 'test-artifacts').resolve()
 MASKED_KEY = re.compile(r'^cxt_•+[A-Za-z0-9]{4}$')
 KEY = re.compile(r'^cxt_[A-Za-z0-9]{40}$')
-DESKTOP = {'width': 1280, 'height': 900}
-PHONE = {'width': 390, 'height': 844}
+DESKTOP: ViewportSize = {'width': 1280, 'height': 900}
+PHONE: ViewportSize = {'width': 390, 'height': 844}
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def tour(admin_app: AppProcess, browser: Browser, smtp: SmtpServer) -> Tour:
         button(page, 'Send Invite').click()
         expect(page.get_by_text(f'Invitation sent to {email}')).to_be_visible()
         links[email] = smtp.wait_for(already + 1)[-1].links[0]
-    member = context.browser.new_context(base_url=admin_app.url, viewport=DESKTOP).new_page()
+    member = browser.new_context(base_url=admin_app.url, viewport=DESKTOP).new_page()
     member.goto(links[MEMBER.email])
     member.get_by_label('Your name').fill(MEMBER.name)
     member.get_by_label('Password').fill(MEMBER.password)
@@ -85,7 +85,7 @@ def test_no_page_or_tab_scrolls_sideways(width: int, tour: Tour, new_context: Ca
     for tab, ready in (
         ('Dashboard Settings', 'Step 2: Configure Kustomer Subdomains'),
         ('User Management', 'Team Members'),
-        ('Activity', 'api_key.generated'),
+        ('Activity', 'API key generated'),
     ):
         page.get_by_role('tab', name=tab).click()
         expect(page.get_by_text(ready).first).to_be_visible()

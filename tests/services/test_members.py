@@ -1,13 +1,14 @@
 """The team: listing, role changes, removal, the last-admin guard and organization scoping."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 import pytest
 from sqlmodel import select
 
-from models import AuditEvent, Organization, Role, User
-from models.base import utcnow
-from services import auth, members
+from models import AuditEvent, BrowserSession, Organization, Role, User, UserStatus
+from models.base import stored_id, utcnow
+from services import members, sessions
 from services.db import write_scope
 from services.errors import InvalidCredentials, NotFound, PermissionDenied, ReauthenticationRequired, ValidationFailed
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
@@ -26,22 +27,22 @@ def team(database: None) -> dict[str, User]:
 
 def change_role(actor: User, member: User, role: str) -> User:
     with write_scope() as session:
-        return members.change_role(session=session, actor=actor, member_id=member.id, role=role)
+        return members.change_role(session=session, actor=actor, member_id=stored_id(member), role=role)
 
 
-def remove(actor: User, member: User, confirmed_at: object = 'now') -> User:
+def remove(actor: User, member: User, confirmed_at: datetime | Literal['now'] | None = 'now') -> User:
     with write_scope() as session:
         return members.remove_member(
             session=session,
             actor=actor,
-            member_id=member.id,
+            member_id=stored_id(member),
             password_confirmed_at=utcnow() if confirmed_at == 'now' else confirmed_at,
         )
 
 
 def load(user: User) -> User:
     with write_scope() as session:
-        return session.get(User, user.id)
+        return session.get_one(User, user.id)
 
 
 def listed(actor: User) -> list[str]:
@@ -75,8 +76,8 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(team: dict[str, User]
         change_role(load(member), member, 'member')
     with write_scope() as session:
         # An admin who was removed does not count.
-        ghost = make_user(session, organization=session.get(Organization, admin.organization_id))
-        ghost.status = 'removed'
+        ghost = make_user(session, organization=session.get_one(Organization, admin.organization_id))
+        ghost.status = UserStatus.REMOVED
         session.add(ghost)
     with pytest.raises(ValidationFailed, match='last admin'):
         change_role(load(member), member, 'member')
@@ -92,19 +93,18 @@ def test_an_admin_can_remove_another_admin_but_not_themselves(team: dict[str, Us
     assert load(team['member']).status == 'active'
 
 
-def test_removal_bumps_the_session_version_and_blocks_sign_in(team: dict[str, User]) -> None:
+def test_removal_ends_every_session_and_blocks_sign_in(team: dict[str, User]) -> None:
     member = team['member']
+    with write_scope() as session:
+        handoffs = [sessions.start(session=session, user=member, ip=None, user_agent=None) for _ in range(2)]
+    with write_scope() as session:
+        tokens = [sessions.complete_handoff(session=session, code=code, previous_token=None) for code in handoffs]
     removed = remove(team['admin'], member)
     assert removed.status == 'removed'
-    assert removed.session_version == member.session_version + 1
     assert listed(team['admin']) == [team['admin'].email]
     with write_scope() as session:
-        assert (
-            auth.load_session_user(session=session, user_id=member.id, session_version=member.session_version) is None
-        )
-        assert (
-            auth.load_session_user(session=session, user_id=member.id, session_version=removed.session_version) is None
-        )
+        assert all(sessions.signed_in(session=session, token=token) is None for token in tokens)
+        assert session.exec(select(BrowserSession)).all() == []
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
     with pytest.raises(InvalidCredentials):

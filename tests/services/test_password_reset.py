@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlmodel import select
 
-from models import AuditEvent, LoginFailure, PasswordResetToken, Role, User
+from models import AuditEvent, LoginFailure, PasswordResetToken, Role, User, UserStatus
 from models.base import utcnow
-from services import auth, password_reset
+from services import auth, password_reset, sessions
 from services.db import write_scope
 from services.errors import ValidationFailed
 from tests import smtp_server as smtp
@@ -30,6 +30,12 @@ def account(database: None) -> User:
 def request(email: str) -> password_reset.IssuedReset | None:
     with write_scope() as session:
         return password_reset.request_reset(session=session, email=email)
+
+
+def issue(email: str) -> password_reset.IssuedReset:
+    issued = request(email)
+    assert issued is not None, f'no reset link for {email}'
+    return issued
 
 
 def token_of(issued: password_reset.IssuedReset) -> str:
@@ -56,6 +62,10 @@ def test_unknown_and_invalid_addresses_get_nothing(account: User) -> None:
 
 
 def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
+    with write_scope() as session:
+        handoff = sessions.start(session=session, user=account, ip=None, user_agent=None)
+    with write_scope() as session:
+        old_token = sessions.complete_handoff(session=session, code=handoff, previous_token=None)
     issued = request(' ADA@example.com ')
     assert issued is not None and issued.email == 'ada@example.com'
     token = token_of(issued)
@@ -67,11 +77,8 @@ def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
     assert state(token) == 'valid'
     user = reset(token)
     assert auth.check_password(NEW_PASSWORD, user.password_hash)
-    assert user.session_version == account.session_version + 1
     with write_scope() as session:
-        assert (
-            auth.load_session_user(session=session, user_id=account.id, session_version=account.session_version) is None
-        )
+        assert sessions.signed_in(session=session, token=old_token) is None
         assert session.exec(select(LoginFailure)).all() == []
         assert session.exec(select(AuditEvent.action).where(AuditEvent.action == 'password.reset')).one()
     assert state(token) == 'used'
@@ -80,13 +87,13 @@ def test_reset_sets_the_password_and_ends_sessions(account: User) -> None:
 
 
 def test_a_reset_kills_every_other_open_link(account: User) -> None:
-    first, second = request(account.email), request(account.email)
+    first, second = issue(account.email), issue(account.email)
     reset(token_of(second))
     assert state(token_of(first)) == 'used'
 
 
 def test_expired_and_unknown_links(account: User) -> None:
-    issued = request(account.email)
+    issued = issue(account.email)
     with write_scope() as session:
         stored = session.exec(select(PasswordResetToken)).one()
         stored.expires_at = utcnow() - timedelta(seconds=1)
@@ -96,21 +103,21 @@ def test_expired_and_unknown_links(account: User) -> None:
     with pytest.raises(ValidationFailed, match='This reset link is not valid'):
         reset('made-up-token')
     with write_scope() as session:
-        assert auth.check_password('correct horse battery', session.get(User, account.id).password_hash)
+        assert auth.check_password('correct horse battery', session.get_one(User, account.id).password_hash)
 
 
 def test_short_password_is_refused_and_the_link_stays_usable(account: User) -> None:
-    issued = request(account.email)
+    issued = issue(account.email)
     with pytest.raises(ValidationFailed, match='Use at least 10 characters'):
         reset(token_of(issued), 'short')
     assert state(token_of(issued)) == 'valid'
 
 
 def test_a_removed_account_gets_no_link(account: User) -> None:
-    issued = request(account.email)
+    issued = issue(account.email)
     with write_scope() as session:
-        user = session.get(User, account.id)
-        user.status = 'removed'
+        user = session.get_one(User, account.id)
+        user.status = UserStatus.REMOVED
         session.add(user)
     assert request(account.email) is None
     assert state(token_of(issued)) == 'unknown'
@@ -123,7 +130,7 @@ def test_requests_are_limited_per_hour(account: User) -> None:
 
 
 def test_reset_email(mail_env: SmtpServer, account: User) -> None:
-    issued = request(account.email)
+    issued = issue(account.email)
     password_reset.send_reset_email(issued)
     (received,) = mail_env.wait_for(1)
     assert received.recipients == ['ada@example.com']

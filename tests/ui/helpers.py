@@ -2,13 +2,17 @@
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from nicegui import ui
 from nicegui.testing import User
 from nicegui.testing.user_interaction import UserInteraction
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from models import BrowserSession
+from models import User as Account
+from models.base import utcnow
 from services.db import read_scope, write_scope
 
 T = TypeVar('T')
@@ -46,6 +50,18 @@ async def from_database(query: Callable[[Session], T]) -> T:
             return query(session)
 
     return await asyncio.to_thread(in_transaction)
+
+
+async def password_entered_minutes_ago(minutes: float, email: str = ADMIN_EMAIL) -> None:
+    """As if `email` last typed their password `minutes` ago in each of their sessions."""
+
+    def age(session: Session) -> None:
+        user = session.exec(select(Account).where(Account.email == email)).one()
+        for row in session.exec(select(BrowserSession).where(BrowserSession.user_id == user.id)):
+            row.password_confirmed_at = utcnow() - timedelta(minutes=minutes)
+            session.add(row)
+
+    await in_database(age)
 
 
 def button(user: User, label: str) -> UserInteraction:

@@ -14,8 +14,7 @@ import api
 from models import AuditEvent, Organization, Role
 from tests import factories
 from tests.stripe_server import StripeServer
-from tests.ui.helpers import PASSWORD, in_database, set_up_organization
-from ui import session as ui_session
+from tests.ui.helpers import PASSWORD, in_database, password_entered_minutes_ago, set_up_organization
 
 PRICE_ID = 'price_test_team_monthly'
 PUBLIC_URL = 'http://dashboard.test:8080'
@@ -218,7 +217,7 @@ async def test_stale_password_is_asked_for_first(
 ) -> None:
     await set_up_organization(user)
     navigations = record_navigation(user, monkeypatch)
-    monkeypatch.setattr(ui_session, 'password_is_recent', lambda: False)  # as if signed in 11 minutes ago
+    await password_entered_minutes_ago(11)
 
     user.find('Manage Billing').click()
     await user.should_see('Confirm your password')

@@ -53,7 +53,7 @@ def reconnect_with(monkeypatch: pytest.MonkeyPatch, *, busy_timeout_ms: int | No
 
 async def activity_shows(user: User, what: str) -> None:
     for _ in range(50):
-        if what in [row['what'] for row in user.find(marker='activity-table').elements.pop().rows]:
+        if what in [row['what'] for row in user.find(kind=ui.table, marker='activity-table').elements.pop().rows]:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f'the Activity table never showed {what!r}')
@@ -65,7 +65,7 @@ async def test_pages_answer_reads_while_another_writer_holds_the_database(user: 
         # A tab switch and a read action answer at once; so does a whole page load, which only reads.
         user.find('Activity').click()
         await activity_shows(user, 'Organization created')
-        table = user.find(marker='activity-table').elements.pop()
+        table = user.find(kind=ui.table, marker='activity-table').elements.pop()
         table.rows = []
         button(user, 'Refresh').click()
         await activity_shows(user, 'Organization created')

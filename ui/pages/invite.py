@@ -3,7 +3,7 @@
 from nicegui import ui
 
 from models import LinkState, User
-from services import auth, invitations
+from services import auth, invitations, sessions
 from services.db import write_scope
 from ui import actions, open_pages, session, theme
 from ui.components.forms import new_password_input
@@ -27,23 +27,27 @@ async def invite_page(token: str) -> None:
             'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
             'password': new_password_input(),
         }
-        ip = session.client_ip()
+        ip, agent = session.client_ip(), session.user_agent()
 
         async def accept() -> None:
             name, password = fields['name'].value or '', fields['password'].value or ''
-            user = await actions.submit(lambda: _accept(token, name, password, ip), button=button, fields=fields)
-            if user is None:
+            accepted = await actions.submit(
+                lambda: _accept(token, name, password, ip, agent), button=button, fields=fields
+            )
+            if accepted is None:
                 return
-            session.sign_in(user)
+            user, handoff = accepted
             open_pages.team_changed(user.organization_id)
-            ui.navigate.to('/')
+            ui.navigate.to(session.start_url(handoff))
 
         fields['password'].on('keydown.enter', accept)
         button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')
 
 
-def _accept(token: str, name: str, password: str, ip: str | None) -> User:
+def _accept(token: str, name: str, password: str, ip: str | None, user_agent: str | None) -> tuple[User, str]:
+    """The new account and its first session's handoff code."""
     auth.validate_name(name)
     password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
-        return invitations.accept_invitation(session=db, token=token, name=name, password_hash=password_hash, ip=ip)
+        user = invitations.accept_invitation(session=db, token=token, name=name, password_hash=password_hash, ip=ip)
+        return user, sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)

@@ -3,8 +3,7 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from models import User
-from services import auth
+from services import auth, sessions
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials
 from ui import actions, session, theme
@@ -26,27 +25,28 @@ async def login_page(redirect_to: str = '/') -> RedirectResponse | None:
 
         async def sign_in() -> None:
             entered = email.value or '', password.value or ''
-            user = await actions.submit(lambda: _authenticate(*entered, ip), button=button, message=message)
-            if user is None:
+            handoff = await actions.submit(lambda: _authenticate(*entered, ip, agent), button=button, message=message)
+            if handoff is None:
                 password.value = ''
                 return
-            session.sign_in(user)
-            ui.navigate.to(target)
+            ui.navigate.to(session.start_url(handoff, target))
 
-        ip = session.client_ip()
+        ip, agent = session.client_ip(), session.user_agent()
         password.on('keydown.enter', sign_in)
         button = ui.button('Sign in', on_click=sign_in).props('no-caps').classes('w-full')
         ui.link('Forgot password?', '/forgot-password').classes('text-sm')
     return None
 
 
-def _authenticate(email: str, password: str, ip: str | None) -> User:
-    """Read the account, check the password outside any transaction (bcrypt), then record the outcome."""
+def _authenticate(email: str, password: str, ip: str | None, user_agent: str | None) -> str:
+    """Read the account, check the password outside any transaction (bcrypt), then record the outcome and start a
+    session; returns the session's handoff code."""
     with read_scope() as db:
         attempt = auth.begin_sign_in(session=db, email=email)
     password_ok = auth.check_sign_in_password(attempt, password)
     with write_scope() as db:
         user = auth.finish_sign_in(session=db, attempt=attempt, password_ok=password_ok, ip=ip)
-    if user is None:
+        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=user_agent) if user else None
+    if handoff is None:
         raise InvalidCredentials()
-    return user
+    return handoff

@@ -4,8 +4,8 @@ import logging
 
 from nicegui import background_tasks, ui
 
-from models import LinkState, User
-from services import auth, password_reset
+from models import LinkState
+from services import auth, password_reset, sessions
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
@@ -58,17 +58,18 @@ async def reset_password_page(token: str) -> None:
         return
     with theme.narrow_card('Choose a new password', 'Every other session of your account will be signed out.'):
         password = new_password_input('New password').props('autofocus')
-        ip = session.client_ip()
+        ip, agent = session.client_ip(), session.user_agent()
 
         async def reset() -> None:
             chosen = password.value or ''
-            user = await actions.submit(lambda: _reset(token, chosen, ip), button=button, fields={'password': password})
-            if user is None:
+            done = await actions.submit(
+                lambda: _reset(token, chosen, ip, agent), button=button, fields={'password': password}
+            )
+            if done is None:
                 return
-            assert user.id is not None
-            open_pages.end_open_pages(user.id)
-            session.sign_in(user)
-            ui.navigate.to('/')
+            user_id, handoff = done
+            open_pages.end_open_pages(user_id)
+            ui.navigate.to(session.start_url(handoff))
 
         password.on('keydown.enter', reset)
         button = ui.button('Reset password', on_click=reset).props('no-caps').classes('w-full')
@@ -85,7 +86,10 @@ def _request_and_send(email: str, ip: str | None) -> None:
         log.warning('password reset email to %s not sent: %s', issued.email, error)
 
 
-def _reset(token: str, password: str, ip: str | None) -> User:
+def _reset(token: str, password: str, ip: str | None, user_agent: str | None) -> tuple[int, str]:
+    """The new password (every other session of the user ends); returns the user's id and a new session's handoff."""
     password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
-        return password_reset.reset_password(session=db, token=token, password_hash=password_hash, ip=ip)
+        user = password_reset.reset_password(session=db, token=token, password_hash=password_hash, ip=ip)
+        assert user.id is not None
+        return user.id, sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)

@@ -3,8 +3,7 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from models import User
-from services import auth
+from services import auth, sessions
 from services.db import write_scope
 from ui import actions, session, theme
 from ui.components.forms import new_password_input
@@ -21,27 +20,27 @@ async def setup_page() -> RedirectResponse | None:
             'email': ui.input('Email').props('type=email autocomplete=email').classes('w-full'),
             'password': new_password_input(),
         }
-        ip = session.client_ip()
+        ip, agent = session.client_ip(), session.user_agent()
 
         async def create() -> None:
             form = {name: field.value or '' for name, field in fields.items()}
-            user = await actions.submit(lambda: _create(form, ip), button=button, fields=fields)
-            if user is not None:
-                session.sign_in(user)
-                ui.navigate.to('/')
+            handoff = await actions.submit(lambda: _create(form, ip, agent), button=button, fields=fields)
+            if handoff is not None:
+                ui.navigate.to(session.start_url(handoff))
 
         fields['password'].on('keydown.enter', create)
         button = ui.button('Create organization', on_click=create).props('no-caps').classes('w-full')
     return None
 
 
-def _create(form: dict[str, str], ip: str | None) -> User:
+def _create(form: dict[str, str], ip: str | None, user_agent: str | None) -> str:
+    """The organization, its first admin and their first session; returns the session's handoff code."""
     auth.validate_first_admin(
         organization_name=form['organization'], name=form['name'], email=form['email'], password=form['password']
     )
     password_hash = auth.hash_password(form['password'])  # bcrypt before the transaction, not inside it
     with write_scope() as db:
-        return auth.create_first_admin(
+        user = auth.create_first_admin(
             session=db,
             organization_name=form['organization'],
             name=form['name'],
@@ -49,3 +48,4 @@ def _create(form: dict[str, str], ip: str | None) -> User:
             password_hash=password_hash,
             ip=ip,
         )
+        return sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)

@@ -1,0 +1,193 @@
+"""Browser sessions: rows in the database, so every process sees a sign-out, a removal or a reset at once.
+
+A session ends 14 days after sign-in, or after 12 hours without use. Its cookie holds a random token; the row holds
+only the token's SHA-256. Signing in over the page socket cannot set a cookie, so a new row first gets a one-time
+handoff code (valid for a minute) that the `/session/start` route trades for the token: every sign-in, accepted
+invitation, password reset and first-run setup makes a new token, and the browser's previous session ends.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, delete, select
+
+from models import BrowserSession, User, UserStatus
+from models.base import utcnow
+from services import crypto
+from services.errors import NotFound
+
+LIFETIME = timedelta(days=14)
+IDLE_TIMEOUT = timedelta(hours=12)
+HANDOFF_LIFETIME = timedelta(minutes=1)
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # `last_seen_at` is written at most once a minute per session
+MAX_USER_AGENT = 300
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A valid session: whose it is, and when its owner last typed their password in it."""
+
+    user: User
+    session_id: int
+    password_confirmed_at: datetime | None
+    stale: bool  # `last_seen_at` is due for an update (see `touch`)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's sessions, as the Security page lists them."""
+
+    id: int
+    user_agent: str
+    ip: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+
+def start(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:
+    """A new session for `user`, just signed in (which counts as a password entry); returns its handoff code."""
+    assert user.id is not None
+    code = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        BrowserSession(
+            user_id=user.id,
+            handoff_hash=crypto.sha256_hex(code),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + LIFETIME,
+            password_confirmed_at=now,
+            ip=(ip or '')[:64] or None,
+            user_agent=(user_agent or '')[:MAX_USER_AGENT] or None,
+        )
+    )
+    session.flush()
+    return code
+
+
+def complete_handoff(*, session: Session, code: str, previous_token: str | None) -> str | None:
+    """Trade a fresh handoff code for the session's token (the cookie's value); None for an unknown or stale code.
+
+    The browser's previous session, if any, ends: a cookie planted before sign-in never becomes a signed-in one.
+    """
+    if not code or len(code) > 100:
+        return None
+    row = session.exec(select(BrowserSession).where(BrowserSession.handoff_hash == crypto.sha256_hex(code))).first()
+    if row is None:
+        return None
+    row.handoff_hash = None
+    if utcnow() - row.created_at > HANDOFF_LIFETIME:
+        session.delete(row)
+        return None
+    token = secrets.token_urlsafe(32)
+    row.token_hash = crypto.sha256_hex(token)
+    session.add(row)
+    if previous_token:
+        session.exec(
+            delete(BrowserSession).where(
+                col(BrowserSession.token_hash) == crypto.sha256_hex(previous_token),
+                col(BrowserSession.id) != row.id,
+            )
+        )
+    return token
+
+
+def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
+    """Who the session behind `token` belongs to, or None once it has ended (signed out, expired, idle too long, its
+    user removed or their password reset)."""
+    if not token or len(token) > 100:
+        return None
+    row = session.exec(select(BrowserSession).where(BrowserSession.token_hash == crypto.sha256_hex(token))).first()
+    now = utcnow()
+    if row is None or row.expires_at <= now or now - row.last_seen_at >= IDLE_TIMEOUT:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.status != UserStatus.ACTIVE:
+        return None
+    assert row.id is not None
+    return SignedIn(
+        user=user,
+        session_id=row.id,
+        password_confirmed_at=row.password_confirmed_at,
+        stale=now - row.last_seen_at >= LAST_SEEN_RESOLUTION,
+    )
+
+
+def touch(*, session: Session, session_id: int) -> None:
+    """Record that the session was used now (keeps it from idling out)."""
+    row = session.get(BrowserSession, session_id)
+    if row is not None:
+        row.last_seen_at = utcnow()
+        session.add(row)
+
+
+def password_entered(*, session: Session, session_id: int) -> datetime:
+    """The owner typed their password again in this session: sensitive actions are open for another 10 minutes."""
+    row = session.get(BrowserSession, session_id)
+    if row is None:
+        raise NotFound('Your session has ended. Sign in again.')
+    row.password_confirmed_at = utcnow()
+    session.add(row)
+    return row.password_confirmed_at
+
+
+def end(*, session: Session, token: str | None) -> None:
+    """Sign this browser out."""
+    if token:
+        session.exec(delete(BrowserSession).where(col(BrowserSession.token_hash) == crypto.sha256_hex(token)))
+
+
+def end_one(*, session: Session, user: User, session_id: int) -> bool:
+    """End one of the user's own sessions (another browser); False if it had already ended."""
+    result = session.exec(
+        delete(BrowserSession).where(col(BrowserSession.id) == session_id, col(BrowserSession.user_id) == user.id)
+    )
+    return result.rowcount == 1
+
+
+def end_all(*, session: Session, user_id: int, keep_session_id: int | None = None) -> int:
+    """End every session of a user (removal, password reset, `Sign out everywhere`), except `keep_session_id`."""
+    statement = delete(BrowserSession).where(col(BrowserSession.user_id) == user_id)
+    if keep_session_id is not None:
+        statement = statement.where(col(BrowserSession.id) != keep_session_id)
+    return session.exec(statement).rowcount
+
+
+def list_for(*, session: Session, user: User, current_session_id: int | None) -> list[SessionInfo]:
+    """The user's own signed-in sessions, most recently used first."""
+    now = utcnow()
+    rows = session.exec(
+        select(BrowserSession)
+        .where(
+            BrowserSession.user_id == user.id,
+            col(BrowserSession.token_hash).is_not(None),
+            col(BrowserSession.expires_at) > now,
+            col(BrowserSession.last_seen_at) > now - IDLE_TIMEOUT,
+        )
+        .order_by(col(BrowserSession.last_seen_at).desc(), col(BrowserSession.id).desc())
+    ).all()
+    return [
+        SessionInfo(
+            id=row.id or 0,
+            user_agent=row.user_agent or 'Unknown browser',
+            ip=row.ip or 'unknown address',
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            current=row.id == current_session_id,
+        )
+        for row in rows
+    ]
+
+
+def prune(*, session: Session) -> int:
+    """Delete ended sessions and unused handoff codes; returns how many."""
+    now = utcnow()
+    return session.exec(
+        delete(BrowserSession).where(
+            (col(BrowserSession.expires_at) <= now)
+            | (col(BrowserSession.last_seen_at) <= now - IDLE_TIMEOUT)
+            | (col(BrowserSession.token_hash).is_(None) & (col(BrowserSession.created_at) <= now - HANDOFF_LIFETIME))
+        )
+    ).rowcount

@@ -1,0 +1,62 @@
+"""Accounts at their edges: a damaged stored hash, an overlong name, the password re-check of a removed member."""
+
+import pytest
+from sqlmodel import select
+
+from models import LoginFailure, Role, User
+from models.base import stored_id, utcnow
+from services import auth, members
+from services.db import read_scope, write_scope
+from services.errors import InvalidCredentials, ValidationFailed
+from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+
+
+@pytest.fixture
+def team(database: None) -> dict[str, User]:
+    with write_scope() as session:
+        organization = make_organization(session, name='Acme')
+        return {
+            'admin': make_user(session, organization=organization, role=Role.ADMIN),
+            'member': make_user(session, organization=organization, role=Role.MEMBER),
+        }
+
+
+@pytest.mark.parametrize('damaged', ['', 'not-a-bcrypt-hash', '$2b$04$truncated'])
+def test_a_damaged_stored_hash_is_a_failed_sign_in_not_a_crash(team: dict[str, User], damaged: str) -> None:
+    member = team['member']
+    with write_scope() as session:
+        user = session.get_one(User, member.id)
+        user.password_hash = damaged
+        session.add(user)
+    with pytest.raises(InvalidCredentials, match='Invalid email or password'):
+        sign_in(member.email, DEFAULT_PASSWORD)
+    with read_scope() as session:
+        failures = session.exec(select(LoginFailure.email)).all()
+    assert failures == [member.email], 'counted towards the lockout like any wrong password'
+
+
+def test_names_are_limited_to_200_characters_after_collapsing_spaces() -> None:
+    assert auth.validate_name('A' * 200) == 'A' * 200
+    assert auth.validate_name(' '.join(['Ada'] * 50) + '   ' * 30) == ' '.join(['Ada'] * 50)  # 199 characters
+    with pytest.raises(ValidationFailed, match='Use at most 200 characters') as raised:
+        auth.validate_name('A' * 201)
+    assert raised.value.field == 'name'
+    with pytest.raises(ValidationFailed, match='Use at most 200 characters') as raised:
+        auth.validate_first_admin(
+            organization_name='Acme ' * 41, name='Ada', email='ada@example.com', password='long enough pw'
+        )
+    assert raised.value.field == 'organization'
+
+
+def test_the_password_re_check_finds_no_password_for_a_removed_member(team: dict[str, User]) -> None:
+    member = team['member']
+    with read_scope() as session:
+        stored = auth.stored_password_hash(session=session, user=member)
+    assert stored is not None and auth.check_password(DEFAULT_PASSWORD, stored)
+    with write_scope() as session:
+        members.remove_member(
+            session=session, actor=team['admin'], member_id=stored_id(member), password_confirmed_at=utcnow()
+        )
+    # A page still open for the removed member asks for the password before a sensitive action: nothing matches.
+    with read_scope() as session:
+        assert auth.stored_password_hash(session=session, user=member) is None

@@ -1,0 +1,40 @@
+"""`/session/start`: trade a sign-in's one-time handoff code for the session cookie, then go on to the page asked for.
+
+A sign-in happens over the page socket, which cannot set a cookie; this plain HTTP route can. The token is new at
+every sign-in, so a cookie planted in a browser before its owner signs in never becomes a signed-in one.
+"""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from services import sessions
+from services.config import current_settings
+from services.db import write_scope
+from ui.session import COOKIE, START_PATH, safe_redirect_target
+
+router = APIRouter()
+
+
+@router.get(START_PATH, include_in_schema=False)
+async def start_session(request: Request, code: str = '', next: str = '/') -> RedirectResponse:
+    previous = request.cookies.get(COOKIE)
+
+    def trade() -> str | None:
+        with write_scope() as db:
+            return sessions.complete_handoff(session=db, code=code, previous_token=previous)
+
+    token = await run_in_threadpool(trade)
+    if token is None:
+        return RedirectResponse('/login', status_code=303)
+    response = RedirectResponse(safe_redirect_target(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(sessions.LIFETIME.total_seconds()),
+        httponly=True,
+        samesite='lax',
+        secure=current_settings().resolved_public_url.startswith('https://'),
+        path='/',
+    )
+    return response

@@ -1,0 +1,156 @@
+"""Only a page's own browser, from the app's own origin, may use that page's socket.
+
+NiceGUI's socket server accepts every origin (`cors_allowed_origins='*'`) and joins a socket to whichever page its
+`client_id` names, without asking whose page it is; its message handlers likewise trust the `client_id` inside each
+message. That id and `tab_id` travel in the socket URL, which proxies write to their access logs, so whoever reads a
+log (or is handed the ids) could watch an admin's page and press its buttons as the admin. NiceGUI's handlers are
+therefore wrapped here: each checks, then hands over to NiceGUI unchanged.
+"""
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from nicegui import Client, core
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {'http': 80, 'https': 443}
+
+
+def install(public_url: str | None) -> None:
+    """Guard NiceGUI's page socket; call right after `ui.run_with(...)`.
+
+    `public_url` is `CXT_PUBLIC_URL` as configured; when unset, a socket must come from the host it connects to.
+    """
+    sio = core.sio
+    public_origin = _origin(public_url) if public_url else None
+
+    def is_own_origin(origin: str | None, environ: dict[str, Any]) -> bool:
+        if not origin:
+            return False  # not a page in a browser (engine.io lets these through; the connect check does not)
+        if public_origin is not None:
+            return origin.lower() == public_origin
+        # The scheme as uvicorn saw it (it honours X-Forwarded-Proto from trusted proxies only), not engine.io's
+        # `wsgi.url_scheme`, which takes that header from anyone.
+        scheme = 'https' if environ.get('asgi.scope', {}).get('scheme') in {'https', 'wss'} else 'http'
+        host = environ.get('HTTP_HOST')
+        return host is not None and origin.lower() == f'{scheme}://{host}'.lower()
+
+    def may_attach(environ: dict[str, Any] | None, client_id: str) -> bool:
+        """The socket's signed session cookie names the browser that requested the page."""
+        client = Client.instances.get(client_id)
+        if client is None or environ is None:
+            return False
+        page_browser = _browser_id(client.request.scope)
+        return page_browser is not None and page_browser == _browser_id(environ.get('asgi.scope', {}))
+
+    def attached_client(sid: str, msg: Any) -> Client | None:
+        """The page this socket joined itself, if the message names it; never a page it merely knows the id of."""
+        client_id = msg.get('client_id') if isinstance(msg, dict) else None
+        if not isinstance(client_id, str) or client_id not in sio.rooms(sid):
+            return None  # NiceGUI puts a socket into its page's room only after the (guarded) handshake
+        return Client.instances.get(client_id)
+
+    # `__wrapped__` is NiceGUI's own handler: installing again (NiceGUI's user simulation runs main.py for every
+    # test) wraps that once more instead of stacking a wrapper on a wrapper.
+    original = {name: getattr(handler, '__wrapped__', handler) for name, handler in sio.handlers['/'].items()}
+
+    @functools.wraps(original['connect'])
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if not is_own_origin(environ.get('HTTP_ORIGIN'), environ):
+            raise SocketRefused('origin not allowed')
+        query = {name: values[0] for name, values in parse_qs(environ.get('QUERY_STRING', '')).items()}
+        # With `implicit_handshake` NiceGUI's connect handler joins the page itself, bypassing the `handshake` event.
+        if query.get('implicit_handshake') == 'true' and not (
+            _is_handshake(query) and may_attach(environ, query['client_id'])
+        ):
+            log.warning('Refused a socket for a page of another browser')
+            raise SocketRefused('handshake refused')
+        await original['connect'](sid, environ, auth)
+
+    @functools.wraps(original['handshake'])
+    async def handshake(sid: str, data: Any) -> bool:
+        if not (_is_handshake(data) and may_attach(sio.get_environ(sid), data['client_id'])):
+            log.warning('Refused a handshake for a page of another browser')
+            return False
+        return await original['handshake'](sid, data)
+
+    @functools.wraps(original['event'])
+    def event(sid: str, msg: Any) -> None:
+        client = attached_client(sid, msg)
+        if client is not None and _is_known_event(client, msg):
+            original['event'](sid, msg)
+
+    @functools.wraps(original['javascript_response'])
+    def javascript_response(sid: str, msg: Any) -> None:
+        if attached_client(sid, msg) is not None and isinstance(msg.get('request_id'), str):
+            original['javascript_response'](sid, msg)
+
+    @functools.wraps(original['ack'])
+    def ack(sid: str, msg: Any) -> None:
+        if attached_client(sid, msg) is not None and type(msg.get('next_message_id')) is int:
+            original['ack'](sid, msg)
+
+    @functools.wraps(original['log'])
+    def log_message(sid: str, msg: Any) -> None:
+        """Dropped: the browser's console shows it already, and in our log it would be a line anyone can write."""
+
+    sio.eio.cors_allowed_origins = is_own_origin  # engine.io then refuses a foreign Origin before any socket exists
+    for name, handler in {
+        'connect': connect,
+        'handshake': handshake,
+        'event': event,
+        'javascript_response': javascript_response,
+        'ack': ack,
+        'log': log_message,
+    }.items():
+        sio.on(name, handler)
+
+
+def _origin(url: str) -> str:
+    """`https://Example.com:443/app/` -> `https://example.com`, the way a browser writes its `Origin` header."""
+    parts = urlsplit(url)
+    host = parts.hostname or ''
+    host = f'[{host}]' if ':' in host else host
+    port = f':{parts.port}' if parts.port and parts.port != DEFAULT_PORTS.get(parts.scheme) else ''
+    return f'{parts.scheme.lower()}://{host}{port}'
+
+
+def _browser_id(scope: Mapping[str, Any]) -> str | None:
+    """NiceGUI's browser id, from the session Starlette's SessionMiddleware verified (signed cookie) into the scope."""
+    session = scope.get('session')
+    browser_id = session.get('id') if isinstance(session, dict) else None
+    return browser_id if isinstance(browser_id, str) else None
+
+
+def _is_handshake(data: Any) -> bool:
+    """Shaped like what NiceGUI's page script sends; NiceGUI itself would fail on anything else with a traceback."""
+    if not isinstance(data, dict):
+        return False
+    old_tab_id, next_message_id = data.get('old_tab_id'), data.get('next_message_id')
+    return (
+        all(isinstance(data.get(key), str) for key in ('client_id', 'tab_id', 'document_id'))
+        and (old_tab_id is None or isinstance(old_tab_id, str))
+        and (
+            next_message_id is None
+            or type(next_message_id) is int
+            or (isinstance(next_message_id, str) and next_message_id.isascii() and next_message_id.isdigit())
+        )
+    )
+
+
+def _is_known_event(client: Client, msg: dict[str, Any]) -> bool:
+    """An event for one of the page's elements and one of its listeners; NiceGUI raises KeyError for the rest."""
+    element_id, listener_id, args = msg.get('id'), msg.get('listener_id'), msg.get('args', [])
+    element = client.elements.get(element_id) if type(element_id) is int else None
+    return (
+        element is not None
+        and isinstance(listener_id, str)
+        and listener_id in element._event_listeners
+        and isinstance(args, list)
+        and all(arg is None or isinstance(arg, str) for arg in args)
+    )
