@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import pytest_asyncio
 import socketio
@@ -145,11 +146,20 @@ async def intruders(app: AppProcess) -> AsyncIterator[Callable[..., Intruder]]:
 
 
 async def test_a_socket_from_another_origin_is_refused_even_with_the_admins_cookie(
-    admin: AdminPage, intruders: Callable[..., Intruder]
+    app: AppProcess, admin: AdminPage, intruders: Callable[..., Intruder]
 ) -> None:
     # What a page on a sibling origin (another port or subdomain of the same site) gets: the browser adds the cookie.
     joiner = intruders()
     assert not await joiner.connect(origin=EVIL_ORIGIN, cookie=admin.cookie, join=admin.ids)
+    # engine.io refuses it before any socket exists, and lets no foreign page read a polling response
+    async with httpx.AsyncClient(base_url=app.url) as http:
+        polling = await http.get(
+            '/_nicegui_ws/socket.io/',
+            params={'EIO': '4', 'transport': 'polling'},
+            headers={'Origin': EVIL_ORIGIN, 'Cookie': f'session={admin.cookie}'},
+        )
+    assert polling.status_code == 400
+    assert 'access-control-allow-origin' not in polling.headers
     await the_key_stays_with_the_admin(admin, joiner)
 
 

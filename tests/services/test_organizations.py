@@ -1,4 +1,4 @@
-import pytest
+"""The organization's settings: Kustomer subdomains (normalization, validation, saving) and origins."""
 
 from models import Role
 from services import organizations
