@@ -11,6 +11,8 @@ class AuditAction(StrEnum):
     ORGANIZATION_CREATED = 'organization.created'
     LOGIN_SUCCEEDED = 'login.succeeded'
     LOGIN_FAILED = 'login.failed'
+    LOGIN_UNLOCKED = 'login.unlocked'
+    PASSWORD_CONFIRM_FAILED = 'password.confirm_failed'
     API_KEY_GENERATED = 'api_key.generated'
     API_KEY_REVEALED = 'api_key.revealed'
     API_KEY_ROTATED = 'api_key.rotated'
@@ -38,6 +40,8 @@ ACTION_LABELS = {
     AuditAction.ORGANIZATION_CREATED: 'Organization created',
     AuditAction.LOGIN_SUCCEEDED: 'Signed in',
     AuditAction.LOGIN_FAILED: 'Sign-in failed',
+    AuditAction.LOGIN_UNLOCKED: 'Sign-in unlocked',
+    AuditAction.PASSWORD_CONFIRM_FAILED: 'Wrong password when confirming an action',
     AuditAction.API_KEY_GENERATED: 'API key generated',
     AuditAction.API_KEY_REVEALED: 'API key revealed',
     AuditAction.API_KEY_ROTATED: 'API key rotated',

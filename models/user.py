@@ -2,6 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from sqlalchemy import Index
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import StateText, UTCDateTime, utcnow
@@ -37,13 +38,16 @@ class User(SQLModel, table=True):
 
 
 class LoginFailure(SQLModel, table=True):
-    """One failed sign-in, kept for the per-email lockout window."""
+    """One password attempt that has not (yet) succeeded: written before bcrypt runs, deleted if it succeeds, so
+    concurrent guesses count at once. Kept for the lockout windows, pruned after a day."""
 
     __tablename__: ClassVar[str] = 'login_failure'
+    __table_args__ = (Index('ix_login_failure_ip_created_at', 'ip', 'created_at'),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    ip: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
 class PasswordResetToken(SQLModel, table=True):

@@ -8,23 +8,23 @@ the transaction that stores them.
 import os
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, select
 
-from models import AuditAction, LoginFailure, Organization, Role, User, UserStatus
-from models.base import utcnow
+from models import AuditAction, Organization, Role, User, UserStatus
+from services import attempts
 from services.audit import record_event
-from services.errors import LoginLocked, PermissionDenied, ValidationFailed
+from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
+from services.permissions import require_admin
 
 BCRYPT_ROUNDS = 12
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything past 72 bytes; refuse rather than silently truncate
-LOCKOUT_ATTEMPTS = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
+EMAIL_MAX_LENGTH = 254  # the longest address SMTP can deliver to (RFC 5321)
+NAME_MAX_LENGTH = 100
 
 # bcrypt saturates a core per call; leave one free so pages stay responsive during a burst of sign-ins.
 _bcrypt_slots = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
@@ -50,8 +50,11 @@ def _dummy_hash(rounds: int) -> str:
 
 def normalize_email(raw: str, *, field: str = 'email') -> str:
     """Syntax-checked, lower-cased email address (no deliverability lookups)."""
+    address = (raw or '').strip()
+    if len(address) > EMAIL_MAX_LENGTH:
+        raise ValidationFailed(f'Use at most {EMAIL_MAX_LENGTH} characters', field=field)
     try:
-        result = validate_email((raw or '').strip(), check_deliverability=False)
+        result = validate_email(address, check_deliverability=False)
     except EmailNotValidError:
         raise ValidationFailed('Enter a valid email address', field=field) from None
     return result.normalized.lower()
@@ -74,8 +77,8 @@ def validate_name(raw: str, *, field: str = 'name', what: str = 'your name') -> 
     name = ' '.join((raw or '').split())
     if not name:
         raise ValidationFailed(f'Enter {what}', field=field)
-    if len(name) > 200:
-        raise ValidationFailed('Use at most 200 characters', field=field)
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(f'Use at most {NAME_MAX_LENGTH} characters', field=field)
     return name
 
 
@@ -127,61 +130,60 @@ def create_first_admin(
 
 
 @dataclass(frozen=True)
-class LockState:
-    locked: bool
-    minutes_left: int = 0
-
-
-def lock_state(*, session: Session, email: str) -> LockState:
-    now = utcnow()
-    failures = session.exec(
-        select(LoginFailure.created_at)
-        .where(LoginFailure.email == email, col(LoginFailure.created_at) > now - LOCKOUT_WINDOW)
-        .order_by(col(LoginFailure.created_at).desc())
-    ).all()
-    if len(failures) < LOCKOUT_ATTEMPTS:
-        return LockState(locked=False)
-    unlock_at = failures[0] + LOCKOUT_WINDOW
-    seconds_left = (unlock_at - now).total_seconds()
-    return LockState(locked=True, minutes_left=max(1, int(-(-seconds_left // 60))))
-
-
-@dataclass(frozen=True)
-class SignInAttempt:
-    """What `begin_sign_in` read: the normalized email, and the account's id and hash (a dummy hash if none)."""
+class PasswordAttempt:
+    """A password attempt that has claimed its place (see `services/attempts.py`): the normalized email, the client
+    address, the account's id and hash (empty when there is no such account) and the claim."""
 
     email: str
+    ip: str | None
     user_id: int | None
     password_hash: str
+    claim_id: int
 
 
-def begin_sign_in(*, session: Session, email: str) -> SignInAttempt:
-    """Sign-in, step 1 (read): refuse a locked email, look the account up."""
+def begin_sign_in(*, session: Session, email: str, ip: str | None = None) -> PasswordAttempt:
+    """Sign-in, step 1 (write, before bcrypt): refuse a locked account or address, count this attempt, look the
+    account up."""
     email = (email or '').strip().lower()
-    state = lock_state(session=session, email=email)
-    if state.locked:
-        raise LoginLocked(state.minutes_left)
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise InvalidCredentials()  # no account has such an address: refused before anything is counted or stored
+    claim_id = attempts.claim(session=session, email=email, ip=ip)
     user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
-    if user is None:
-        return SignInAttempt(email=email, user_id=None, password_hash='')
-    return SignInAttempt(email=email, user_id=user.id, password_hash=user.password_hash)
+    return PasswordAttempt(
+        email=email,
+        ip=ip,
+        user_id=user.id if user else None,
+        password_hash=user.password_hash if user else '',
+        claim_id=claim_id,
+    )
 
 
-def check_sign_in_password(attempt: SignInAttempt, password: str) -> bool:
-    """Sign-in, step 2: bcrypt. Slow: call off the loop, outside any transaction."""
+def begin_password_confirmation(*, session: Session, user: User, ip: str | None = None) -> PasswordAttempt:
+    """Re-checking the signed-in user's password before a sensitive action, step 1: throttled like a sign-in."""
+    claim_id = attempts.claim(session=session, email=user.email, ip=ip)
+    stored = session.get(User, user.id)
+    active = stored is not None and stored.status == UserStatus.ACTIVE
+    return PasswordAttempt(
+        email=user.email,
+        ip=ip,
+        user_id=user.id if active else None,
+        password_hash=stored.password_hash if stored is not None and active else '',
+        claim_id=claim_id,
+    )
+
+
+def check_attempt_password(attempt: PasswordAttempt, password: str) -> bool:
+    """Step 2: bcrypt. Slow: call off the loop, outside any transaction."""
     # An unknown email is checked against a dummy hash so both failures take the same time.
     matches = check_password(password, attempt.password_hash or _dummy_hash(BCRYPT_ROUNDS))
     return matches and attempt.user_id is not None
 
 
-def finish_sign_in(
-    *, session: Session, attempt: SignInAttempt, password_ok: bool, ip: str | None = None
-) -> User | None:
+def finish_sign_in(*, session: Session, attempt: PasswordAttempt, password_ok: bool) -> User | None:
     """Sign-in, step 3 (write): the signed-in user, or None after recording the failure (which must be committed,
     so the caller raises `InvalidCredentials` once the transaction has ended)."""
     user = session.get(User, attempt.user_id) if password_ok and attempt.user_id is not None else None
     if user is None or user.status != UserStatus.ACTIVE:
-        session.add(LoginFailure(email=attempt.email))
         known = session.exec(select(User.organization_id).where(User.email == attempt.email)).first()
         record_event(
             session=session,
@@ -190,14 +192,55 @@ def finish_sign_in(
             actor_email=attempt.email,
             action=AuditAction.LOGIN_FAILED,
             target=attempt.email,
-            ip=ip,
+            ip=attempt.ip,
         )
+        attempts.prune(session=session)
         return None
-    session.exec(delete(LoginFailure).where(col(LoginFailure.email) == attempt.email))
+    attempts.succeeded(session=session, claim_id=attempt.claim_id, email=attempt.email, ip=attempt.ip)
     record_event(
-        session=session, organization_id=user.organization_id, actor=user, action=AuditAction.LOGIN_SUCCEEDED, ip=ip
+        session=session,
+        organization_id=user.organization_id,
+        actor=user,
+        action=AuditAction.LOGIN_SUCCEEDED,
+        ip=attempt.ip,
     )
     return user
+
+
+def finish_password_confirmation(*, session: Session, attempt: PasswordAttempt, password_ok: bool, user: User) -> bool:
+    """Step 3 (write): True for the right password; a wrong one stays counted and is audited."""
+    if password_ok:
+        attempts.succeeded(session=session, claim_id=attempt.claim_id, email=attempt.email, ip=attempt.ip)
+        return True
+    record_event(
+        session=session,
+        organization_id=user.organization_id,
+        actor=user,
+        action=AuditAction.PASSWORD_CONFIRM_FAILED,
+        target=user.email,
+        ip=attempt.ip,
+    )
+    return False
+
+
+def unlock(*, session: Session, actor: User, email: str, ip: str | None = None) -> int:
+    """Let a locked member of the actor's organization sign in again at once (admins only); audited."""
+    require_admin(session=session, actor=actor)
+    member = session.exec(
+        select(User).where(User.email == email.strip().lower(), User.organization_id == actor.organization_id)
+    ).first()
+    if member is None:
+        raise PermissionDenied('That person is not on your team.')
+    forgotten = attempts.unlock(session=session, email=member.email)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action=AuditAction.LOGIN_UNLOCKED,
+        target=member.email,
+        ip=ip,
+    )
+    return forgotten
 
 
 def stored_password_hash(*, session: Session, user: User) -> str | None:

@@ -24,9 +24,18 @@ def list_members(*, session: Session, actor: User) -> list[User]:
     return list(session.exec(statement))
 
 
-def change_role(*, session: Session, actor: User, member_id: int, role: str, ip: str | None = None) -> User:
-    """Make a member an admin or an admin a member (admins only); the last admin stays an admin."""
+def change_role(
+    *,
+    session: Session,
+    actor: User,
+    member_id: int,
+    role: str,
+    password_confirmed_at: datetime | None,
+    ip: str | None = None,
+) -> User:
+    """Make a member an admin or an admin a member (admins, recent password); the last admin stays an admin."""
     require_admin(session=session, actor=actor)
+    require_recent_password(password_confirmed_at)
     if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
     role = Role(role)

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from models import Organization, Role, User
 from models.base import stored_id
 from services import auth
-from services.db import read_scope, write_scope
+from services.db import write_scope
 from services.errors import InvalidCredentials
 
 DEFAULT_PASSWORD = 'correct horse battery'
@@ -48,11 +48,11 @@ def make_user(
 
 def sign_in(email: str, password: str, ip: str | None = '127.0.0.1') -> User:
     """The three sign-in steps in the order the sign-in page runs them (bcrypt between the transactions)."""
-    with read_scope() as session:
-        attempt = auth.begin_sign_in(session=session, email=email)
-    password_ok = auth.check_sign_in_password(attempt, password)
     with write_scope() as session:
-        user = auth.finish_sign_in(session=session, attempt=attempt, password_ok=password_ok, ip=ip)
+        attempt = auth.begin_sign_in(session=session, email=email, ip=ip)
+    password_ok = auth.check_attempt_password(attempt, password)
+    with write_scope() as session:
+        user = auth.finish_sign_in(session=session, attempt=attempt, password_ok=password_ok)
     if user is None:
         raise InvalidCredentials()
     return user

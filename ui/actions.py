@@ -189,6 +189,7 @@ def _is_recent(password_confirmed_at: datetime | None) -> bool:
 
 async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
     """The `Confirm your password` dialog; the new password time of this session once confirmed, else None."""
+    ip = session.client_ip()
     with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
         ui.label('Confirm your password').classes('text-lg font-medium')
         ui.label('This action needs your password again.').classes('text-sm text-grey-8')
@@ -199,7 +200,7 @@ async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
         async def confirm() -> None:
             entered = password.value or ''
             confirmed_at = await submit(
-                lambda: _confirm_password(signed, entered), button=confirm_button, fields={'password': password}
+                lambda: _confirm_password(signed, entered, ip), button=confirm_button, fields={'password': password}
             )
             if confirmed_at is not None:
                 dialog.submit(confirmed_at)
@@ -213,14 +214,16 @@ async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
     return confirmed_at if isinstance(confirmed_at, datetime) else None
 
 
-def _confirm_password(signed: sessions.SignedIn, password: str) -> datetime:
-    """Check the password outside any transaction (bcrypt), then record it in the session."""
-    with read_scope() as db:
-        stored = auth.stored_password_hash(session=db, user=signed.user)
-    if stored is None or not auth.check_password(password, stored):
-        raise ValidationFailed('Wrong password', field='password')
+def _confirm_password(signed: sessions.SignedIn, password: str, ip: str | None) -> datetime:
+    """Count the attempt (throttled like a sign-in), check the password outside any transaction (bcrypt), then
+    record the outcome: a wrong password is audited, a right one renews the session's password time."""
     with write_scope() as db:
-        return sessions.password_entered(session=db, session_id=signed.session_id)
+        attempt = auth.begin_password_confirmation(session=db, user=signed.user, ip=ip)
+    password_ok = auth.check_attempt_password(attempt, password)
+    with write_scope() as db:
+        if auth.finish_password_confirmation(session=db, attempt=attempt, password_ok=password_ok, user=signed.user):
+            return sessions.password_entered(session=db, session_id=signed.session_id)
+    raise ValidationFailed('Wrong password', field='password')
 
 
 async def _perform(

@@ -27,7 +27,9 @@ def team(database: None) -> dict[str, User]:
 
 def change_role(actor: User, member: User, role: str) -> User:
     with write_scope() as session:
-        return members.change_role(session=session, actor=actor, member_id=stored_id(member), role=role)
+        return members.change_role(
+            session=session, actor=actor, member_id=stored_id(member), role=role, password_confirmed_at=utcnow()
+        )
 
 
 def remove(actor: User, member: User, confirmed_at: datetime | Literal['now'] | None = 'now') -> User:

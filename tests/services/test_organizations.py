@@ -1,5 +1,7 @@
 """The organization's settings: Kustomer subdomains (normalization, validation, saving) and origins."""
 
+import pytest
+
 from models import Role
 from services import organizations
 from services.db import write_scope

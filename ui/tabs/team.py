@@ -11,7 +11,7 @@ from nicegui import context, events, ui
 from sqlmodel import Session
 
 from models import DeliveryStatus, Role, User, UserStatus
-from services import invitations, members
+from services import attempts, auth, invitations, members
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
@@ -29,6 +29,7 @@ class TeamLists:
     viewer: User | None  # the page's own user as stored now (None once removed)
     invitations: list[invitations.PendingInvitation]
     members: list[User]
+    locked: set[str]  # members who cannot sign in right now after too many wrong passwords (admins see it)
 
 
 async def build(*, user: User) -> None:
@@ -39,9 +40,12 @@ async def build(*, user: User) -> None:
 def _team_lists(db: Session, user: User) -> TeamLists:
     viewer = db.get(User, user.id)
     if viewer is None or viewer.status != UserStatus.ACTIVE:
-        return TeamLists(viewer=None, invitations=[], members=[])
-    pending = invitations.list_pending(session=db, actor=viewer) if viewer.role == Role.ADMIN else []
-    return TeamLists(viewer=viewer, invitations=pending, members=members.list_members(session=db, actor=viewer))
+        return TeamLists(viewer=None, invitations=[], members=[], locked=set())
+    is_admin = viewer.role == Role.ADMIN
+    pending = invitations.list_pending(session=db, actor=viewer) if is_admin else []
+    team = members.list_members(session=db, actor=viewer)
+    locked = attempts.locked_emails(session=db, emails=[member.email for member in team]) if is_admin else set()
+    return TeamLists(viewer=viewer, invitations=pending, members=team, locked=locked)
 
 
 def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -71,7 +75,7 @@ class TeamTab:
                 self.invitation_list(lists.invitations)
         with ui.card().classes('w-full'):
             ui.label('Team Members').classes('text-h6')
-            self.member_list(lists.members)
+            self.member_list(lists.members, lists.locked)
         open_pages.show_team(self)
 
     async def reload(self) -> None:
@@ -83,7 +87,7 @@ class TeamTab:
             return
         if self.is_admin:
             self.invitation_list.refresh(lists.invitations)
-        self.member_list.refresh(lists.members)
+        self.member_list.refresh(lists.members, lists.locked)
 
     # --- Invite User -------------------------------------------------------------------------------------------
 
@@ -91,7 +95,9 @@ class TeamTab:
         with ui.card().classes('w-full'):
             ui.label('Invite User').classes('text-h6')
             with ui.row().classes('w-full items-start gap-3 flex-wrap'):
-                self.email = ui.input('Email').props('type=email autocomplete=off').classes('flex-1 min-w-[16rem]')
+                self.email = (
+                    ui.input('Email').props('type=email autocomplete=off maxlength=254').classes('flex-1 min-w-[16rem]')
+                )
                 self.email.mark('invite-email')
                 self.role = ui.select(ROLE_OPTIONS, value=Role.MEMBER.value, label='Role').classes('w-36')
                 self.role.mark('invite-role')
@@ -227,15 +233,15 @@ class TeamTab:
     # --- Team Members ------------------------------------------------------------------------------------------
 
     @ui.refreshable_method
-    def member_list(self, team: list[User]) -> None:
+    def member_list(self, team: list[User], locked: set[str]) -> None:
         with _stacking_table(
             'minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto', ('Name', 'Email', 'Role', 'Status', '')
         ):
             for member in team:
                 with _table_row():
-                    self._member_row(member)
+                    self._member_row(member, locked=member.email in locked)
 
-    def _member_row(self, member: User) -> None:
+    def _member_row(self, member: User, *, locked: bool) -> None:
         is_self = member.id == self.user.id
         ui.label(member.name).mark(f'member-name-{member.id}')
         ui.label(member.email).classes('break-all').mark(f'member-email-{member.id}')
@@ -245,7 +251,13 @@ class TeamTab:
             ).classes('w-32').mark(f'member-role-{member.id}')
         else:
             ui.label(member.role).mark(f'member-role-{member.id}')
-        ui.label(member.status).mark(f'member-status-{member.id}')
+        with ui.row().classes('items-center gap-1 no-wrap').mark(f'member-status-{member.id}'):
+            ui.label(member.status)
+            if locked and self.is_admin:
+                ui.label('locked').classes('text-negative')
+                ui.button('Unlock', icon='lock_open', on_click=lambda m=member: self.unlock(m)).props(
+                    'flat dense no-caps'
+                ).mark(f'unlock-{member.id}')
         if is_self:
             ui.badge('You').props('outline').mark('own-row')
         elif self.is_admin:
@@ -260,13 +272,30 @@ class TeamTab:
             return
         role, member_id = event.value, _id(member)
         changed = await actions.act(
-            lambda db, me: members.change_role(session=db, actor=me.user, member_id=member_id, role=role, ip=me.ip)
+            lambda db, me: members.change_role(
+                session=db,
+                actor=me.user,
+                member_id=member_id,
+                role=role,
+                ip=me.ip,
+                password_confirmed_at=me.password_confirmed_at,
+            ),
+            recent_password=True,
         )
         if changed is None:
             await self.reload()
             return
         ui.notify(f'{changed.email} is now {changed.role.label.lower()}', type='positive')
         open_pages.team_changed(self.organization_id)
+
+    @_anchored
+    async def unlock(self, member: User) -> None:
+        email = member.email
+        done = await actions.act(lambda db, me: auth.unlock(session=db, actor=me.user, email=email, ip=me.ip))
+        if done is None:
+            return
+        ui.notify(f'{email} can sign in again', type='positive')
+        await self.reload()
 
     @_anchored
     async def remove(self, member: User, button: HoldButton) -> None:

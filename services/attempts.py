@@ -1,0 +1,99 @@
+"""Password attempts, throttled so they cannot be raced or turned against the account's owner.
+
+Each attempt claims its place before bcrypt runs (a `LoginFailure` row written in the same transaction that counts
+the earlier ones), so concurrent guesses never get past a limit; a successful attempt deletes its claim again.
+Failures count three ways within 15 minutes:
+
+- per account and client address together: 5 lock that pair (what a person mistyping hits);
+- per client address across all accounts: 30 (password spraying from one address);
+- per account across all addresses: 50 (distributed guessing), high enough that a stranger's five guesses from
+  elsewhere never lock the owner out.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, text
+from sqlmodel import Session, col, delete, select
+
+from models import LoginFailure
+from models.base import utcnow
+from services.errors import LoginLocked
+
+WINDOW = timedelta(minutes=15)
+PAIR_LIMIT = 5
+ADDRESS_LIMIT = 30
+ACCOUNT_LIMIT = 50
+KEEP = timedelta(days=1)
+
+
+def claim(*, session: Session, email: str, ip: str | None) -> int:
+    """Count an attempt for `email` from `ip` before its password is checked; raises LoginLocked when a limit is
+    reached (nothing is written then). Returns the claim's id, for `succeeded`."""
+    _serialize(session=session, email=email)
+    now = utcnow()
+    since = now - WINDOW
+    recent = select(LoginFailure.created_at).where(col(LoginFailure.created_at) > since)
+    groups = [(recent.where(LoginFailure.email == email), ACCOUNT_LIMIT)]
+    if ip:
+        groups.append((recent.where(LoginFailure.email == email, LoginFailure.ip == ip), PAIR_LIMIT))
+        groups.append((recent.where(LoginFailure.ip == ip), ADDRESS_LIMIT))
+    else:
+        groups.append((recent.where(LoginFailure.email == email), PAIR_LIMIT))
+    for statement, limit in groups:
+        # The limit-th newest failure is the one that has to leave the window before another attempt is allowed.
+        blocking = session.exec(
+            statement.order_by(col(LoginFailure.created_at).desc()).offset(limit - 1).limit(1)
+        ).first()
+        if blocking is not None:
+            raise LoginLocked(_minutes_until(blocking + WINDOW, now))
+    attempt = LoginFailure(email=email, ip=ip, created_at=now)
+    session.add(attempt)
+    session.flush()
+    assert attempt.id is not None
+    return attempt.id
+
+
+def succeeded(*, session: Session, claim_id: int, email: str, ip: str | None) -> None:
+    """The password was right: the claim and the earlier failures of this account from this address go."""
+    session.exec(delete(LoginFailure).where(col(LoginFailure.id) == claim_id))
+    session.exec(
+        delete(LoginFailure).where(
+            col(LoginFailure.email) == email, col(LoginFailure.ip) == ip if ip else col(LoginFailure.ip).is_(None)
+        )
+    )
+
+
+def locked_emails(*, session: Session, emails: list[str]) -> set[str]:
+    """Which of `emails` cannot sign in right now from at least one address (or at all)."""
+    if not emails:
+        return set()
+    since = utcnow() - WINDOW
+    per_pair = session.exec(
+        select(LoginFailure.email)
+        .where(col(LoginFailure.email).in_(emails), col(LoginFailure.created_at) > since)
+        .group_by(col(LoginFailure.email), col(LoginFailure.ip))
+        .having(func.count() >= PAIR_LIMIT)
+    ).all()
+    return set(per_pair)
+
+
+def unlock(*, session: Session, email: str) -> int:
+    """Forget every recent failure of `email`; returns how many there were."""
+    return session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email)).rowcount
+
+
+def prune(*, session: Session) -> int:
+    """Delete failures older than a day (the windows are 15 minutes); returns how many."""
+    return session.exec(delete(LoginFailure).where(col(LoginFailure.created_at) < utcnow() - KEEP)).rowcount
+
+
+def _serialize(*, session: Session, email: str) -> None:
+    """Attempts for one account take turns, so counting and claiming is one step. SQLite's BEGIN IMMEDIATE already
+    serializes every writer; PostgreSQL takes a transaction-scoped advisory lock on the account."""
+    if session.get_bind().dialect.name == 'postgresql':
+        statement = text('SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))')
+        session.connection().execute(statement, {'key': f'sign-in:{email}'})
+
+
+def _minutes_until(moment: datetime, now: datetime) -> int:
+    return max(1, int(-(-(moment - now).total_seconds() // 60)))
