@@ -28,10 +28,7 @@ from nicegui import run, ui  # noqa: E402
 from api import create_api_app  # noqa: E402
 from services import crypto  # noqa: E402
 from services.db import init_database  # noqa: E402
-from ui import (
-    pages,  # noqa: F401  (registers every page)
-    session_routes,
-)
+from ui import pages, session_routes  # noqa: E402, F401  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')

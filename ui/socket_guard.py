@@ -40,13 +40,16 @@ def install(public_url: str | None) -> None:
         host = environ.get('HTTP_HOST')
         return host is not None and origin.lower() == f'{scheme}://{host}'.lower()
 
-    def may_attach(environ: dict[str, Any] | None, client_id: str) -> bool:
-        """The socket's signed session cookie names the browser that requested the page."""
-        client = Client.instances.get(client_id)
+    def may_attach(environ: dict[str, Any] | None, handshake: Any) -> bool:
+        """A well-formed handshake whose socket's signed session cookie names the browser that requested the page."""
+        client = Client.instances.get(handshake['client_id']) if _is_handshake(handshake) else None
         if client is None or environ is None:
-            return False
+            return False  # NiceGUI refuses these as well (a page gone since, e.g. after a restart)
         page_browser = _browser_id(client.request.scope)
-        return page_browser is not None and page_browser == _browser_id(environ.get('asgi.scope', {}))
+        if page_browser is None or page_browser != _browser_id(environ.get('asgi.scope', {})):
+            log.warning('Refused a socket that named a page of another browser session')
+            return False
+        return True
 
     def attached_client(sid: str, msg: Any) -> Client | None:
         """The page this socket joined itself, if the message names it; never a page it merely knows the id of."""
@@ -65,17 +68,15 @@ def install(public_url: str | None) -> None:
             raise SocketRefused('origin not allowed')
         query = {name: values[0] for name, values in parse_qs(environ.get('QUERY_STRING', '')).items()}
         # With `implicit_handshake` NiceGUI's connect handler joins the page itself, bypassing the `handshake` event.
-        if query.get('implicit_handshake') == 'true' and not (
-            _is_handshake(query) and may_attach(environ, query['client_id'])
-        ):
-            log.warning('Refused a socket for a page of another browser')
+        if query.get('implicit_handshake') == 'true' and not may_attach(environ, query):
+            # Not NiceGUI's 'Implicit handshake failed', on which its page script reloads: a browser that keeps no
+            # cookies would reload forever.
             raise SocketRefused('handshake refused')
         await original['connect'](sid, environ, auth)
 
     @functools.wraps(original['handshake'])
     async def handshake(sid: str, data: Any) -> bool:
-        if not (_is_handshake(data) and may_attach(sio.get_environ(sid), data['client_id'])):
-            log.warning('Refused a handshake for a page of another browser')
+        if not may_attach(sio.get_environ(sid), data):
             return False
         return await original['handshake'](sid, data)
 

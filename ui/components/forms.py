@@ -11,7 +11,7 @@ from services import auth
 def new_password_input(label: str = 'Password') -> ui.input:
     """A password field for choosing a password; it says the rule up front."""
     field = ui.input(label, password=True, password_toggle_button=True).classes('w-full')
-    return field.props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters"')
+    return field.props(f'autocomplete=new-password hint="At least {auth.PASSWORD_MIN_LENGTH} characters" maxlength=72')
 
 
 def show_field_error(fields: Mapping[str, ui.element], field: str | None, message: str) -> None:

@@ -24,7 +24,7 @@ async def invite_page(token: str) -> None:
     ):
         fields = {
             'email': ui.input('Email', value=view.email).props('readonly').classes('w-full'),
-            'name': ui.input('Your name').props('autocomplete=name autofocus').classes('w-full'),
+            'name': ui.input('Your name').props('autocomplete=name autofocus maxlength=100').classes('w-full'),
             'password': new_password_input(),
         }
         ip, agent = session.client_ip(), session.user_agent()

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 @ui.page('/forgot-password')
 def forgot_password_page() -> None:
     with theme.narrow_card('Reset your password', 'Enter the email you sign in with; we email you a link.'):
-        email = ui.input('Email').props('type=email autocomplete=username autofocus').classes('w-full')
+        email = ui.input('Email').props('type=email autocomplete=username autofocus maxlength=254').classes('w-full')
         answer = ui.label().classes('text-body2').mark('reset-answer')
         answer.set_visibility(False)
         if not current_settings().mail_configured:

@@ -15,9 +15,9 @@ async def setup_page() -> RedirectResponse | None:
         return RedirectResponse('/login')
     with theme.narrow_card('Set up CX Toolbox', 'Create your organization and its first admin account.'):
         fields = {
-            'organization': ui.input('Organization name').props('autofocus').classes('w-full'),
-            'name': ui.input('Your name').props('autocomplete=name').classes('w-full'),
-            'email': ui.input('Email').props('type=email autocomplete=email').classes('w-full'),
+            'organization': ui.input('Organization name').props('autofocus maxlength=100').classes('w-full'),
+            'name': ui.input('Your name').props('autocomplete=name maxlength=100').classes('w-full'),
+            'email': ui.input('Email').props('type=email autocomplete=email maxlength=254').classes('w-full'),
             'password': new_password_input(),
         }
         ip, agent = session.client_ip(), session.user_agent()

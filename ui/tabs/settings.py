@@ -205,14 +205,14 @@ class SubdomainsCard:
             suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
             self.fields = {
                 'subdomain': ui.input('Kustomer Organization Sub Domain', value=organization.kustomer_subdomain or '')
-                .props(suffix)
+                .props(f'{suffix} maxlength=253')
                 .classes('w-full')
                 .mark('subdomain'),
                 'sandbox_subdomain': ui.input(
                     'Kustomer Sandbox Organization Sub Domain',
                     value=organization.kustomer_sandbox_subdomain or '',
                 )
-                .props(f'{suffix} hint=Optional')
+                .props(f'{suffix} hint=Optional maxlength=253')
                 .classes('w-full')
                 .mark('sandbox-subdomain'),
             }
