@@ -26,6 +26,8 @@ class AuditAction(StrEnum):
     MEMBER_REMOVED = 'member.removed'
     PASSWORD_RESET_REQUESTED = 'password.reset_requested'
     PASSWORD_RESET = 'password.reset'
+    PASSWORD_CHANGED = 'password.changed'
+    SIGNED_OUT_EVERYWHERE = 'sessions.ended'
     BILLING_CHECKOUT_STARTED = 'billing.checkout_started'
     BILLING_PORTAL_OPENED = 'billing.portal_opened'
     BILLING_SUBSCRIPTION_CHANGED = 'billing.subscription_changed'
@@ -55,6 +57,8 @@ ACTION_LABELS = {
     AuditAction.MEMBER_REMOVED: 'Member removed',
     AuditAction.PASSWORD_RESET_REQUESTED: 'Password reset requested',
     AuditAction.PASSWORD_RESET: 'Password reset',
+    AuditAction.PASSWORD_CHANGED: 'Password changed',
+    AuditAction.SIGNED_OUT_EVERYWHERE: 'Signed out everywhere',
     AuditAction.BILLING_CHECKOUT_STARTED: 'Checkout started',
     AuditAction.BILLING_PORTAL_OPENED: 'Billing portal opened',
     AuditAction.BILLING_SUBSCRIPTION_CHANGED: 'Subscription changed',

@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts
+from services import attempts, sessions
 from services.audit import record_event
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
 from services.permissions import require_admin
@@ -221,6 +221,28 @@ def finish_password_confirmation(*, session: Session, attempt: PasswordAttempt, 
         ip=attempt.ip,
     )
     return False
+
+
+def change_password(
+    *, session: Session, user: User, password_hash: str, keep_session_id: int | None, ip: str | None = None
+) -> None:
+    """Store a new password (hashed by `new_password_hash`, after the current one was confirmed); every other
+    session of the user ends."""
+    stored = session.get(User, user.id)
+    if stored is None or stored.status != UserStatus.ACTIVE:
+        raise PermissionDenied('Your account is no longer active.')
+    stored.password_hash = password_hash
+    session.add(stored)
+    assert stored.id is not None
+    sessions.end_all(session=session, user_id=stored.id, keep_session_id=keep_session_id)
+    record_event(
+        session=session,
+        organization_id=stored.organization_id,
+        actor=stored,
+        action=AuditAction.PASSWORD_CHANGED,
+        target=stored.email,
+        ip=ip,
+    )
 
 
 def unlock(*, session: Session, actor: User, email: str, ip: str | None = None) -> int:

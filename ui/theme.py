@@ -39,6 +39,7 @@ def frame(title: str, *, user: User | None = None, organization: Organization | 
         ui.space()
         if user is not None:
             ui.label(f'Signed in as {user.email}').classes('text-sm text-grey-8')
+            ui.link('Security', '/security').classes('text-sm')
             ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
     # No extra padding on phones: NiceGUI's page already has 16 px, and every pixel of a 390 px screen counts.
     with ui.column().classes('w-full max-w-5xl mx-auto p-0 sm:p-4 gap-4'):
