@@ -1,5 +1,9 @@
-"""CX Toolbox Dashboard: `uv run main.py` serves the app (first-run setup at http://127.0.0.1:8080)."""
+"""CX Toolbox Dashboard: `uv run main.py` serves the app (first-run setup at http://127.0.0.1:8080).
 
+`uv run main.py --help` lists the operator commands (unlock an account, print a reset link, create an admin).
+"""
+
+import argparse
 import logging
 import os
 import sys
@@ -18,6 +22,60 @@ def _settings_or_exit() -> tuple[Settings, str]:
 
 settings, secret_key = _settings_or_exit()
 configure(settings)
+
+
+def _command_line() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='uv run main.py',
+        description='Without a command: serve the dashboard. The commands are for the person running the server; '
+        "each is recorded in the organization's Activity.",
+    )
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    unlock = commands.add_parser('unlock', help='let an account sign in again after too many wrong passwords')
+    unlock.add_argument('email')
+    reset = commands.add_parser('reset-password', help='print a one-time link (1 hour) to choose a new password')
+    reset.add_argument('email')
+    create = commands.add_parser('create-admin', help='make someone an admin (for an instance whose admins are gone)')
+    create.add_argument('email')
+    create.add_argument('--name', default='Admin', help='their name, for a new account (default: Admin)')
+    create.add_argument('--organization', type=int, help='the organization id, when there are several')
+    return parser
+
+
+def _run_command(arguments: argparse.Namespace) -> int:
+    """Run one operator command against the configured database; prints the outcome, returns the exit status."""
+    from services import operators
+    from services.db import init_database, write_scope
+    from services.errors import ServiceError
+
+    init_database(settings.resolved_database_url)
+    try:
+        with write_scope() as session:
+            if arguments.command == 'unlock':
+                forgotten = operators.unlock(session=session, email=arguments.email)
+                print(f'{arguments.email} can sign in again ({forgotten} recent failed attempts forgotten).')
+            elif arguments.command == 'reset-password':
+                link = operators.reset_link(session=session, email=arguments.email)
+                print(f'Send this link to {arguments.email}; it works once, for 1 hour:\n{link}')
+            else:
+                link = operators.create_admin(
+                    session=session, email=arguments.email, name=arguments.name, organization_id=arguments.organization
+                )
+                print(
+                    f'{arguments.email} is an admin. Send them this link to choose a password (once, 1 hour):\n{link}'
+                )
+    except ServiceError as error:
+        print(f'Not done: {error}', file=sys.stderr)
+        return 1
+    return 0
+
+
+# Commands run before NiceGUI is even imported: they start quickly and never serve.
+if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
+    _arguments = _command_line().parse_args()
+    if _arguments.command is not None:
+        sys.exit(_run_command(_arguments))
+
 # NiceGUI fixes its storage folder when it is imported: point it into the data dir first.
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui').resolve()))
 

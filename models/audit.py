@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
     INVITATION_ACCEPTED = 'invitation.accepted'
     MEMBER_ROLE_CHANGED = 'member.role_changed'
     MEMBER_REMOVED = 'member.removed'
+    ADMIN_CREATED = 'member.admin_created'
     PASSWORD_RESET_REQUESTED = 'password.reset_requested'
     PASSWORD_RESET = 'password.reset'
     PASSWORD_CHANGED = 'password.changed'
@@ -55,6 +56,7 @@ ACTION_LABELS = {
     AuditAction.INVITATION_ACCEPTED: 'Invitation accepted',
     AuditAction.MEMBER_ROLE_CHANGED: 'Role changed',
     AuditAction.MEMBER_REMOVED: 'Member removed',
+    AuditAction.ADMIN_CREATED: 'Admin created from the command line',
     AuditAction.PASSWORD_RESET_REQUESTED: 'Password reset requested',
     AuditAction.PASSWORD_RESET: 'Password reset',
     AuditAction.PASSWORD_CHANGED: 'Password changed',

@@ -33,10 +33,13 @@ class IssuedReset:
     expires_at: datetime
 
 
-def request_reset(*, session: Session, email: str, ip: str | None = None) -> IssuedReset | None:
+def request_reset(
+    *, session: Session, email: str, ip: str | None = None, requested_by: str | None = None
+) -> IssuedReset | None:
     """A reset link for an active account with this email, or None (unknown address, or too many requests).
 
-    The caller answers the same either way; only the email (sent off the loop) differs.
+    The caller answers the same either way; only the email (sent off the loop) differs. `requested_by` names who
+    asked in the audit log when it is not the account's owner (the server's command line).
     """
     try:
         email = auth.normalize_email(email)
@@ -66,7 +69,7 @@ def request_reset(*, session: Session, email: str, ip: str | None = None) -> Iss
         session=session,
         organization_id=user.organization_id,
         actor=None,
-        actor_email=email,
+        actor_email=requested_by or email,
         action=AuditAction.PASSWORD_RESET_REQUESTED,
         target=email,
         ip=ip,
