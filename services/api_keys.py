@@ -132,24 +132,27 @@ def rotate_key(
     return plaintext
 
 
-def revoke_old_keys(*, session: Session, actor: User, ip: str | None = None) -> int:
-    """End every old key's grace window now; returns how many were still valid."""
+def revoke_old_key(*, session: Session, actor: User, key_id: int, ip: str | None = None) -> ApiKey:
+    """End one old key's grace window now (each grace notice revokes its own key); returns the key."""
     require_admin(session=session, actor=actor)
+    lock_organization(session=session, organization_id=actor.organization_id)
+    key = session.get(ApiKey, key_id)
     now = utcnow()
-    overview = get_overview(session=session, actor=actor)
-    for key in overview.in_grace:
-        key.expires_at = now
-        session.add(key)
-    if overview.in_grace:
-        record_event(
-            session=session,
-            organization_id=actor.organization_id,
-            actor=actor,
-            action=AuditAction.API_KEY_OLD_REVOKED,
-            target=', '.join(mask(k.last4) for k in overview.in_grace),
-            ip=ip,
-        )
-    return len(overview.in_grace)
+    if key is None or key.organization_id != actor.organization_id or key.expires_at is None:
+        raise NotFound('That key is not an old key of your organization.')
+    if key.expires_at <= now:
+        raise ValidationFailed(f'The old key {mask(key.last4)} has already stopped working.')
+    key.expires_at = now
+    session.add(key)
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action=AuditAction.API_KEY_OLD_REVOKED,
+        target=mask(key.last4),
+        ip=ip,
+    )
+    return key
 
 
 @dataclass(frozen=True)

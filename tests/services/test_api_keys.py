@@ -103,12 +103,20 @@ def test_grace_rotation_keeps_the_old_key_until_it_expires(admin: User) -> None:
     assert verify(new) is not None
 
 
-def test_revoking_old_keys_ends_the_grace_window(admin: User) -> None:
-    old = generate(admin)
-    rotate(admin, timedelta(hours=24))
+def test_each_grace_notice_revokes_its_own_key(admin: User) -> None:
+    oldest = generate(admin)
+    older = rotate(admin, timedelta(hours=24))
+    newest = rotate(admin, timedelta(hours=24))  # two rotations: two old keys in their grace windows
     with write_scope() as session:
-        assert api_keys.revoke_old_keys(session=session, actor=admin) == 1
-    assert verify(old) is None
+        in_grace = api_keys.get_overview(session=session, actor=admin).in_grace
+        by_last4 = {key.last4: key.id for key in in_grace}
+        revoked = api_keys.revoke_old_key(session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0)
+    assert revoked.last4 == oldest[-4:]
+    assert verify(oldest) is None
+    assert verify(older) is not None, 'the other old key keeps its grace window'
+    assert verify(newest) is not None
+    with pytest.raises(ValidationFailed, match='has already stopped working'), write_scope() as session:
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0)
 
 
 def test_unsupported_grace_is_refused(admin: User) -> None:

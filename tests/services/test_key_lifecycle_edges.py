@@ -48,11 +48,14 @@ def test_rotating_before_any_key_exists_issues_the_first_key(admin: User) -> Non
     assert target is not None and target.startswith(f'none → {api_keys.mask(key[-4:])}')
 
 
-def test_revoking_old_keys_when_none_are_in_grace_changes_nothing(admin: User) -> None:
+def test_the_active_key_cannot_be_revoked_as_an_old_key(admin: User) -> None:
     with write_scope() as session:
         key = api_keys.generate_key(session=session, actor=admin)
     with write_scope() as session:
-        assert api_keys.revoke_old_keys(session=session, actor=admin) == 0
+        active = api_keys.get_overview(session=session, actor=admin).active
+        assert active is not None
+    with pytest.raises(NotFound), write_scope() as session:
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=active.id or 0)
     with read_scope() as session:
         (stored,) = session.exec(select(ApiKey)).all()
     assert stored.expires_at is None, 'the active key is not an old key'

@@ -63,7 +63,8 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         assert verified is not None and verified.subdomain == 'acme'
         assert organizations.origin_is_known(connection=connection, origin='https://acme.kustomerapp.com')
     with write_scope() as session:
-        api_keys.revoke_old_keys(session=session, actor=admin)
+        (old_key,) = api_keys.get_overview(session=session, actor=admin).in_grace
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=old_key.id or 0)
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is None
 

@@ -132,8 +132,47 @@ async def test_rotation_with_grace_offers_early_revocation(user: User) -> None:
     await user.should_see('keeps working until')
     await user.should_see('Last used: never')
     button(user, 'Revoke old key now').click()
-    await user.should_see('The old key no longer works')
+    await user.should_see('no longer works')
     await user.should_not_see('keeps working until')
+
+
+async def rotate_with_grace(user: User, *, notices: int) -> str:
+    """Rotate with a one-hour grace window; the new key, as revealed right after (once `notices` grace notices
+    show)."""
+    button(user, 'Rotate API Key').click()
+    await user.should_see('In 1 hour')
+    user.find('In 1 hour').click()
+    user.find(marker='confirm-rotate').click()
+    await user.should_see('API key rotated')
+    for _ in range(50):
+        if (
+            len(user._gather_elements(target=None, kind=ui.button, marker=None, content='Revoke old key now'))
+            == notices
+        ):
+            break
+        await asyncio.sleep(0.05)
+    return key_field_value(user)
+
+
+async def test_each_grace_notice_revokes_its_own_key_and_no_plaintext_comes_back(user: User) -> None:
+    await set_up_organization(user)
+    button(user, 'Generate API Key').click()
+    await user.should_see('API key generated')
+    first = key_field_value(user)
+    second = await rotate_with_grace(user, notices=1)
+    current = await rotate_with_grace(user, notices=2)
+    button(user, 'Hide API Key').click()
+    assert key_field_value(user) != current
+
+    notices = user.find(kind=ui.button, content='Revoke old key now').elements
+    assert len(notices) == 2
+    first_notice = next(button for button in notices if 'revoke-old-1' in button._markers)
+    user.find(marker='revoke-old-1').click()
+    await user.should_see(f'The old key cxt_{"•" * 16}{first[-4:]} no longer works')
+    await user.should_see(f'The previous key cxt_{"•" * 16}{second[-4:]} keeps working until')
+    assert first_notice.is_deleted or not first_notice.visible
+    # The card was rebuilt, and the key it shows is still the mask: a plaintext key lives for one render only.
+    assert key_field_value(user) != current and key_field_value(user).startswith('cxt_•')
 
 
 async def test_revealed_key_masks_itself_again(user: User, monkeypatch: pytest.MonkeyPatch) -> None:

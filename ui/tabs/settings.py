@@ -1,5 +1,6 @@
 """Tab `Dashboard Settings`: Step 1 (the API key, billing) and Step 2 (Kustomer subdomains)."""
 
+import functools
 from datetime import datetime
 
 from nicegui import ui
@@ -78,7 +79,10 @@ class KeyCard:
                 f'Last used: {used}.'
             ).classes('text-body2 flex-1 min-w-0 break-words')
             if self.is_admin:
-                ui.button('Revoke old key now', on_click=self.revoke_old).props('outline dense no-caps color=negative')
+                assert old.id is not None
+                ui.button('Revoke old key now', on_click=functools.partial(self.revoke_old, old.id)).props(
+                    'outline dense no-caps color=negative'
+                ).mark(f'revoke-old-{old.id}')
 
     def _show_revealed(self, revealed: bool) -> None:
         if not self.is_admin or self.field is None:
@@ -97,8 +101,8 @@ class KeyCard:
         )
         if plaintext is None:
             return
-        ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
         await self._reload(reveal=plaintext)
+        ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
 
     async def reveal(self) -> None:
         plaintext = await actions.act(
@@ -146,15 +150,16 @@ class KeyCard:
         )
         if plaintext is None:
             return
-        ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
         await self._reload(reveal=plaintext)
+        ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
 
-    async def revoke_old(self) -> None:
-        revoked = await actions.act(lambda db, me: api_keys.revoke_old_keys(session=db, actor=me.user, ip=me.ip))
-        if revoked is None:
-            return
-        ui.notify('The old key no longer works', type='positive')
+    async def revoke_old(self, key_id: int) -> None:
+        revoked = await actions.act(
+            lambda db, me: api_keys.revoke_old_key(session=db, actor=me.user, key_id=key_id, ip=me.ip)
+        )
         await self._reload()
+        if revoked is not None:
+            ui.notify(f'The old key {api_keys.mask(revoked.last4)} no longer works', type='positive')
 
     @ui.refreshable_method
     def subscription(self) -> None:
