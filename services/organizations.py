@@ -74,6 +74,8 @@ def update_subdomains(
     if sandbox == normalized:
         raise ValidationFailed('The sandbox must differ from the organization subdomain', field='sandbox_subdomain')
     organization = get_organization(session=session, actor=actor)
+    if (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == (normalized, sandbox):
+        return organization  # nothing changed: nothing to save or record
     organization.kustomer_subdomain = normalized
     organization.kustomer_sandbox_subdomain = sandbox
     session.add(organization)

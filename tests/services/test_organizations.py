@@ -1,8 +1,9 @@
 """The organization's settings: Kustomer subdomains (normalization, validation, saving) and origins."""
 
 import pytest
+from sqlmodel import select
 
-from models import Role
+from models import AuditAction, AuditEvent, Role
 from services import organizations
 from services.db import write_scope
 from services.errors import PermissionDenied, ValidationFailed
@@ -71,6 +72,17 @@ def test_admin_saves_normalized_subdomains(database: None) -> None:
             sandbox_subdomain='acme-sandbox',
         )
     assert (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == ('acme', 'acme-sandbox')
+
+
+def test_saving_unchanged_subdomains_records_nothing(database: None) -> None:
+    with write_scope() as session:
+        admin = make_user(session, organization=make_organization(session))
+    for raw in ('acme', 'https://acme.kustomerapp.com', 'ACME'):
+        with write_scope() as session:
+            organizations.update_subdomains(session=session, actor=admin, subdomain=raw, sandbox_subdomain='')
+    with write_scope() as session:
+        entries = session.exec(select(AuditEvent).where(AuditEvent.action == AuditAction.SUBDOMAINS_UPDATED)).all()
+    assert len(entries) == 1
 
 
 def test_invalid_value_saves_nothing(database: None) -> None:

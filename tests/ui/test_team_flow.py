@@ -177,6 +177,8 @@ async def test_without_a_mail_server_the_link_is_offered(user: User, create_user
     await user.should_see('No mail server is configured')
     await send_invite(user, MEMBER_EMAIL, role='Admin')
     await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    (role,) = user.find(marker='invite-role').elements
+    assert isinstance(role, ui.select) and role.value == 'member', 'the next invitation starts as Member again'
     link = invitation_link(user)
     assert urlsplit(link).path.startswith('/invite/')
     user.find('Close').click()

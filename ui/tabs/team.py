@@ -120,6 +120,7 @@ class TeamTab:
         if issued is None:
             return
         self.email.value = ''
+        self.role.value = Role.MEMBER.value  # the next invitation starts from the safe choice again
         await self._deliver(issued, button=self.send_button)
 
     async def _deliver(self, issued: invitations.IssuedInvitation, *, button: ui.button | None = None) -> None:
