@@ -56,7 +56,8 @@ SUBSCRIPTION_EVENTS = frozenset(
 
 
 class WebhookRejected(ServiceError):
-    """The webhook is not from Stripe (bad or missing signature, stale timestamp, unreadable body)."""
+    """The webhook is not from Stripe (bad or missing signature, stale timestamp, unreadable body), or its event has a
+    field of a type Stripe never sends."""
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,9 @@ def _organization(*, session: Session, organization_id: int) -> Organization:
 
 # --- webhooks -------------------------------------------------------------------------------------------------
 
+MAX_ID_LENGTH = 255  # the longest id the tables keep (Stripe's own are far shorter)
+_LAST_TIMESTAMP = datetime(9999, 12, 31, tzinfo=UTC).timestamp()  # the last moment a datetime can hold
+
 
 def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event in a webhook body whose `Stripe-Signature` matches the raw bytes and is at most 5 minutes old."""
@@ -259,20 +263,24 @@ def verify_webhook(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         event = json.loads(payload)
     except stripe.SignatureVerificationError as error:
         raise WebhookRejected(f'Invalid signature: {error.user_message}') from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested deeper than json can parse
         raise WebhookRejected('The body is not a JSON event.') from None
-    if not isinstance(event, dict) or not isinstance(event.get('id'), str) or not isinstance(event.get('type'), str):
+    if not isinstance(event, dict) or not _is_id(event.get('id')) or not isinstance(event.get('type'), str):
         raise WebhookRejected('The body is not a Stripe event.')
     return event
 
 
 def handle_event(*, session: Session, event: dict[str, Any]) -> bool:
-    """Apply one verified event; each event id is applied once (False for a replay)."""
+    """Apply one verified event; each event id is applied once (False for a replay).
+
+    A field of a type Stripe never sends raises `WebhookRejected`, so nothing of the event is kept (the caller's
+    transaction rolls back) and a corrected resend is applied normally.
+    """
     if session.get(StripeEvent, event['id']) is not None:
         return False
     session.add(StripeEvent(id=event['id'], type=event['type'][:100]))
     session.flush()
-    data = (event.get('data') or {}).get('object') or {}
+    data = _object(_object(event.get('data'), 'data').get('object'), 'data.object')
     kind = event['type']
     if kind == 'checkout.session.completed':
         _checkout_completed(session=session, checkout=data)
@@ -284,20 +292,23 @@ def handle_event(*, session: Session, event: dict[str, Any]) -> bool:
 
 
 def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
-    if checkout.get('mode') != 'subscription':
+    if _text(checkout.get('mode'), 'mode') != 'subscription':
         return
+    customer_id = _id(checkout.get('customer'), 'customer')
     organization = _organization_for(
-        session=session, customer_id=_id(checkout.get('customer')), reference=checkout.get('client_reference_id')
+        session=session,
+        customer_id=customer_id,
+        reference=_text(checkout.get('client_reference_id'), 'client_reference_id'),
     )
-    subscription_id = _id(checkout.get('subscription'))
+    subscription_id = _id(checkout.get('subscription'), 'subscription')
     if organization is None or subscription_id is None:
         log.info('Stripe checkout %s matches no organization', checkout.get('id'))
         return
     if organization.stripe_customer_id is None:
-        organization.stripe_customer_id = _id(checkout.get('customer'))
+        organization.stripe_customer_id = customer_id
     if organization.stripe_subscription_id == subscription_id:
         return  # a customer.subscription.* event already told us this subscription's state
-    paid = checkout.get('payment_status') in {'paid', 'no_payment_required'}
+    paid = _text(checkout.get('payment_status'), 'payment_status') in {'paid', 'no_payment_required'}
     _apply(
         session=session,
         organization=organization,
@@ -309,16 +320,17 @@ def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
 
 
 def _subscription_changed(*, session: Session, subscription: dict[str, Any], deleted: bool) -> None:
+    metadata = _object(subscription.get('metadata'), 'metadata')
     organization = _organization_for(
         session=session,
-        customer_id=_id(subscription.get('customer')),
-        reference=(subscription.get('metadata') or {}).get('organization_id'),
+        customer_id=_id(subscription.get('customer'), 'customer'),
+        reference=_text(metadata.get('organization_id'), 'metadata.organization_id'),
     )
-    subscription_id = subscription.get('id')
-    if organization is None or not isinstance(subscription_id, str):
+    subscription_id = _id(subscription.get('id'), 'id')
+    if organization is None or subscription_id is None:
         log.info('Stripe subscription %s matches no organization', subscription_id)
         return
-    status = 'canceled' if deleted else str(subscription.get('status') or 'none')
+    status = 'canceled' if deleted else _text(subscription.get('status'), 'status') or 'none'
     current = organization.stripe_subscription_id
     if current and current != subscription_id and organization.subscription_status not in ENDED_STATUSES:
         if status in ENDED_STATUSES or status.startswith('incomplete'):
@@ -326,12 +338,22 @@ def _subscription_changed(*, session: Session, subscription: dict[str, Any], del
         log.warning('organization %s: Stripe subscription %s replaces %s', organization.id, subscription_id, current)
     elif current == subscription_id and organization.subscription_status == 'canceled' and status != 'canceled':
         return  # a canceled subscription never comes back; this is an older event arriving late
-    items = ((subscription.get('items') or {}).get('data')) or []
-    price = (items[0].get('price') or {}) if items else {}
-    plan = price.get('nickname') or price.get('lookup_key') or price.get('id') or organization.subscription_plan
-    period_end = subscription.get('current_period_end') or max(
-        (item.get('current_period_end') or 0 for item in items),
-        default=0,
+    items = [
+        _object(item, 'items.data[]')
+        for item in _list(_object(subscription.get('items'), 'items').get('data'), 'items.data')
+    ]
+    price = _object(items[0].get('price'), 'items.data[].price') if items else {}
+    plan = (
+        _text(price.get('nickname'), 'price.nickname')
+        or _text(price.get('lookup_key'), 'price.lookup_key')
+        or _id(price.get('id'), 'price.id')
+        or organization.subscription_plan
+    )
+    item_ends = [_timestamp(item.get('current_period_end'), 'items.data[].current_period_end') for item in items]
+    period_end = (
+        _timestamp(subscription.get('current_period_end'), 'current_period_end')
+        or max((end for end in item_ends if end is not None), default=None)
+        or organization.current_period_end
     )
     _apply(
         session=session,
@@ -339,17 +361,22 @@ def _subscription_changed(*, session: Session, subscription: dict[str, Any], del
         subscription_id=subscription_id,
         status=status,
         plan=plan,
-        period_end=datetime.fromtimestamp(period_end, UTC) if period_end else organization.current_period_end,
+        period_end=period_end,
     )
 
 
 def _payment_failed(*, session: Session, invoice: dict[str, Any]) -> None:
-    organization = _organization_for(session=session, customer_id=_id(invoice.get('customer')), reference=None)
+    customer_id = _id(invoice.get('customer'), 'customer')
+    organization = _organization_for(session=session, customer_id=customer_id, reference=None)
     if organization is None:
         log.info('Stripe invoice %s matches no organization', invoice.get('id'))
         return
-    parent = (invoice.get('parent') or {}).get('subscription_details') or {}
-    subscription_id = _id(invoice.get('subscription')) or _id(parent.get('subscription'))
+    parent = _object(
+        _object(invoice.get('parent'), 'parent').get('subscription_details'), 'parent.subscription_details'
+    )
+    subscription_id = _id(invoice.get('subscription'), 'subscription') or _id(
+        parent.get('subscription'), 'parent.subscription_details.subscription'
+    )
     if subscription_id is None or subscription_id != organization.stripe_subscription_id:
         return  # not about the subscription on record (a one-off invoice, or an abandoned Checkout)
     if organization.subscription_status == 'canceled':
@@ -390,12 +417,13 @@ def _apply(
         )
 
 
-def _organization_for(*, session: Session, customer_id: str | None, reference: Any) -> Organization | None:
+def _organization_for(*, session: Session, customer_id: str | None, reference: str | None) -> Organization | None:
     if customer_id:
         found = session.exec(select(Organization).where(Organization.stripe_customer_id == customer_id)).first()
         if found is not None:
             return found
-    if isinstance(reference, str) and reference.isdigit():
+    # Our own client_reference_id / metadata: an organization id, at most 18 digits so it fits a 64-bit row id.
+    if reference is not None and reference.isascii() and reference.isdigit() and len(reference) <= 18:
         found = session.get(Organization, int(reference))
         # Only an organization that has no customer yet may be matched by reference alone.
         if found is not None and found.stripe_customer_id in {None, customer_id}:
@@ -403,8 +431,52 @@ def _organization_for(*, session: Session, customer_id: str | None, reference: A
     return None
 
 
-def _id(value: Any) -> str | None:
-    """An id from a field that is either the id itself or an expanded object."""
+# Reading an event's fields: Stripe documents each one's type; anything else is refused, never guessed at.
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH
+
+
+def _id(value: Any, name: str) -> str | None:
+    """An id from a field that is either the id itself or an expanded object (None when absent)."""
     if isinstance(value, dict):
         value = value.get('id')
-    return value if isinstance(value, str) and value else None
+    if value is None or value == '':
+        return None
+    if not _is_id(value):
+        raise WebhookRejected(f'The event field {name} is not a Stripe id.')
+    return value
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    """A JSON object field; absent (or null) reads as empty."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WebhookRejected(f'The event field {name} is not an object.')
+    return value
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    """A JSON array field; absent (or null) reads as empty."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WebhookRejected(f'The event field {name} is not a list.')
+    return value
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise WebhookRejected(f'The event field {name} is not a string.')
+
+
+def _timestamp(value: Any, name: str) -> datetime | None:
+    """A Unix timestamp (seconds); absent, null or 0 reads as None."""
+    if value is None or (value == 0 and not isinstance(value, bool)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _LAST_TIMESTAMP:
+        raise WebhookRejected(f'The event field {name} is not a timestamp.')
+    return datetime.fromtimestamp(value, UTC)

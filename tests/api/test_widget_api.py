@@ -170,7 +170,7 @@ async def test_other_organizations_subdomain_gets_no_grant_with_this_key(
 async def test_other_methods_are_not_allowed(client: httpx.AsyncClient, key: str, method: str) -> None:
     response = await client.request(method, ENDPOINT, headers={'X-API-Key': key})
     assert response.status_code == 405
-    assert response.headers['allow'] == 'GET'
+    assert response.headers['allow'] == 'GET, OPTIONS'  # OPTIONS: the CORS preflight
 
 
 async def test_health_is_ok_while_the_database_answers(client: httpx.AsyncClient) -> None:
