@@ -195,7 +195,7 @@ async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
         ui.label('This action needs your password again.').classes('text-sm text-grey-8')
         password = ui.input('Password', password=True, password_toggle_button=True).mark('sudo-password')
         password.classes('w-full')
-        password.props('autofocus autocomplete=current-password')
+        password.props('autofocus autocomplete=current-password maxlength=72')
 
         async def confirm() -> None:
             entered = password.value or ''

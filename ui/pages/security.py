@@ -103,7 +103,7 @@ def _password_card() -> None:
         ui.label('Change password').classes('text-h6')
         ui.label('Every other browser signed in to your account will be signed out.').classes('text-sm text-grey-8')
         current = ui.input('Current password', password=True, password_toggle_button=True).classes('w-full')
-        current.props('autocomplete=current-password').mark('current-password')
+        current.props('autocomplete=current-password maxlength=72').mark('current-password')
         chosen = new_password_input('New password').mark('new-password')
         fields = {'current_password': current, 'password': chosen}
 
