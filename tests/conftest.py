@@ -1,9 +1,11 @@
 """Every test gets its own data dir and database; bcrypt runs at a low cost so the suite stays quick."""
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nicegui.testing import User
 
 from services import auth, config, db
 
@@ -29,3 +31,14 @@ def database(isolated_environment: Path) -> Iterator[None]:
     engine = db.init_database(settings.resolved_database_url)
     yield
     engine.dispose()
+
+
+# Simulated users (NiceGUI's `user` fixture) wait like a person does: every action runs off the event loop, so what it
+# shows appears a moment after the click, later still on a busy machine.
+PATIENCE = 50  # attempts, 0.1 s apart: up to 5 s for a page to show (or stop showing) something
+
+
+@pytest.fixture(autouse=True)
+def patient_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(User, 'should_see', functools.partialmethod(User.should_see, retries=PATIENCE))
+    monkeypatch.setattr(User, 'should_not_see', functools.partialmethod(User.should_not_see, retries=PATIENCE))

@@ -98,15 +98,16 @@ def test_unknown_email_takes_as_long_as_a_wrong_password(admin: User, monkeypatc
 
     # Interleave, and stay below the lockout threshold by clearing failures between rounds.
     known, unknown = [], []
-    for round_ in range(6):
+    for round_ in range(10):
         known.append(timed(admin.email))
         unknown.append(timed(f'nobody{round_}@example.com'))
         with write_scope() as session:
             for failure in session.exec(select(LoginFailure)).all():
                 session.delete(failure)
     ratio = statistics.median(unknown) / statistics.median(known)
-    # Without the dummy hash an unknown email answers ~100x faster; with it both pay one bcrypt check.
-    assert 0.5 < ratio < 2.0, (known, unknown)
+    # Without the dummy hash an unknown email answers ~100x faster; with it both pay one bcrypt check. The bounds
+    # are wide because the machine is shared: a side channel would be two orders of magnitude, not a factor of 3.
+    assert 1 / 3 < ratio < 3, (known, unknown)
 
 
 def test_five_failures_lock_the_email_for_fifteen_minutes(admin: User) -> None:

@@ -29,7 +29,7 @@ async def set_up_organization(user: User, *, password: str = PASSWORD) -> None:
     user.find('Email').type(ADMIN_EMAIL)
     user.find('Password').type(password)
     user.find('Create organization').click()
-    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=30)
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=100)
 
 
 async def in_database(work: Callable[[Session], T]) -> T:
