@@ -20,6 +20,8 @@ def _settings_or_exit() -> tuple[Settings, str]:
     return settings, secret
 
 
+# Before anything is created: the data dir, the database with its WAL/SHM and NiceGUI's storage are the owner's only.
+os.umask(0o077)
 settings, secret_key = _settings_or_exit()
 configure(settings)
 
@@ -84,9 +86,11 @@ from nicegui import app as nicegui_app  # noqa: E402
 from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
+from api.security_headers import install_security_headers  # noqa: E402
 from services import crypto  # noqa: E402
 from services.db import init_database  # noqa: E402
-from ui import pages, session_routes  # noqa: E402, F401  (importing pages registers every page)
+from services.first_run import start_up_notice  # noqa: E402
+from ui import pages, session_routes, socket_guard  # noqa: E402, F401  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -94,6 +98,7 @@ if __name__ in {'__main__', '__mp_main__'}:
     init_database(settings.resolved_database_url)
     nicegui_app.include_router(session_routes.router)
     app = create_api_app()
+    install_security_headers(app, public_url=settings.resolved_public_url)
     ui.run_with(
         app,
         title='CX Toolbox Dashboard',
@@ -101,8 +106,11 @@ if __name__ in {'__main__', '__mp_main__'}:
         session_middleware_kwargs={'https_only': settings.resolved_public_url.startswith('https://')},
         show_welcome_message=False,
     )
+    socket_guard.install(settings.public_url)  # the page socket: own origin and own browser only
     if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
         print(f'CX Toolbox Dashboard on http://{settings.host}:{settings.port}', flush=True)
+        if notice := start_up_notice(host=settings.host):
+            print(notice, flush=True)
         uvicorn.run(
             app, host=settings.host, port=settings.port, log_level='warning', access_log=False, proxy_headers=True
         )

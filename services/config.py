@@ -2,6 +2,7 @@
 
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.errors import ConfigError
 
 SECRET_FILE_NAME = 'secret_key'
+# The app's own files in the data dir: the secret, the SQLite database with its journals, NiceGUI's storage folder.
+APP_FILE_NAMES = (SECRET_FILE_NAME, 'nicegui', *(f'cxt.sqlite3{end}' for end in ('', '-wal', '-shm', '-journal')))
 
 
 class Settings(BaseSettings):
@@ -71,8 +74,25 @@ def load_settings() -> Settings:
         # A secret's value is never repeated: this line goes to the start-up log.
         shown = '' if _is_secret(variable) else f' (got {error.get("input")!r})'
         raise ConfigError(f'{variable}: {error["msg"]}{shown}') from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir_private(settings.data_dir)
     return settings
+
+
+def make_data_dir_private(data_dir: Path) -> None:
+    """Create the data dir for its owner only (0700); take group and other access away from it and from the app's
+    files in it, where an older version left them open (0755, 0644). Other files in the dir are left as they are."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    storage = data_dir / 'nicegui'
+    stored = sorted(storage.glob('storage-*.json*')) if storage.is_dir() else []
+    for path in [data_dir, *(data_dir / name for name in APP_FILE_NAMES), *stored]:
+        try:
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            if mode & 0o077 and not path.is_symlink():
+                path.chmod(mode & ~0o077)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise ConfigError(f'CXT_DATA_DIR: cannot make {path} private to this account ({error.strerror})') from None
 
 
 def resolve_secret_key(settings: Settings) -> str:

@@ -3,7 +3,8 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import auth, sessions
+from services import auth, first_run, sessions
+from services.config import current_settings
 from services.db import write_scope
 from ui import actions, session, theme
 from ui.components.forms import new_password_input
@@ -20,6 +21,8 @@ async def setup_page() -> RedirectResponse | None:
             'email': ui.input('Email').props('type=email autocomplete=email maxlength=254').classes('w-full'),
             'password': new_password_input(),
         }
+        if first_run.setup_code_required(current_settings().host):
+            fields[first_run.FIELD] = _setup_code_input()
         ip, agent = session.client_ip(), session.user_agent()
 
         async def create() -> None:
@@ -29,12 +32,22 @@ async def setup_page() -> RedirectResponse | None:
                 ui.navigate.to(session.start_url(handoff))
 
         fields['password'].on('keydown.enter', create)
+        if first_run.FIELD in fields:
+            fields[first_run.FIELD].on('keydown.enter', create)
         button = ui.button('Create organization', on_click=create).props('no-caps').classes('w-full')
     return None
 
 
+def _setup_code_input() -> ui.input:
+    """Only the person who started the server knows this code: on a reachable address, it guards the first admin."""
+    field = ui.input('Setup code').props('autocomplete=off spellcheck=false maxlength=64').classes('w-full')
+    return field.props('hint="Find it in the server\'s start-up output, on the line that begins with Setup code"')
+
+
 def _create(form: dict[str, str], ip: str | None, user_agent: str | None) -> str:
     """The organization, its first admin and their first session; returns the session's handoff code."""
+    # Before any other work: without the code, nobody gets as far as bcrypt or the database.
+    first_run.check_setup_code(host=current_settings().host, entered=form.get(first_run.FIELD, ''))
     auth.validate_first_admin(
         organization_name=form['organization'], name=form['name'], email=form['email'], password=form['password']
     )
