@@ -6,6 +6,8 @@ handoff code (valid for a minute) that the `/session/start` route trades for the
 invitation, password reset and first-run setup makes a new token, and the browser's previous session ends.
 """
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +17,7 @@ from sqlmodel import Session, col, delete, select
 from models import BrowserSession, User, UserStatus
 from models.base import utcnow
 from services import crypto
+from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound
 
 LIFETIME = timedelta(days=14)
@@ -44,6 +47,25 @@ class SessionInfo:
     created_at: datetime
     last_seen_at: datetime
     current: bool
+
+
+def cookie_value(token: str) -> str:
+    """The cookie for a session token: the token and its HMAC under a key derived from the server secret, so a
+    cookie the server did not issue is refused before any database lookup."""
+    return f'{token}.{_signature(token)}'
+
+
+def token_from_cookie(value: str | None) -> str | None:
+    """The token inside a session cookie, or None when the cookie is missing or its signature is wrong."""
+    token, _, signature = (value or '').rpartition('.')
+    if not token or not hmac.compare_digest(signature, _signature(token)):
+        return None
+    return token
+
+
+def _signature(token: str) -> str:
+    key = crypto.derive_key(resolve_secret_key(current_settings()), 'session-cookie')
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
 def start(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:

@@ -10,14 +10,17 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import context
 
+from services import sessions
+
 COOKIE = 'cxt_session'
 START_PATH = '/session/start'
 
 
 def browser_token() -> str | None:
-    """The session token this page was loaded with (its events carry the same page request)."""
+    """The session token this page was loaded with (its events carry the same page request); None without a
+    cookie or with one the server did not sign."""
     request = context.client.request
-    return request.cookies.get(COOKIE) if request is not None else None
+    return sessions.token_from_cookie(request.cookies.get(COOKIE)) if request is not None else None
 
 
 def client_ip() -> str | None:

@@ -18,7 +18,7 @@ router = APIRouter()
 
 @router.get(START_PATH, include_in_schema=False)
 async def start_session(request: Request, code: str = '', next: str = '/') -> RedirectResponse:
-    previous = request.cookies.get(COOKIE)
+    previous = sessions.token_from_cookie(request.cookies.get(COOKIE))
 
     def trade() -> str | None:
         with write_scope() as db:
@@ -30,7 +30,7 @@ async def start_session(request: Request, code: str = '', next: str = '/') -> Re
     response = RedirectResponse(safe_redirect_target(next), status_code=303)
     response.set_cookie(
         COOKIE,
-        token,
+        sessions.cookie_value(token),
         max_age=int(sessions.LIFETIME.total_seconds()),
         httponly=True,
         samesite='lax',

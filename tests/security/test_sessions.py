@@ -156,3 +156,15 @@ async def test_a_tab_in_the_sign_in_target_lands_on_the_dashboard(user: User) ->
     await user.should_see(f'Signed in as {ADMIN_EMAIL}')
     went_to = urlsplit(user.back_history[-1])
     assert (went_to.path, parse_qs(went_to.query)['next']) == ('/session/start', ['/'])
+
+
+async def test_a_session_cookie_the_server_did_not_sign_is_refused(user: User, create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    issued = user.http_client.cookies[COOKIE]
+    token, _, signature = issued.rpartition('.')
+    forger = create_user()
+    for forged in (token, f'{token}.{"0" * len(signature)}', f'{token}x.{signature}'):
+        forger.http_client.cookies.set(COOKIE, forged)
+        assert not await is_signed_in(forger), forged
+    forger.http_client.cookies.set(COOKIE, issued)
+    assert await is_signed_in(forger), 'the real cookie still works'
