@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import bcrypt
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
@@ -48,6 +49,14 @@ def _dummy_hash(rounds: int) -> str:
     return bcrypt.hashpw(b'not-a-real-password', bcrypt.gensalt(rounds=rounds)).decode()
 
 
+# Self-hosted teams run mail on internal and reserved domains (`ops@corp.local`, `admin@acme.test`): only the syntax is
+# checked. email-validator documents this module-level list as the way to allow such names; `.invalid` and `.onion`
+# stay refused, and so does a domain without a dot.
+email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [
+    name for name in email_validator.SPECIAL_USE_DOMAIN_NAMES if name in {'invalid', 'onion'}
+]
+
+
 def normalize_email(raw: str, *, field: str = 'email') -> str:
     """Syntax-checked, lower-cased email address (no deliverability lookups)."""
     address = (raw or '').strip()
@@ -55,8 +64,8 @@ def normalize_email(raw: str, *, field: str = 'email') -> str:
         raise ValidationFailed(f'Use at most {EMAIL_MAX_LENGTH} characters', field=field)
     try:
         result = validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        raise ValidationFailed('Enter a valid email address', field=field) from None
+    except EmailNotValidError as refused:
+        raise ValidationFailed(f'Enter a valid email address. {refused}', field=field) from None
     return result.normalized.lower()
 
 

@@ -149,3 +149,22 @@ def test_success_clears_earlier_failures(admin: User) -> None:
         with pytest.raises(InvalidCredentials):
             sign_in(admin.email, 'wrong password!')
     assert sign_in(admin.email, DEFAULT_PASSWORD).id == admin.id
+
+
+@pytest.mark.parametrize('address', ['ops@corp.local', 'admin@acme.test', 'it@intranet.home.arpa', 'x@corp.internal'])
+def test_internal_and_reserved_domains_are_accepted(address: str) -> None:
+    assert auth.normalize_email(address.upper()) == address
+
+
+@pytest.mark.parametrize(
+    ('address', 'why'),
+    [
+        ('ops@localhost', 'It should have a period'),
+        ('no-at-sign', 'must have an @-sign'),
+        ('someone@site.invalid', 'special-use or reserved name'),
+    ],
+)
+def test_a_refused_address_says_why(address: str, why: str) -> None:
+    with pytest.raises(ValidationFailed, match='Enter a valid email address') as raised:
+        auth.normalize_email(address)
+    assert why in str(raised.value)

@@ -307,3 +307,17 @@ async def test_help_pages_are_linked_and_need_sign_in(user: User) -> None:
     await user.should_see('Forgot password?')
     await sign_in(user, ADMIN_EMAIL)
     await user.should_see('Sidekick runs inside Kustomer')
+
+
+async def test_an_internal_mail_domain_can_set_up_and_sign_in(user: User) -> None:
+    await user.open('/setup')
+    user.find('Organization name').type('Acme Support')
+    user.find('Your name').type('Ops')
+    user.find('Email').type('ops@corp.local')
+    user.find('Password').type(PASSWORD)
+    button(user, 'Create organization').click()
+    await user.should_see('Signed in as ops@corp.local')
+    button(user, 'Sign out').click()
+    await user.should_see('Forgot password?')
+    await sign_in(user, 'ops@corp.local')
+    await user.should_see('Signed in as ops@corp.local')
