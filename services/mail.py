@@ -4,8 +4,10 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 from urllib.parse import urlsplit
 
 import yagmail
@@ -14,6 +16,9 @@ from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured
 
 log = logging.getLogger(__name__)
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: a valid certificate, for another name.
+NAME_MISMATCH = frozenset({62, 64})
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ def send_email(message: Email, *, settings: Settings | None = None) -> None:
     mime = build_mime(message, sender=sender)
     server = f'{settings.smtp_host}:{settings.smtp_port}'
     try:
-        _deliver(settings, sender=sender, recipient=message.to, payload=mime.as_string())
+        _deliver(settings, sender=sender, recipient=message.to, mime=mime)
     except Exception as error:  # every failure, whatever the library raised, becomes one readable reason
         reason = describe_failure(error, server=server, settings=settings, recipient=message.to)
         log.warning('mail to %s via %s failed: %s', message.to, server, reason)
@@ -62,32 +67,70 @@ def build_mime(message: Email, *, sender: str) -> EmailMessage:
     return mime
 
 
-def _deliver(settings: Settings, *, sender: str, recipient: str, payload: str) -> None:
-    # yagmail opens the connection (TLS, login) and quits it at the end of the `with` block. The message itself is
-    # built above: yagmail's own send() puts the HTML source (with <br>s) into the text part, and on a dropped
-    # connection it sleeps ~18 s through three retries and then returns False. One attempt with the real error is
-    # better here: the invitation stays stored and the admin can Resend.
+class MissingExtension(smtplib.SMTPNotSupportedError):
+    """The mail server does not offer an SMTP extension this message needs (STARTTLS, AUTH or SMTPUTF8)."""
+
+    def __init__(self, extension: str) -> None:
+        super().__init__(f'{extension} extension not supported by server.')
+        self.extension = extension
+
+
+def _deliver(settings: Settings, *, sender: str, recipient: str, mime: EmailMessage) -> None:
+    # yagmail opens the connection (TLS) and quits it at the end of the `with` block. The message itself is built
+    # above: yagmail's own send() puts the HTML source (with <br>s) into the text part, and on a dropped connection it
+    # sleeps ~18 s through three retries and then returns False. One attempt with the real error is better here: the
+    # invitation stays stored and the admin can Resend.
     assert settings.smtp_host, 'send_email checks mail_configured first'
+    # smtplib's own TLS context accepts any certificate, which would hand the password to a man in the middle. This one
+    # checks the certificate and the host name, against the system CAs or the bundle SSL_CERT_FILE names.
+    security = settings.smtp_security
+    tls = ssl.create_default_context() if security != 'none' else None
+    implicit_tls: dict[str, Any] = {'context': tls} if security == 'ssl' else {}  # yagmail passes it to SMTP_SSL
     client = yagmail.SMTP(
-        user=settings.smtp_user or None,
-        password=settings.smtp_password or '',
         host=settings.smtp_host,
         port=settings.smtp_port,
-        smtp_ssl=settings.smtp_security == 'ssl',
-        smtp_starttls=settings.smtp_security == 'starttls',
-        smtp_skip_login=not settings.smtp_user,
+        smtp_ssl=security == 'ssl',
+        smtp_starttls={'context': tls} if security == 'starttls' else False,  # yagmail calls starttls(**this)
+        smtp_skip_login=True,  # _send logs in, once it knows that the server offers AUTH
         soft_email_validation=False,
         timeout=settings.smtp_timeout,
+        **implicit_tls,
     )
     with client:
         try:
-            client.login()
-            refused = client.smtp.sendmail(sender, [recipient], payload)
+            refused = _send(_connect(client), settings=settings, sender=sender, recipient=recipient, mime=mime)
         except BaseException:
             _drop_connection(client)
             raise
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def _connect(client: yagmail.SMTP) -> smtplib.SMTP:
+    """Open the connection and, with starttls, upgrade it to TLS; the login comes later, in _send."""
+    try:
+        client.login()  # with smtp_skip_login, yagmail's login() only connects
+    except smtplib.SMTPNotSupportedError as error:  # STARTTLS is the only extension this step asks for
+        raise MissingExtension('STARTTLS') from error
+    return client.smtp
+
+
+def _send(
+    connection: smtplib.SMTP, *, settings: Settings, sender: str, recipient: str, mime: EmailMessage
+) -> dict[str, tuple[int, bytes]]:
+    """Log in if configured and hand over the message; returns the recipients the server refused."""
+    connection.ehlo_or_helo_if_needed()
+    if settings.smtp_user:
+        if not connection.has_extn('auth'):
+            raise MissingExtension('AUTH')
+        connection.login(settings.smtp_user, settings.smtp_password or '')
+    if (sender + recipient).isascii():
+        return connection.sendmail(sender, [recipient], mime.as_string())
+    # A non-ASCII mailbox travels as UTF-8 in the envelope and the headers, which the server must agree to (RFC 6531).
+    if not connection.has_extn('smtputf8'):
+        raise MissingExtension('SMTPUTF8')
+    payload = mime.as_bytes(policy=policy.SMTPUTF8)
+    return connection.sendmail(sender, [recipient], payload, mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
 
 
 def _drop_connection(client: yagmail.SMTP) -> None:
@@ -111,13 +154,32 @@ def describe_failure(error: BaseException, *, server: str, settings: Settings, r
         return f'The mail server {server} refused the login for {settings.smtp_user}'
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return f'The mail server {server} refused the recipient {recipient}'
-    if isinstance(error, smtplib.SMTPNotSupportedError):
-        return f'The mail server {server} does not support STARTTLS (check CXT_SMTP_SECURITY)'
+    if isinstance(error, MissingExtension) and error.extension == 'AUTH':
+        return f'The mail server {server} does not offer a login (AUTH); unset CXT_SMTP_USER or use a server that does'
+    if isinstance(error, MissingExtension) and error.extension == 'SMTPUTF8':
+        return f'The mail server {server} cannot deliver to addresses with non-ASCII characters (no SMTPUTF8)'
+    if isinstance(error, MissingExtension):
+        return f'The mail server {server} does not support {error.extension} (check CXT_SMTP_SECURITY)'
     if isinstance(error, smtplib.SMTPResponseException):
         detail = error.smtp_error.decode(errors='replace') if isinstance(error.smtp_error, bytes) else error.smtp_error
         return f'The mail server {server} answered {error.smtp_code}: {detail}'[:500]
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return _untrusted_certificate(error, server=server, host=settings.smtp_host or '')
     if isinstance(error, ssl.SSLError):
         return f'TLS with the mail server {server} failed ({error.reason or error})'
     if isinstance(error, OSError):
         return f'Could not reach the mail server {server} ({error.strerror or error})'
     return f'Sending through the mail server {server} failed ({type(error).__name__}: {error})'[:500]
+
+
+def _untrusted_certificate(error: ssl.SSLCertVerificationError, *, server: str, host: str) -> str:
+    detail = 'certificate verify failed: ' + (error.verify_message or error.reason or '').rstrip('.')
+    if error.verify_code in NAME_MISMATCH:
+        return (
+            f"The mail server {server}'s certificate is not valid for {host} ({detail}). "
+            'Set CXT_SMTP_HOST to a name the certificate was issued for.'
+        )
+    return (
+        f"The mail server {server}'s certificate is not trusted ({detail}). "
+        'Use a certificate from a trusted authority, or point SSL_CERT_FILE at your CA bundle.'
+    )

@@ -78,6 +78,14 @@ class RefusingHandler:
         return '250 Message accepted for delivery'
 
 
+class AsciiOnlyServer(SmtpServer):
+    """A collecting SMTP server without SMTPUTF8 (aiosmtpd's Controller offers it unless told not to)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._controller = Controller(self._collector, hostname=self.host, port=self.port, enable_SMTPUTF8=False)
+
+
 @pytest.fixture
 def login_server() -> Iterator[LoginServer]:
     server = LoginServer()
@@ -157,6 +165,23 @@ def test_starttls_configured_but_not_offered_points_at_the_setting(
     assert smtp_server.messages == []
 
 
+def test_a_login_configured_but_not_offered_points_at_the_user_setting(
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plain relay without AUTH: the fix is CXT_SMTP_USER, not CXT_SMTP_SECURITY.
+    settings = settings_for(monkeypatch, smtp_server.host, smtp_server.port, smtp_user=USER, smtp_password=PASSWORD)
+
+    with pytest.raises(ExternalServiceError) as raised:
+        mail.send_email(MESSAGE, settings=settings)
+
+    assert str(raised.value) == (
+        f'The mail server 127.0.0.1:{smtp_server.port} does not offer a login (AUTH); '
+        'unset CXT_SMTP_USER or use a server that does'
+    )
+    assert smtp_server.messages == []
+
+
 def test_implicit_tls_against_a_plain_server_is_a_tls_failure(
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -210,17 +235,44 @@ def test_an_unknown_mail_host_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         mail.send_email(MESSAGE, settings=settings)
 
 
-def test_an_address_the_server_cannot_take_fails_with_a_reason(
+@pytest.mark.parametrize(
+    ('recipient', 'sender'),
+    [('jürgen@example.com', 'dashboard@example.com'), ('grace@example.com', 'büro@acme.example')],
+)
+def test_a_non_ascii_address_goes_out_over_smtputf8(
+    recipient: str,
+    sender: str,
     smtp_server: SmtpServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A non-ASCII mailbox needs SMTPUTF8, which is not asked for: one readable failure, no crash, nothing sent.
-    settings = settings_for(monkeypatch, smtp_server.host, smtp_server.port)
-    message = mail.Email(to='jürgen@example.com', subject=MESSAGE.subject, text=MESSAGE.text, html=MESSAGE.html)
+    settings = settings_for(monkeypatch, smtp_server.host, smtp_server.port, mail_from=sender)
+    message = mail.Email(to=recipient, subject='Grüße von Acme', text='Willkommen, Jürgen.', html='<p>Willkommen</p>')
 
-    with pytest.raises(
-        ExternalServiceError, match=rf'^Sending through the mail server 127\.0\.0\.1:{smtp_server.port}'
-    ):
-        mail.send_email(message, settings=settings)
+    mail.send_email(message, settings=settings)
 
-    assert smtp_server.messages == []
+    (received,) = smtp_server.wait_for(1)
+    assert (received.sender, received.recipients) == (sender, [recipient])
+    assert (received.message['To'], received.message['From']) == (recipient, f'CX Toolbox <{sender}>')
+    assert received.subject == 'Grüße von Acme'
+    assert received.text.strip() == 'Willkommen, Jürgen.'
+
+
+def test_a_non_ascii_address_the_server_cannot_take_fails_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = AsciiOnlyServer().start()
+    try:
+        settings = settings_for(monkeypatch, server.host, server.port)
+        message = mail.Email(to='jürgen@example.com', subject=MESSAGE.subject, text=MESSAGE.text, html=MESSAGE.html)
+        with pytest.raises(ExternalServiceError) as raised:
+            mail.send_email(message, settings=settings)
+    finally:
+        server.stop()
+
+    assert str(raised.value) == (
+        f'The mail server 127.0.0.1:{server.port} cannot deliver to addresses with non-ASCII characters (no SMTPUTF8)'
+    )
+    assert server.messages == []
+    (record,) = [record for record in caplog.records if record.name == 'services.mail']
+    assert record.levelname == 'WARNING'
