@@ -1,28 +1,35 @@
 """CX Toolbox Dashboard: `uv run main.py` serves the app (first-run setup at http://127.0.0.1:8080).
 
-`uv run main.py --help` lists the operator commands (unlock an account, print a reset link, create an admin).
+`uv run main.py --help` lists the operator commands (unlock an account, print a reset link, create an admin,
+back up, restore).
 """
 
 import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
 
 
-def _settings_or_exit() -> tuple[Settings, str]:
+def _settings_or_exit() -> Settings:
     try:
-        settings = load_settings()
-        secret = resolve_secret_key(settings)
+        return load_settings()
     except ConfigError as error:
         sys.exit(f'Configuration error: {error}')
-    return settings, secret
+
+
+def _secret_or_exit(settings: Settings) -> str:
+    try:
+        return resolve_secret_key(settings)
+    except ConfigError as error:
+        sys.exit(f'Configuration error: {error}')
 
 
 # Before anything is created: the data dir, the database with its WAL/SHM and NiceGUI's storage are the owner's only.
 os.umask(0o077)
-settings, secret_key = _settings_or_exit()
+settings = _settings_or_exit()
 configure(settings)
 
 
@@ -41,6 +48,10 @@ def _command_line() -> argparse.ArgumentParser:
     create.add_argument('email')
     create.add_argument('--name', default='Admin', help='their name, for a new account (default: Admin)')
     create.add_argument('--organization', type=int, help='the organization id, when there are several')
+    backup = commands.add_parser('backup', help='copy the running instance (database and secret) into a new directory')
+    backup.add_argument('path', type=Path, help='a new or empty directory')
+    restore = commands.add_parser('restore', help='put a backup into the data directory, which must be empty')
+    restore.add_argument('path', type=Path, help='a directory made by the backup command')
     return parser
 
 
@@ -50,6 +61,8 @@ def _run_command(arguments: argparse.Namespace) -> int:
     from services.db import init_database, write_scope
     from services.errors import ServiceError
 
+    if arguments.command in {'backup', 'restore'}:
+        return _run_backup_command(arguments)
     init_database(settings.resolved_database_url)
     try:
         with write_scope() as session:
@@ -72,11 +85,51 @@ def _run_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _run_backup_command(arguments: argparse.Namespace) -> int:
+    """`backup` and `restore`: files only; neither migrates nor opens the app's own database connection."""
+    from services import backup
+    from services.errors import ServiceError
+
+    try:
+        if arguments.command == 'backup':
+            made = backup.backup(settings=settings, target=arguments.path)
+            print(f'Backed up to {made.target}: {", ".join(made.files)} (files 0600, directory 0700).')
+            if made.manifest.engine == 'sqlite':
+                print(f'Database: {made.database_bytes:,} bytes, schema {made.manifest.schema_revision}, integrity ok.')
+            if made.manifest.secret == 'environment':
+                print('The secret is CXT_SECRET_KEY, not a file: keep its value with this backup (it is not in it).')
+            elif made.manifest.secret == 'missing':
+                print('There was no secret file to copy: stored API keys cannot be revealed after a restore.')
+            if made.pg_dump_command:
+                print('The database is on PostgreSQL: dump it into the backup with this command (it asks for the')
+                print(f'password unless PGPASSWORD or ~/.pgpass holds it):\n  {made.pg_dump_command}')
+            if made.manifest.secret == 'file':
+                print('Keep the backup private: its secret decrypts the stored API keys.')
+        else:
+            restored = backup.restore(settings=settings, source=arguments.path)
+            print(f'Restored into {restored.data_dir}: {", ".join(path.name for path in restored.files)} (0600).')
+            if restored.manifest.secret == 'missing':
+                print('The backup had no secret: the app makes a new one, so rotate the API key to reveal it again.')
+            if restored.secret_overridden:
+                print('CXT_SECRET_KEY is set and wins over the restored secret file: it must be the backed-up value.')
+            if restored.pg_restore_command:
+                print(f'Load the dump into an empty PostgreSQL database:\n  {restored.pg_restore_command}')
+            elif restored.manifest.engine == 'postgresql':
+                print('This backup holds no database dump: load the pg_dump taken with it by pg_restore.')
+    except ServiceError as error:
+        print(f'Not done: {error}', file=sys.stderr)
+        return 1
+    return 0
+
+
 # Commands run before NiceGUI is even imported: they start quickly and never serve.
 if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
     _arguments = _command_line().parse_args()
     if _arguments.command is not None:
         sys.exit(_run_command(_arguments))
+
+# Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
+secret_key = _secret_or_exit(settings)
 
 # NiceGUI fixes its storage folder when it is imported: point it into the data dir first.
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui').resolve()))
@@ -87,15 +140,21 @@ from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import crypto  # noqa: E402
-from services.db import init_database  # noqa: E402
+from services import crypto, invitations, process_lock  # noqa: E402
+from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
 from ui import pages, session_routes, socket_guard  # noqa: E402, F401  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     run.process_pool_start_method = 'spawn'
+    serving = __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION')  # not pool workers, not tests
+    if serving:
+        process_lock.hold_data_dir_or_exit(data_dir=settings.data_dir, database_url=settings.resolved_database_url)
     init_database(settings.resolved_database_url)
+    if serving:
+        with write_scope() as session:
+            invitations.mark_interrupted_sends(session=session)
     nicegui_app.include_router(session_routes.router)
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)

@@ -1,4 +1,4 @@
-"""`GET /api/health`: 200 while the database answers, 503 otherwise."""
+"""`GET /api/health`: 200 while the database answers (liveness). `GET /api/ready`: 200 while this process can save."""
 
 import logging
 
@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.database_calls import in_thread
+from services import readiness
+from services.config import current_settings
 from services.db import read_connection
 
 router = APIRouter()
@@ -25,3 +27,19 @@ async def health() -> JSONResponse:
         log.warning('health check failed: %s', exc)
         return JSONResponse({'status': 'unavailable'}, status_code=503)
     return JSONResponse({'status': 'ok'})
+
+
+@router.get('/api/ready')
+async def ready() -> JSONResponse:
+    """For load balancers and monitoring: 503 with the reason (`unreachable`, `read-only`, `missing`, `disk`) while
+    this process cannot save, so traffic goes elsewhere and someone is told."""
+    data_dir = current_settings().data_dir
+    try:
+        reason = await in_thread(lambda: readiness.check_readiness(data_dir=data_dir))
+    except Exception:  # a failure the check does not know: still an answer a load balancer understands
+        log.exception('readiness check failed')
+        reason = readiness.NotReady.UNREACHABLE
+    if reason is None:
+        return JSONResponse({'status': 'ready'})
+    log.warning('not ready: %s', reason)
+    return JSONResponse({'status': 'not ready', 'reason': reason, 'message': reason.explanation}, status_code=503)

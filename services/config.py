@@ -12,8 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.errors import ConfigError
 
 SECRET_FILE_NAME = 'secret_key'
-# The app's own files in the data dir: the secret, the SQLite database with its journals, NiceGUI's storage folder.
-APP_FILE_NAMES = (SECRET_FILE_NAME, 'nicegui', *(f'cxt.sqlite3{end}' for end in ('', '-wal', '-shm', '-journal')))
+# The app's own files in the data dir: the secret, NiceGUI's storage, the process lock, the database and its journals.
+APP_FILE_NAMES = (
+    SECRET_FILE_NAME,
+    'nicegui',
+    'cxt.lock',
+    *(f'cxt.sqlite3{end}' for end in ('', '-wal', '-shm', '-journal')),
+)
 
 
 class Settings(BaseSettings):

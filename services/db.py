@@ -90,10 +90,19 @@ def get_engine() -> Engine:
     return _engine
 
 
+MIGRATION_LOCK_KEY = 0x43_58_54_4D  # 'CXTM': the PostgreSQL advisory lock every starting process migrates under
+
+
 def run_migrations(engine: Engine) -> None:
+    """Bring the schema to head; processes starting together on one PostgreSQL database take turns."""
     config = Config()
     config.set_main_option('script_location', str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == 'postgresql':
+            # Without it, processes starting together on an empty database all create the tables and all but one
+            # fail (UniqueViolation on pg_type). A transaction lock is released by the commit that publishes the
+            # schema, so the next process finds it at head. (SQLite's BEGIN IMMEDIATE already serializes.)
+            connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})')
         config.attributes['connection'] = connection
         command.upgrade(config, 'head')
 

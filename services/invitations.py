@@ -212,6 +212,21 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
     return invitation.delivery_status
 
 
+INTERRUPTED = 'interrupted; resend'
+
+
+def mark_interrupted_sends(*, session: Session) -> int:
+    """At start-up: invitations left `Sending…` by a process that died mid-send become `Email failed` (interrupted;
+    resend). Returns how many."""
+    # A send still running in another process (several on PostgreSQL) is corrected by its own record_delivery.
+    marked = session.exec(
+        update(Invitation)
+        .where(col(Invitation.delivery_status) == DeliveryStatus.SENDING)
+        .values(delivery_status=DeliveryStatus.FAILED, last_error=INTERRUPTED)
+    )
+    return marked.rowcount
+
+
 def lookup_invitation(*, session: Session, token: str) -> InvitationView:
     """The state of the invitation behind `token` (anyone holding the link may ask)."""
     invitation = _by_token(session=session, token=token)
