@@ -141,7 +141,7 @@ def test_signing_out_on_one_process_signs_the_browser_out_on_the_other(
     browser_context = open_context(contexts, browser, a)  # one browser: its cookie goes to A and to B
     on_a = browser_context.new_page()
     set_up_organization(on_a)
-    assert [cookie['name'] for cookie in browser_context.cookies(b.url)].count(COOKIE) == 1, 'B gets the cookie'
+    assert [cookie.get('name') for cookie in browser_context.cookies(b.url)].count(COOKIE) == 1, 'B gets the cookie'
 
     on_b = browser_context.new_page()  # stays open through the sign-out on A
     assert_signed_in(on_b, b, ADMIN)
