@@ -143,7 +143,7 @@ from api.security_headers import install_security_headers  # noqa: E402
 from services import crypto, invitations, process_lock  # noqa: E402
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
-from ui import pages, session_routes, socket_guard  # noqa: E402, F401  (importing pages registers every page)
+from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402, F401  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -151,10 +151,15 @@ if __name__ in {'__main__', '__mp_main__'}:
     serving = __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION')  # not pool workers, not tests
     if serving:
         process_lock.hold_data_dir_or_exit(data_dir=settings.data_dir, database_url=settings.resolved_database_url)
-    init_database(settings.resolved_database_url)
+    engine = init_database(settings.resolved_database_url)
     if serving:
         with write_scope() as session:
             invitations.mark_interrupted_sends(session=session)
+    if serving and engine.dialect.name == 'postgresql':
+        # Other processes on the same database remove members, end sessions, rotate the key: their open pages here
+        # follow within a moment (on SQLite this process is the only one).
+        nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
+        nicegui_app.on_shutdown(open_pages.stop_following)
     nicegui_app.include_router(session_routes.router)
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from models import ApiKey, AuditAction, Organization, User
 from models.base import table_of, utcnow
-from services import crypto
+from services import crypto, events
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
@@ -144,6 +144,7 @@ def revoke_old_key(*, session: Session, actor: User, key_id: int, ip: str | None
         raise ValidationFailed(f'The old key {mask(key.last4)} has already stopped working.')
     key.expires_at = now
     session.add(key)
+    events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.organization_id)
     record_event(
         session=session,
         organization_id=actor.organization_id,
@@ -267,4 +268,6 @@ def _add_key(*, session: Session, actor: User) -> str:
         )
     )
     session.flush()
+    # Generated or rotated: other processes refresh their key cards.
+    events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.organization_id)
     return plaintext

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
 from models.base import stored_id, utcnow
-from services import auth, crypto, mail
+from services import auth, crypto, events, mail
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, ValidationFailed
@@ -145,6 +145,7 @@ def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
     session.add(invitation)
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=actor.organization_id)
     record_event(
         session=session,
         organization_id=actor.organization_id,
@@ -209,6 +210,7 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
     invitation.delivery_status = DeliveryStatus.FAILED if error else DeliveryStatus.SENT
     invitation.last_error = error[:1000] if error else None
     session.add(invitation)
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
     return invitation.delivery_status
 
 
@@ -286,6 +288,7 @@ def accept_invitation(*, session: Session, token: str, name: str, password_hash:
         user.status = UserStatus.ACTIVE
     session.add(user)
     session.flush()
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
     record_event(
         session=session,
         organization_id=invitation.organization_id,
@@ -347,6 +350,8 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
 
 
 def _issued(*, session: Session, invitation: Invitation, token: str, inviter: User, resent: bool) -> IssuedInvitation:
+    # Invited or resent: other processes show it in their team lists.
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
     organization = session.get(Organization, invitation.organization_id)
     return IssuedInvitation(
         invitation_id=stored_id(invitation),

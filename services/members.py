@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlmodel import Session, col, func, select
 
 from models import AuditAction, Role, User, UserStatus
-from services import sessions
+from services import events, sessions
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.organizations import lock_organization
@@ -48,6 +48,9 @@ def change_role(
     previous = member.role
     member.role = role
     session.add(member)
+    events.publish(
+        session=session, kind=events.EventKind.ROLE_CHANGED, organization_id=actor.organization_id, user_id=member_id
+    )
     record_event(
         session=session,
         organization_id=actor.organization_id,
@@ -80,6 +83,9 @@ def remove_member(
     member.status = UserStatus.REMOVED
     session.add(member)
     sessions.end_all(session=session, user_id=member_id)
+    events.publish(
+        session=session, kind=events.EventKind.MEMBER_REMOVED, organization_id=actor.organization_id, user_id=member_id
+    )
     record_event(
         session=session,
         organization_id=actor.organization_id,

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, Organization, User
 from models.base import table_of
+from services import events
 from services.audit import record_event
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
@@ -79,6 +80,7 @@ def update_subdomains(
     organization.kustomer_subdomain = normalized
     organization.kustomer_sandbox_subdomain = sandbox
     session.add(organization)
+    events.publish(session=session, kind=events.EventKind.SUBDOMAINS_SAVED, organization_id=organization.id)
     record_event(
         session=session,
         organization_id=organization.id,

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, delete, select
 
 from models import BrowserSession, User, UserStatus
 from models.base import utcnow
-from services import crypto
+from services import crypto, events
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound
 
@@ -157,8 +157,13 @@ def password_entered(*, session: Session, session_id: int) -> datetime:
 
 def end(*, session: Session, token: str | None) -> None:
     """Sign this browser out."""
-    if token:
-        session.exec(delete(BrowserSession).where(col(BrowserSession.token_hash) == crypto.sha256_hex(token)))
+    if not token:
+        return
+    token_hash = crypto.sha256_hex(token)
+    user_id = session.exec(select(BrowserSession.user_id).where(BrowserSession.token_hash == token_hash)).first()
+    session.exec(delete(BrowserSession).where(col(BrowserSession.token_hash) == token_hash))
+    if user_id is not None:
+        events.publish(session=session, kind=events.EventKind.SESSIONS_ENDED, organization_id=None, user_id=user_id)
 
 
 def end_one(*, session: Session, user: User, session_id: int) -> bool:
@@ -166,6 +171,7 @@ def end_one(*, session: Session, user: User, session_id: int) -> bool:
     result = session.exec(
         delete(BrowserSession).where(col(BrowserSession.id) == session_id, col(BrowserSession.user_id) == user.id)
     )
+    events.publish(session=session, kind=events.EventKind.SESSIONS_ENDED, organization_id=None, user_id=user.id)
     return result.rowcount == 1
 
 
@@ -174,6 +180,7 @@ def end_all(*, session: Session, user_id: int, keep_session_id: int | None = Non
     statement = delete(BrowserSession).where(col(BrowserSession.user_id) == user_id)
     if keep_session_id is not None:
         statement = statement.where(col(BrowserSession.id) != keep_session_id)
+    events.publish(session=session, kind=events.EventKind.SESSIONS_ENDED, organization_id=None, user_id=user_id)
     return session.exec(statement).rowcount
 
 

@@ -1,17 +1,25 @@
-"""The open pages of this process: whose they are, and which show the team, so a change reaches them at once."""
+"""The open pages of this process: whose they are, and which show the team or the API key, so a change reaches them
+at once, whether it was made here or, on PostgreSQL, in another process (`services/events.py`)."""
 
+import asyncio
+import logging
 from collections.abc import Awaitable
 from typing import Protocol
 from weakref import WeakSet
 
-from nicegui import background_tasks, context, storage
+from nicegui import background_tasks, context, run, storage
 from nicegui.client import Client
 
 from models import User
+from services import events, sessions
+from services.db import read_scope
+from ui.session import COOKIE
+
+log = logging.getLogger(__name__)
 
 
 class TeamView(Protocol):
-    """An open view of an organization's team that can load itself again."""
+    """An open view of an organization's team (or of its API key) that can load itself again."""
 
     organization_id: int
     client: Client
@@ -21,6 +29,8 @@ class TeamView(Protocol):
 
 _clients_by_user: dict[int, set[str]] = {}
 _team_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]  (a Protocol is fine at runtime)
+_key_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
+_listener: asyncio.Task[None] | None = None
 
 
 def track_page(user: User) -> None:
@@ -46,17 +56,30 @@ def show_team(view: TeamView) -> None:
     _team_views.add(view)
 
 
-def team_changed(organization_id: int) -> None:
-    """Load the team again on every open page of this organization that shows it."""
-    for view in list(_team_views):
-        if view.organization_id != organization_id or view.client.is_deleted:
+def show_keys(view: TeamView) -> None:
+    _key_views.add(view)
+
+
+def team_changed(organization_id: int | None) -> None:
+    """Load the team again on every open page of this organization (of every one for None) that shows it."""
+    _reload_all(_team_views, organization_id)
+
+
+def keys_changed(organization_id: int | None) -> None:
+    """Load the API key card again on every open page of this organization (of every one for None)."""
+    _reload_all(_key_views, organization_id)
+
+
+def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None:
+    for view in list(views):
+        if (organization_id is not None and view.organization_id != organization_id) or view.client.is_deleted:
             continue
         # Event listeners remember the request they were registered under, and handlers read the signed-in user
         # from it: rows rebuilt because of someone else's action must still act as this page's own user. The
         # task copies the context as it is now.
         token = storage.request_contextvar.set(view.client.request)
         try:
-            background_tasks.create(_reload(view), name='team reload')
+            background_tasks.create(_reload(view), name='view reload')
         finally:
             storage.request_contextvar.reset(token)
 
@@ -64,3 +87,74 @@ def team_changed(organization_id: int) -> None:
 async def _reload(view: TeamView) -> None:
     with view.client:
         await view.reload()
+
+
+async def end_ended_sessions(user_id: int | None) -> int:
+    """Send to `/login` each open page (of `user_id`, or of anyone for None) whose session the database no longer
+    knows; returns how many. Events only say whom to look at: the session rows decide."""
+    pages: dict[str, str | None] = {}
+    for owner in [user_id] if user_id is not None else list(_clients_by_user):
+        for client_id in _clients_by_user.get(owner, set()):
+            client = Client.instances.get(client_id)
+            if client is not None and not client.is_deleted:
+                request = client.request
+                pages[client_id] = sessions.token_from_cookie(request.cookies.get(COOKIE)) if request else None
+    if not pages:
+        return 0
+    ended = await run.io_bound(_ended_pages, pages) or []  # None: the process is shutting down
+    for client_id in ended:
+        client = Client.instances.get(client_id)
+        if client is not None and not client.is_deleted:
+            client.open('/login')
+        for clients in _clients_by_user.values():
+            clients.discard(client_id)
+    return len(ended)
+
+
+def _ended_pages(pages: dict[str, str | None]) -> list[str]:
+    with read_scope() as db:
+        return [client_id for client_id, token in pages.items() if sessions.signed_in(session=db, token=token) is None]
+
+
+async def apply_event(event: events.Event) -> None:
+    """Bring this process's open pages up to date with a change made in another process."""
+    if event.from_this_process:
+        return  # the page that made the change has already updated this process's pages
+    kind = events.EventKind
+    if event.kind in {kind.TEAM_CHANGED, kind.ROLE_CHANGED, kind.MEMBER_REMOVED} and event.organization_id:
+        team_changed(event.organization_id)  # each reload checks the viewer's role and session itself
+    if event.kind in {kind.MEMBER_REMOVED, kind.SESSIONS_ENDED} and event.user_id:
+        await end_ended_sessions(event.user_id)
+    if event.kind == kind.KEY_CHANGED and event.organization_id:
+        keys_changed(event.organization_id)
+    # SUBDOMAINS_SAVED: an open subdomain card keeps what its person may be typing; saving re-reads and answers.
+
+
+async def _catch_up() -> None:
+    # Events sent while the connection was down are lost: look at every open page again.
+    await end_ended_sessions(None)
+    team_changed(None)
+    keys_changed(None)
+
+
+def follow_other_processes(database_url: str) -> None:
+    """Start applying other processes' changes to this process's pages (PostgreSQL; call at start-up)."""
+    global _listener
+    first = True
+
+    async def on_listening() -> None:
+        nonlocal first
+        if not first:
+            await _catch_up()
+        first = False
+
+    _listener = background_tasks.create(
+        events.listen(database_url, apply_event, on_listening=on_listening), name='cross-process events'
+    )
+
+
+def stop_following() -> None:
+    global _listener
+    if _listener is not None:
+        _listener.cancel()
+        _listener = None

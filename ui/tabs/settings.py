@@ -3,13 +3,13 @@
 import functools
 from datetime import datetime
 
-from nicegui import ui
+from nicegui import context, ui
 
 from models import ApiKey, Organization, Role, User
 from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES, KeyOverview
 from services.db import read_scope, write_scope
-from ui import actions
+from ui import actions, open_pages
 from ui.components.secret_field import SecretField
 
 ROTATE_WARNING = (
@@ -32,6 +32,8 @@ class KeyCard:
     def __init__(self, *, user: User, organization: Organization, overview: KeyOverview) -> None:
         self.user = user
         self.organization = organization
+        self.organization_id = user.organization_id
+        self.client = context.client
         self.is_admin = user.role == Role.ADMIN
         with ui.card().classes('w-full'):
             ui.label('Step 1: Generate API Key').classes('text-h6')
@@ -39,6 +41,7 @@ class KeyCard:
                 'text-sm text-grey-8'
             )
             self.content(overview)
+        open_pages.show_keys(self)
 
     @ui.refreshable_method
     def content(self, overview: KeyOverview, reveal: str | None = None) -> None:
@@ -90,6 +93,10 @@ class KeyCard:
         self.reveal_button.set_visibility(not revealed)
         self.hide_button.set_visibility(revealed)
         self.copy_button.set_visibility(revealed)
+
+    async def reload(self) -> None:
+        """Load the key again (after it changed in another process)."""
+        await self._reload()
 
     async def _reload(self, reveal: str | None = None) -> None:
         overview = await actions.read(lambda db: api_keys.get_overview(session=db, actor=self.user))

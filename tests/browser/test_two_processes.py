@@ -1,0 +1,122 @@
+"""Two app processes on one PostgreSQL database: a change made on one shows on the other's open pages."""
+
+import re
+import secrets
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.app_process import AppProcess
+from tests.browser.helpers import ORGANIZATION, REPO_ROOT, Person, button, set_up_organization, sign_in
+from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.smtp_server import SmtpServer
+
+pytestmark = pytest.mark.browser
+
+EVENTS = 10
+LATENCY_LIMIT = 2.0  # seconds from the click on A to the row on B
+
+
+@pytest.fixture(scope='module')
+def two_apps(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[tuple[AppProcess, AppProcess]]:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
+    server = PostgresServer(bin_dir)
+    server.start()
+    env = {
+        'CXT_DATABASE_URL': server.create_database(),
+        'CXT_SECRET_KEY': secrets.token_urlsafe(32),
+        'CXT_SMTP_HOST': smtp.host,
+        'CXT_SMTP_PORT': str(smtp.port),
+        'CXT_SMTP_SECURITY': 'none',
+        'CXT_MAIL_FROM': 'dashboard@example.com',
+    }
+    apps = [AppProcess(REPO_ROOT, Path(tmp_path_factory.mktemp(name)), env=env) for name in ('a', 'b')]
+    try:
+        for app in apps:
+            app.start()
+        yield apps[0], apps[1]
+    finally:
+        for app in apps:
+            app.stop()
+        server.stop()
+
+
+def _admin_page(new_context: Callable[..., BrowserContext], app: AppProcess) -> Page:
+    """The first admin signed in on `app` (the organization is set up on first use)."""
+    page = new_context(app).new_page()
+    if httpx.get(f'{app.url}/setup', follow_redirects=False).status_code == 200:
+        set_up_organization(page)
+    else:
+        sign_in(page)
+    return page
+
+
+def _team_tab(page: Page) -> None:
+    page.get_by_role('tab', name='User Management').click()
+    expect(page.get_by_text('Team Members')).to_be_visible()
+
+
+def test_an_invitation_on_a_appears_on_b_open_team_tab(
+    two_apps: tuple[AppProcess, AppProcess], new_context: Callable[..., BrowserContext], smtp: SmtpServer
+) -> None:
+    app_a, app_b = two_apps
+    page_a = _admin_page(new_context, app_a)
+    page_b = _admin_page(new_context, app_b)
+    _team_tab(page_a)
+    _team_tab(page_b)
+    latencies = []
+    for number in range(EVENTS):
+        email = f'invitee{number}@example.com'
+        page_a.get_by_label('Email').fill(email)
+        started = time.monotonic()
+        button(page_a, 'Send Invite').click()
+        page_b.get_by_text(email, exact=True).wait_for(timeout=10_000)
+        latencies.append(time.monotonic() - started)
+        expect(page_a.get_by_text(f'Invitation sent to {email}')).to_be_visible()
+    print(
+        f'\ncross-process event latency over {EVENTS} invitations (click on A → row on B): '
+        f'median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms'
+    )
+    assert max(latencies) < LATENCY_LIMIT, latencies
+
+
+def test_a_member_removed_on_a_is_sent_to_sign_in_on_b(
+    two_apps: tuple[AppProcess, AppProcess], new_context: Callable[..., BrowserContext], smtp: SmtpServer
+) -> None:
+    app_a, app_b = two_apps
+    member = Person('Rita Remote', 'rita@example.com')
+    admin_a = _admin_page(new_context, app_a)
+    _team_tab(admin_a)
+    already = len(smtp.messages)
+    admin_a.get_by_label('Email').fill(member.email)
+    button(admin_a, 'Send Invite').click()
+    (link,) = set(smtp.wait_for(already + 1)[-1].links)
+    member_b = new_context(app_b).new_page()  # the member accepts and works on the other process
+    member_b.goto(urlsplit(link).path)
+    expect(member_b.get_by_text(f'Join {ORGANIZATION}')).to_be_visible()
+    member_b.get_by_label('Your name').fill(member.name)
+    member_b.get_by_label('Password').fill(member.password)
+    button(member_b, 'Accept invitation').click()
+    expect(member_b.get_by_text(f'Signed in as {member.email}')).to_be_visible()
+
+    hold = admin_a.get_by_text(member.email, exact=True).locator('xpath=following-sibling::button[1]')
+    hold.hover()
+    admin_a.mouse.down()
+    time.sleep(2.2)  # longer than the hold
+    admin_a.mouse.up()
+    expect(admin_a.get_by_text(f'{member.email} removed')).to_be_visible()
+    removed = time.monotonic()
+    expect(member_b).to_have_url(re.compile(r'/login$'), timeout=5_000)
+    print(
+        f'\nremoval on A → member page on B at /login: {(time.monotonic() - removed) * 1000:.0f} ms after A confirmed'
+    )
+    member_b.goto('/')
+    expect(member_b.get_by_role('button', name='Sign in')).to_be_visible()
