@@ -8,6 +8,7 @@ import pytest
 from nicegui.testing import User
 
 from services import auth, config, db
+from tests.postgres_server import PostgresServer, find_bin_dir
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,30 @@ def database(isolated_environment: Path) -> Iterator[None]:
     config.configure(settings)
     engine = db.init_database(settings.resolved_database_url)
     yield
+    engine.dispose()
+
+
+@pytest.fixture(scope='module')
+def postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for one test module (each test makes its own database on it)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
+    server = PostgresServer(bin_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresServer, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The services pointed at a fresh, migrated PostgreSQL database; yields its URL."""
+    monkeypatch.setenv('CXT_DATABASE_URL', postgres.create_database())
+    settings = config.load_settings()
+    config.configure(settings)
+    engine = db.init_database(settings.resolved_database_url)
+    assert engine.dialect.name == 'postgresql'
+    yield settings.resolved_database_url
     engine.dispose()
 
 

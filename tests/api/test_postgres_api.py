@@ -15,21 +15,10 @@ from models import AuditEvent, Organization, StripeEvent
 from services import api_keys, billing, config, db, organizations
 from services.db import read_scope, write_scope
 from tests.factories import make_organization, make_user
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer
 from tests.stripe_server import StripeServer
 
 WEBHOOK = '/api/stripe/webhook'
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

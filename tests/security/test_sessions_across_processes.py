@@ -29,7 +29,7 @@ from services.db import write_scope
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import ADMIN, DESKTOP, REPO_ROOT, Person, button, set_up_organization, sign_in
 from tests.factories import make_user
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer
 from ui.session import COOKIE
 
 pytestmark = pytest.mark.browser
@@ -41,17 +41,6 @@ MEMBER = Person('Mia Member', 'mia@example.com')
 AT_LOGIN = re.compile(r'/login(\?.*)?$')
 TIMEOUT = 10_000
 T = TypeVar('T')
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope='module')

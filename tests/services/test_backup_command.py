@@ -5,7 +5,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from services import api_keys, config, db
 from services.db import read_connection, write_scope
 from tests.browser.app_process import AppProcess
 from tests.factories import make_organization, make_user
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
 PG_PASSWORD = 'never-printed-7f3a'  # the throwaway server trusts every login, so any password connects
@@ -119,17 +118,6 @@ def test_the_commands_refuse_to_overwrite(database: None, isolated_environment: 
     (line,) = refused.stderr.strip().splitlines()
     assert line.startswith(f'Not done: The data directory {isolated_environment} is not empty (cxt.sqlite3')
     assert {path.name: path.read_bytes() for path in isolated_environment.iterdir() if path.is_file()} == held
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 def with_password(url: str) -> str:

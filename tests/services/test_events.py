@@ -2,41 +2,15 @@
 
 import asyncio
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from models import Role, User
 from models.base import utcnow
-from services import config, db, events, members
+from services import events, members
 from services.db import write_scope
 from tests.factories import make_organization, make_user
-from tests.postgres_server import PostgresServer, find_bin_dir
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def database_url(
-    postgres: PostgresServer, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    monkeypatch.setenv('CXT_DATABASE_URL', postgres.create_database())
-    settings = config.load_settings()
-    config.configure(settings)
-    engine = db.init_database(settings.resolved_database_url)
-    yield settings.resolved_database_url
-    engine.dispose()
 
 
 def _team() -> tuple[User, User, User]:
@@ -56,7 +30,7 @@ def _remove(admin: User, member: User, *, then_fail: bool = False) -> None:
             raise RuntimeError('rolled back')
 
 
-async def test_a_committed_removal_reaches_a_listener_and_a_rolled_back_one_does_not(database_url: str) -> None:
+async def test_a_committed_removal_reaches_a_listener_and_a_rolled_back_one_does_not(pg_database: str) -> None:
     admin, kept, removed = await asyncio.to_thread(_team)
     received: asyncio.Queue[events.Event] = asyncio.Queue()
     listening = asyncio.Event()
@@ -64,7 +38,7 @@ async def test_a_committed_removal_reaches_a_listener_and_a_rolled_back_one_does
     async def on_listening() -> None:
         listening.set()
 
-    listener = asyncio.create_task(events.listen(database_url, received.put, on_listening=on_listening))
+    listener = asyncio.create_task(events.listen(pg_database, received.put, on_listening=on_listening))
     try:
         await asyncio.wait_for(listening.wait(), 10)
         with pytest.raises(RuntimeError):
@@ -85,7 +59,7 @@ async def test_a_committed_removal_reaches_a_listener_and_a_rolled_back_one_does
         listener.cancel()
 
 
-async def test_the_listener_reconnects_after_its_connection_is_killed(database_url: str) -> None:
+async def test_the_listener_reconnects_after_its_connection_is_killed(pg_database: str) -> None:
     admin, _, removed = await asyncio.to_thread(_team)
     received: asyncio.Queue[events.Event] = asyncio.Queue()
     connects: asyncio.Queue[None] = asyncio.Queue()
@@ -93,10 +67,10 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(database_u
     async def on_listening() -> None:
         connects.put_nowait(None)
 
-    listener = asyncio.create_task(events.listen(database_url, received.put, on_listening=on_listening))
+    listener = asyncio.create_task(events.listen(pg_database, received.put, on_listening=on_listening))
     try:
         await asyncio.wait_for(connects.get(), 10)
-        async with await psycopg.AsyncConnection.connect(events.driver_url(database_url), autocommit=True) as admin_db:
+        async with await psycopg.AsyncConnection.connect(events.driver_url(pg_database), autocommit=True) as admin_db:
             await admin_db.execute(
                 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity'
                 " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"

@@ -1,46 +1,17 @@
 """The same rules on PostgreSQL: `CXT_DATABASE_URL=postgresql+psycopg://…` must work."""
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from models import ApiKey, User
 from models.base import utcnow
-from services import api_keys, config, db, organizations
+from services import api_keys, organizations
 from services.db import read_connection, write_scope
 from services.errors import InvalidCredentials, LoginLocked
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
-from tests.postgres_server import PostgresServer, find_bin_dir
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg_database(
-    postgres: PostgresServer,
-    isolated_environment: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[None]:
-    monkeypatch.setenv('CXT_DATABASE_URL', postgres.create_database())
-    settings = config.load_settings()
-    config.configure(settings)
-    engine = db.init_database(settings.resolved_database_url)
-    assert engine.dialect.name == 'postgresql'
-    yield
-    engine.dispose()
 
 
 @pytest.fixture

@@ -20,21 +20,10 @@ from services import auth, config, db, invitations, password_reset
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
 from tests.factories import make_organization, make_user, sign_in
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer
 
 FIRST_PASSWORD = 'the first new password'
 SECOND_PASSWORD = 'the second new password'
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

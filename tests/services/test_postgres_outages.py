@@ -16,18 +16,7 @@ from models.base import stored_id
 from services import config, db
 from services.db import read_scope, write_scope
 from tests.factories import make_organization, make_user
-from tests.postgres_server import PostgresServer, find_bin_dir
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
+from tests.postgres_server import PostgresServer
 
 
 @pytest.fixture

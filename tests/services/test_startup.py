@@ -2,7 +2,6 @@
 marked `Email failed` (interrupted; resend)."""
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,20 +15,9 @@ from services.db import read_scope, write_scope
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
 from tests.factories import make_organization, make_user, random_email
-from tests.postgres_server import PostgresServer, find_bin_dir
+from tests.postgres_server import PostgresServer
 
 TOGETHER = 4  # processes started at once on one empty database
-
-
-@pytest.fixture(scope='module')
-def postgres() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip('PostgreSQL is not installed (.ci/run installs it)')
-    server = PostgresServer(bin_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_processes_starting_together_on_an_empty_postgresql_database_all_become_ready(
