@@ -272,8 +272,3 @@ def unlock(*, session: Session, actor: User, email: str, ip: str | None = None) 
         ip=ip,
     )
     return forgotten
-
-
-def stored_password_hash(*, session: Session, user: User) -> str | None:
-    """The signed-in user's current password hash, for re-checking it before a sensitive action (read step)."""
-    return session.exec(select(User.password_hash).where(User.id == user.id, User.status == UserStatus.ACTIVE)).first()

@@ -158,11 +158,6 @@ async def signed_in_or_leave() -> sessions.SignedIn | None:
     return signed
 
 
-async def signed_in_user_or_leave() -> User | None:
-    signed = await signed_in_or_leave()
-    return signed.user if signed is not None else None
-
-
 async def sign_out() -> None:
     """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
     token = session.browser_token()
@@ -175,10 +170,10 @@ def _end_session(token: str | None) -> None:
         sessions.end(session=db, token=token)
 
 
-async def confirm_recent_password(user: User) -> bool:
+async def confirm_recent_password() -> bool:
     """Ask for the password again when the last entry in this session is over 10 minutes old; True once confirmed."""
     signed = await signed_in_or_leave()
-    if signed is None or signed.user.id != user.id:
+    if signed is None:
         return False
     return _is_recent(signed.password_confirmed_at) or await confirm_password(signed) is not None
 
@@ -214,16 +209,22 @@ async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
     return confirmed_at if isinstance(confirmed_at, datetime) else None
 
 
-def _confirm_password(signed: sessions.SignedIn, password: str, ip: str | None) -> datetime:
-    """Count the attempt (throttled like a sign-in), check the password outside any transaction (bcrypt), then
-    record the outcome: a wrong password is audited, a right one renews the session's password time."""
+def password_is_right(user: User, password: str, ip: str | None) -> bool:
+    """Re-check the signed-in person's password: counted (throttled like a sign-in) before bcrypt, which runs outside
+    any transaction; a wrong one is audited. Runs off the loop (inside `submit`/`act_stepwise` work)."""
     with write_scope() as db:
-        attempt = auth.begin_password_confirmation(session=db, user=signed.user, ip=ip)
+        attempt = auth.begin_password_confirmation(session=db, user=user, ip=ip)
     password_ok = auth.check_attempt_password(attempt, password)
     with write_scope() as db:
-        if auth.finish_password_confirmation(session=db, attempt=attempt, password_ok=password_ok, user=signed.user):
-            return sessions.password_entered(session=db, session_id=signed.session_id)
-    raise ValidationFailed('Wrong password', field='password')
+        return auth.finish_password_confirmation(session=db, attempt=attempt, password_ok=password_ok, user=user)
+
+
+def _confirm_password(signed: sessions.SignedIn, password: str, ip: str | None) -> datetime:
+    """The password again, right: this session's password time is renewed."""
+    if not password_is_right(signed.user, password, ip):
+        raise ValidationFailed('Wrong password', field='password')
+    with write_scope() as db:
+        return sessions.password_entered(session=db, session_id=signed.session_id)
 
 
 async def _perform(

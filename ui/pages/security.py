@@ -124,14 +124,7 @@ def _change_password(me: actions.Actor, current: str, new: str) -> bool:
     """Check the new password's rules, confirm the current one (throttled and audited like a sign-in), hash the new
     one outside any transaction, then store it and end the other sessions."""
     auth.validate_password(new)
-    with write_scope() as db:
-        attempt = auth.begin_password_confirmation(session=db, user=me.user, ip=me.ip)
-    password_ok = auth.check_attempt_password(attempt, current)
-    with write_scope() as db:
-        confirmed = auth.finish_password_confirmation(
-            session=db, attempt=attempt, password_ok=password_ok, user=me.user
-        )
-    if not confirmed:
+    if not actions.password_is_right(me.user, current, me.ip):
         raise ValidationFailed('Wrong password', field='current_password')
     password_hash = auth.hash_password(new)
     with write_scope() as db:

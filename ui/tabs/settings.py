@@ -128,8 +128,7 @@ class KeyCard:
             ui.notify('API key copied to the clipboard', type='positive')
 
     async def rotate(self) -> None:
-        user = await actions.signed_in_user_or_leave()
-        if user is None or not await actions.confirm_recent_password(user):
+        if not await actions.confirm_recent_password():
             return
         with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
             ui.label('Rotate API Key?').classes('text-h6')
