@@ -42,4 +42,4 @@ async def ready() -> JSONResponse:
     if reason is None:
         return JSONResponse({'status': 'ready'})
     log.warning('not ready: %s', reason)
-    return JSONResponse({'status': 'not ready', 'reason': reason, 'message': reason.explanation}, status_code=503)
+    return JSONResponse({'status': 'not_ready', 'reason': reason, 'message': reason.explanation}, status_code=503)

@@ -25,7 +25,7 @@ READY = {'status': 'ready'}
 
 
 def not_ready(reason: NotReady) -> dict[str, str]:
-    return {'status': 'not ready', 'reason': reason.value, 'message': reason.explanation}
+    return {'status': 'not_ready', 'reason': reason.value, 'message': reason.explanation}
 
 
 def database_file(data_dir: Path) -> Path:

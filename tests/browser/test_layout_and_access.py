@@ -85,7 +85,7 @@ def test_no_page_or_tab_scrolls_sideways(width: int, tour: Tour, new_context: Ca
     for tab, ready in (
         ('Dashboard Settings', 'Step 2: Configure Kustomer Subdomains'),
         ('User Management', 'Team Members'),
-        ('Activity', 'API key generated'),
+        ('Activity', 'Generated the API key'),
     ):
         page.get_by_role('tab', name=tab).click()
         expect(page.get_by_text(ready).first).to_be_visible()

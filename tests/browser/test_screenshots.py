@@ -114,7 +114,7 @@ def test_screenshots_of_every_screen(
     snap(admin, 'user-management')
 
     admin.get_by_role('tab', name='Activity').click()
-    expect(admin.get_by_text('Invitation accepted').first).to_be_visible()
+    expect(admin.get_by_text('Accepted an invitation').first).to_be_visible()
     snap(admin, 'activity')
 
     phone = new_context(app, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()

@@ -111,7 +111,7 @@ async def test_generate_reveal_hide_and_rotate(user: User, monkeypatch: pytest.M
     assert len(keys) == 2 and sum(key.expires_at is None for key in keys) == 1
 
     user.find('Activity').click()
-    expected = ['API key rotated', 'API key revealed', 'API key generated', 'Organization created']
+    expected = ['Rotated the API key', 'Revealed the API key', 'Generated the API key', 'Created the organization']
     for _ in range(50):
         rows = user.find(kind=ui.table, marker='activity-table').elements.pop().rows
         if [row['what'] for row in rows] == expected:

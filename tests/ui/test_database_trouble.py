@@ -64,11 +64,11 @@ async def test_pages_answer_reads_while_another_writer_holds_the_database(user: 
     with write_lock_held_elsewhere():
         # A tab switch and a read action answer at once; so does a whole page load, which only reads.
         user.find('Activity').click()
-        await activity_shows(user, 'Organization created')
+        await activity_shows(user, 'Created the organization')
         table = user.find(kind=ui.table, marker='activity-table').elements.pop()
         table.rows = []
         button(user, 'Refresh').click()
-        await activity_shows(user, 'Organization created')
+        await activity_shows(user, 'Created the organization')
         await user.open('/')
         await user.should_see('Step 1: Generate API Key', retries=20)
         await user.should_see('Generate API Key')
