@@ -166,6 +166,7 @@ if __name__ in {'__main__', '__mp_main__'}:
     ui.run_with(
         app,
         title='CX Toolbox Dashboard',
+        language='en-US',
         storage_secret=crypto.session_secret(secret_key),
         session_middleware_kwargs={'https_only': settings.resolved_public_url.startswith('https://')},
         show_welcome_message=False,

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from nicegui import ui
+from nicegui.elements.mixins.text_element import TextElement
 
 from models import Organization, User
 from ui import actions
@@ -57,6 +58,20 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
             if subtitle:
                 ui.label(subtitle).classes('text-sm text-grey-8')
             yield
+
+
+class Heading(TextElement):
+    """A real heading element (`h1`…`h4`) styled like the rest, so screen readers can jump between sections."""
+
+    def __init__(self, text: str, *, level: int = 2) -> None:
+        super().__init__(tag=f'h{level}', text=text)
+        self.classes({1: 'text-h5', 2: 'text-h6', 3: 'text-subtitle1 text-weight-medium'}.get(level, 'text-subtitle2'))
+        self.classes('q-my-none')
+
+
+def heading(text: str, *, level: int = 2) -> Heading:
+    """`h1` once per page (the frame's title), `h2` for each card, `h3` inside a card."""
+    return Heading(text, level=level)
 
 
 async def _sign_out() -> None:
