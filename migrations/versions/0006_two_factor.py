@@ -1,4 +1,4 @@
-"""second factor: authenticator apps, recovery codes, passkeys
+"""second factor: authenticator apps and recovery codes
 
 Revision ID: 0006
 Revises: 0005
