@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import psycopg
 from sqlalchemy import make_url, text
 from sqlmodel import Session
 
@@ -99,6 +98,8 @@ async def listen(
     connection was down are lost, so a receiver should look at everything again then. A failure is logged once,
     when it starts, and the recovery once; the retries between are silent.
     """
+    import psycopg  # only PostgreSQL deployments listen; SQLite ones never load the driver
+
     delay = RETRY_FIRST
     failing = False
     while True:

@@ -1,0 +1,41 @@
+"""A restart of a migrated instance loads only what serving needs: no Alembic, no Stripe, no PostgreSQL driver."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from services import db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json, sys
+from services import config, db
+import api, ui.pages  # everything main.py imports to serve (pages, the widget API, billing, events)
+settings = config.load_settings()
+config.configure(settings)
+db.init_database(settings.resolved_database_url)
+print(json.dumps({name: name in sys.modules for name in ('alembic', 'stripe', 'psycopg')}))
+"""
+
+
+def test_head_revision_is_alembics_head() -> None:
+    config = Config()
+    config.set_main_option('script_location', str(db.MIGRATIONS_DIR))
+    assert db.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_a_restart_at_head_loads_neither_alembic_nor_stripe_nor_psycopg(isolated_environment: Path) -> None:
+    def start() -> dict[str, bool]:
+        result = subprocess.run(
+            [sys.executable, '-c', PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    first = start()  # an empty data dir: this start migrates
+    assert first['alembic'] is True
+    assert start() == {'alembic': False, 'stripe': False, 'psycopg': False}
