@@ -2,30 +2,37 @@
 
 import base64
 import hashlib
+import hmac
 from functools import cache
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from services.config import current_settings, resolve_secret_key
 from services.errors import ServiceError
+
+if TYPE_CHECKING:  # `cryptography` (~8 MB resident) loads on the first encrypt or decrypt, not at start-up
+    from cryptography.fernet import Fernet
 
 UNDECRYPTABLE = "This key cannot be decrypted with the server's current secret. Rotate the key to issue a new one."
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
-    """32 bytes for one purpose; different purposes never share key material."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=b'cx-toolbox-dashboard', info=purpose.encode())
-    return hkdf.derive(secret.encode())
+    """32 bytes for one purpose; different purposes never share key material.
+
+    HKDF-SHA256 (RFC 5869) with 32 bytes of output is one extract and one expand block, written out with the standard
+    library; tests/services/test_crypto.py checks it against `cryptography`'s HKDF byte for byte.
+    """
+    pseudo_random_key = hmac.digest(b'cx-toolbox-dashboard', secret.encode(), 'sha256')
+    return hmac.digest(pseudo_random_key, purpose.encode() + b'\x01', 'sha256')
 
 
 @cache
-def _fernet_for(secret: str) -> Fernet:
+def _fernet_for(secret: str) -> 'Fernet':
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(derive_key(secret, 'api-key-encryption')))
 
 
-def fernet() -> Fernet:
+def fernet() -> 'Fernet':
     return _fernet_for(resolve_secret_key(current_settings()))
 
 
@@ -34,6 +41,8 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
