@@ -44,6 +44,10 @@ def _command_line() -> argparse.ArgumentParser:
     unlock.add_argument('email')
     reset = commands.add_parser('reset-password', help='print a one-time link (1 hour) to choose a new password')
     reset.add_argument('email')
+    reset_2fa = commands.add_parser(
+        'reset-2fa', help="remove an account's second factor (authenticator app, recovery codes, passkeys)"
+    )
+    reset_2fa.add_argument('email')
     create = commands.add_parser('create-admin', help='make someone an admin (for an instance whose admins are gone)')
     create.add_argument('email')
     create.add_argument('--name', default='Admin', help='their name, for a new account (default: Admin)')
@@ -57,6 +61,7 @@ def _command_line() -> argparse.ArgumentParser:
 
 def _run_command(arguments: argparse.Namespace) -> int:
     """Run one operator command against the configured database; prints the outcome, returns the exit status."""
+    import services.alerts  # noqa: F401  (on import: admins are mailed about the command's changes)
     from services import operators
     from services.db import init_database, write_scope
     from services.errors import ServiceError
@@ -72,6 +77,11 @@ def _run_command(arguments: argparse.Namespace) -> int:
             elif arguments.command == 'reset-password':
                 link = operators.reset_link(session=session, email=arguments.email)
                 print(f'Send this link to {arguments.email}; it works once, for 1 hour:\n{link}')
+            elif arguments.command == 'reset-2fa':
+                from services import two_factor
+
+                member = two_factor.reset_from_command_line(session=session, email=arguments.email)
+                print(f'{member.email} has no second factor now: their next sign-in asks for the password only.')
             else:
                 link = operators.create_admin(
                     session=session, email=arguments.email, name=arguments.name, organization_id=arguments.organization
@@ -140,10 +150,10 @@ from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import crypto, invitations, process_lock  # noqa: E402
+from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
-from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402, F401  (importing pages registers every page)
+from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -160,7 +170,11 @@ if __name__ in {'__main__', '__mp_main__'}:
         # follow within a moment (on SQLite this process is the only one).
         nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
         nicegui_app.on_shutdown(open_pages.stop_following)
+    # The widget API's request counts: written once a minute and at shutdown (services/key_traffic.py).
+    nicegui_app.on_startup(key_traffic.start_flushing)
+    nicegui_app.on_shutdown(key_traffic.stop_flushing)
     nicegui_app.include_router(session_routes.router)
+    nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)
     ui.run_with(

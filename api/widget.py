@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from api.database_calls import key_lookup
+from services import key_traffic
 from services.api_keys import VerifiedKey, verify_key
 from services.db import hot_read_connection
 from services.organizations import kustomer_url, origin_is_known, subdomain_from_origin
@@ -70,7 +71,7 @@ async def get_organization(request: Request) -> Response:
 
     def lookup() -> tuple[VerifiedKey | None, bool]:
         with hot_read_connection() as connection:
-            verified = verify_key(connection=connection, key=key)
+            verified = verify_key(connection=connection, key=key, count=key_traffic.count)  # counted in memory
             # A rejected key still gets a CORS grant for known Kustomer origins, so the widget can show why.
             known = verified is None and origin_is_known(connection=connection, origin=origin)
             return verified, known

@@ -11,6 +11,10 @@ app sees the same database and generated secret) and, alongside it, a bare FastA
 (uvicorn, one worker). Each round loads the app (with `Authorization: Bearer <key>`) then `/ping` with wrk
 (1 thread, --latency; an asyncio keep-alive client if wrk is missing). Prints req/s and p99 per round, the
 medians and the ratio app/bare. Target: ratio >= 0.8 and app p99 <= 10 ms (exit code 1 if missed).
+The app counts every widget API request per key (services/key_traffic.py) as it always does: at the end the app is
+stopped first, so its shutdown flush writes the last counts, and the bench prints how many requests the database
+recorded for the key against how many the load tools saw answered (the app may count a few more: requests still
+in flight when a load run ended).
 Every process it started is stopped at the end, and the temp dir is removed.
 """
 
@@ -32,6 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +115,36 @@ def seed_database() -> str:
             return api_keys.generate_key(session=session, actor=admin)
     finally:
         engine.dispose()
+
+
+def counted_requests() -> tuple[int, int]:
+    """(accepted, refused) requests the app recorded in CXT_DATA_DIR's database (services/key_traffic.py)."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import text
+
+    from services import config, db
+
+    engine = db.make_engine(config.load_settings().resolved_database_url)
+    try:
+        with engine.connect() as connection:
+            statement = text('SELECT coalesce(sum(accepted), 0), coalesce(sum(refused), 0) FROM key_traffic')
+            accepted, refused = connection.execute(statement).one()
+            return int(accepted), int(refused)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def child_environment(env: dict[str, str]) -> Iterator[None]:
+    """This process's environment replaced by the children's for the block (no .env from elsewhere)."""
+    saved_environ = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
 
 
 def start(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -264,14 +299,8 @@ def main() -> int:
     try:
         # Seed in the temp dir with the child's environment (no .env from elsewhere, same secret file and database).
         os.chdir(data_dir)
-        saved_environ = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
-        try:
+        with child_environment(env):
             key = seed_database()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved_environ)
 
         app_log, bare_log = data_dir / 'app.log', data_dir / 'bare.log'
         processes.append(start([sys.executable, str(ROOT / 'main.py')], env, data_dir, app_log))
@@ -298,8 +327,9 @@ def main() -> int:
         )
 
         app_pid, bare_pid = processes[0].pid, processes[1].pid
+        answered = 1  # the app's requests the load tools saw answered, from the check above on
         if args.warmup > 0:
-            load(app_url, auth, args.warmup, args.connections, app_pid)
+            answered += load(app_url, auth, args.warmup, args.connections, app_pid).requests
             load(bare_url, {}, args.warmup, args.connections, bare_pid)
 
         app_results: list[Result] = []
@@ -319,6 +349,7 @@ def main() -> int:
 
         for round_number in range(1, args.rounds + 1):
             app_results.append(load(app_url, auth, args.seconds, args.connections, app_pid))
+            answered += app_results[-1].requests
             bare_results.append(load(bare_url, {}, args.seconds, args.connections, bare_pid))
             a, b = app_results[-1], bare_results[-1]
             failed = f'  errors app={a.errors} bare={b.errors}' if a.errors or b.errors else ''
@@ -351,6 +382,13 @@ def main() -> int:
         for process, log in zip(processes, (app_log, bare_log), strict=True):
             if process.poll() is not None:
                 print(f'warning: a server exited early:\n{log.read_text()[-2000:]}')
+        stop(processes[0])  # its shutdown flush writes the counts still in memory
+        with child_environment(env):
+            accepted, refused = counted_requests()
+        print(
+            f'counting on: the app recorded {accepted:,} accepted and {refused:,} refused requests for the key; '
+            f'the load tools saw {answered:,} answered'
+        )
         return 0 if ok else 1
     finally:
         for process in processes:

@@ -5,20 +5,28 @@ from models.audit import AuditAction, AuditEvent
 from models.billing import StripeEvent
 from models.browser_session import BrowserSession
 from models.invitation import DeliveryStatus, Invitation, LinkState
+from models.key_traffic import KeyTraffic
 from models.organization import Organization
+from models.passkey import Passkey
+from models.two_factor import AuthenticatorApp, PendingSignIn, RecoveryCode
 from models.user import LoginFailure, PasswordResetToken, Role, User, UserStatus
 
 __all__ = [
     'ApiKey',
     'AuditAction',
     'AuditEvent',
+    'AuthenticatorApp',
     'BrowserSession',
     'DeliveryStatus',
     'Invitation',
+    'KeyTraffic',
     'LinkState',
     'LoginFailure',
     'Organization',
+    'Passkey',
     'PasswordResetToken',
+    'PendingSignIn',
+    'RecoveryCode',
     'Role',
     'StripeEvent',
     'User',

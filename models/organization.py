@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from sqlalchemy import Boolean, false
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
@@ -16,3 +17,5 @@ class Organization(SQLModel, table=True):
     subscription_plan: str | None = Field(default=None, max_length=255)
     current_period_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # Every member signs in with a second factor; one without is sent to set it up at their next sign-in.
+    require_two_factor: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))

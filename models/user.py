@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from sqlalchemy import Index
+from sqlalchemy import Boolean, Index, true
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import StateText, UTCDateTime, utcnow
@@ -35,6 +35,8 @@ class User(SQLModel, table=True):
     role: Role = Field(default=Role.MEMBER, sa_column=Column(StateText(Role, 16), nullable=False))
     status: UserStatus = Field(default=UserStatus.ACTIVE, sa_column=Column(StateText(UserStatus, 16), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    # Security alerts by email (key revealed or rotated, admins added or removed): each person can turn theirs off.
+    alerts_enabled: bool = Field(default=True, sa_column=Column(Boolean(), nullable=False, server_default=true()))
 
 
 class LoginFailure(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ GRACE_CHOICES = {
     'Immediately': timedelta(0),
     'In 1 hour': timedelta(hours=1),
     'In 24 hours': timedelta(hours=24),
+    'In 7 days': timedelta(days=7),
 }
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -199,10 +201,17 @@ class _KeyLookup:
     verified: VerifiedKey  # frozen, so a cache hit hands out the same object instead of building one
 
 
-def verify_key(*, connection: Connection, key: str | None, now: datetime | None = None) -> VerifiedKey | None:
+def verify_key(
+    *,
+    connection: Connection,
+    key: str | None,
+    now: datetime | None = None,
+    count: Callable[[int, bool, datetime], None] | None = None,
+) -> VerifiedKey | None:
     """The organization a presented key belongs to, or None for a missing, unknown, rotated-away or expired key.
 
-    `now` (default: the current time) is what expiry and the last-used write are judged against.
+    `now` (default: the current time) is what expiry and the last-used write are judged against. `count` (the widget
+    API passes `key_traffic.count`) is told the id of a known key, whether it was accepted, and `now`.
     """
     if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
         return None
@@ -223,7 +232,11 @@ def verify_key(*, connection: Connection, key: str | None, now: datetime | None 
     if now is None:
         now = utcnow()
     if lookup.expires_at is not None and lookup.expires_at <= now:
+        if count is not None:
+            count(lookup.key_id, False, now)
         return None
+    if count is not None:
+        count(lookup.key_id, True, now)
     last_used_at = lookup.last_used_at
     if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
         # At most one write per key per minute, so the hot path stays read-only. (A connection's own commits leave

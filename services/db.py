@@ -89,6 +89,7 @@ def get_engine() -> Engine:
 
 
 MIGRATION_LOCK_KEY = 0x43_58_54_4D  # 'CXTM': the PostgreSQL advisory lock every starting process migrates under
+WRITE_LOCK_KEY = 0x43_58_54_57  # 'CXTW': the one every write transaction takes on PostgreSQL (see write_scope)
 
 
 def run_migrations(engine: Engine) -> None:
@@ -249,10 +250,22 @@ def read_scope() -> Iterator[Session]:
 
 @contextmanager
 def write_scope() -> Iterator[Session]:
-    """A write transaction (BEGIN IMMEDIATE on SQLite): committed when the block ends, rolled back on an exception."""
+    """A write transaction: committed when the block ends, rolled back on an exception.
+
+    Writers take turns on both engines, so a service's read-modify-write never loses an update: SQLite's BEGIN
+    IMMEDIATE takes the database's write lock; on PostgreSQL (several processes, writers otherwise side by side) the
+    first statement takes one transaction-scoped advisory lock, released by the commit or rollback. Writes here are
+    short by rule (no bcrypt, SMTP or Stripe inside), so taking turns costs little; a writer that waits longer than
+    SQLite's busy timeout is told the database is busy, as on SQLite.
+    """
     _refuse_on_event_loop()
-    with Session(get_engine(), expire_on_commit=False) as session:
+    engine = get_engine()
+    with Session(engine, expire_on_commit=False) as session:
         try:
+            if engine.dialect.name == 'postgresql':
+                connection = session.connection()
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SQLITE_BUSY_TIMEOUT_MS}ms'")
+                connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})')
             yield session
             session.commit()
         except BaseException:
@@ -273,6 +286,7 @@ _SQLITE_MESSAGES = (
     ('read-only', READ_ONLY),
     ('database is locked', BUSY),
     ('database table is locked', BUSY),
+    ('lock timeout', BUSY),  # PostgreSQL: a writer waited past lock_timeout for its turn
     ('unable to open database file', MISSING),
     ('no such table', MISSING),
     ('disk i/o error', MISSING),

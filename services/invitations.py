@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import update
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
 from models.base import stored_id, utcnow
@@ -56,6 +56,24 @@ class PendingInvitation:
     expires_at: datetime
     delivery_status: DeliveryStatus
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class InvitationPage:
+    """One page of pending invitations as a table shows it, and how many match in all."""
+
+    invitations: list[PendingInvitation]
+    total: int
+
+
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+SORTABLE = {
+    'email': col(Invitation.email),
+    'role': col(Invitation.role),
+    'expires': col(Invitation.expires_at),
+    'sent': col(Invitation.sent_at),
+}
 
 
 @dataclass(frozen=True)
@@ -170,30 +188,73 @@ def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str
 
 def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
     """Invitations of the actor's organization that are neither accepted, revoked nor expired (admins only)."""
+    return page_pending(session=session, actor=actor, limit=None).invitations
+
+
+def page_pending(
+    *,
+    session: Session,
+    actor: User,
+    search: str = '',
+    sort_by: str | None = None,
+    descending: bool | None = None,
+    offset: int = 0,
+    limit: int | None = PAGE_SIZE,
+) -> InvitationPage:
+    """One page of the pending invitations (admins only), filtered by a part of the email or the inviter's name,
+    sorted by `sort_by` (email, role, expires or sent; the newest sent first by default)."""
     require_admin(session=session, actor=actor)
-    rows = session.exec(
+    conditions = [
+        Invitation.organization_id == actor.organization_id,
+        col(Invitation.accepted_at).is_(None),
+        col(Invitation.revoked_at).is_(None),
+        col(Invitation.expires_at) > utcnow(),
+    ]
+    term = search.strip().lower()[:200]
+    if term:
+        conditions.append(
+            or_(
+                col(Invitation.email).contains(term, autoescape=True),
+                func.lower(col(User.name)).contains(term, autoescape=True),
+            )
+        )
+    joined = (
+        select(func.count())
+        .select_from(Invitation)
+        .join(User, col(Invitation.invited_by_id) == col(User.id), isouter=True)
+        .where(*conditions)
+    )
+    total = session.exec(joined).one()
+    if sort_by not in SORTABLE:
+        sort_by, descending = 'sent', True if descending is None else descending
+    order = SORTABLE[sort_by]
+    statement = (
         select(Invitation, User)
         .join(User, col(Invitation.invited_by_id) == col(User.id), isouter=True)
-        .where(
-            Invitation.organization_id == actor.organization_id,
-            col(Invitation.accepted_at).is_(None),
-            col(Invitation.revoked_at).is_(None),
-            col(Invitation.expires_at) > utcnow(),
+        .where(*conditions)
+        .order_by(
+            order.desc() if descending else order, col(Invitation.id).desc() if descending else col(Invitation.id)
         )
-        .order_by(col(Invitation.sent_at).desc())
-    ).all()
-    return [
-        PendingInvitation(
-            id=stored_id(invitation),
-            email=invitation.email,
-            role=invitation.role,
-            invited_by=inviter.name if inviter else 'a former member',
-            expires_at=invitation.expires_at,
-            delivery_status=invitation.delivery_status,
-            last_error=invitation.last_error,
-        )
-        for invitation, inviter in rows
-    ]
+        .offset(max(offset, 0))
+    )
+    if limit is not None:
+        statement = statement.limit(min(max(limit, 1), MAX_PAGE_SIZE))
+    rows = session.exec(statement).all()
+    return InvitationPage(
+        invitations=[
+            PendingInvitation(
+                id=stored_id(invitation),
+                email=invitation.email,
+                role=invitation.role,
+                invited_by=inviter.name if inviter else 'a former member',
+                expires_at=invitation.expires_at,
+                delivery_status=invitation.delivery_status,
+                last_error=invitation.last_error,
+            )
+            for invitation, inviter in rows
+        ],
+        total=total,
+    )
 
 
 def send_invitation_email(issued: IssuedInvitation) -> None:

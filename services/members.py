@@ -1,8 +1,10 @@
 """The team: who belongs to the organization, their roles, and removal."""
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, Role, User, UserStatus
 from services import events, sessions
@@ -12,6 +14,17 @@ from services.organizations import lock_organization
 from services.permissions import require_admin, require_recent_password
 
 LAST_ADMIN = 'The last admin cannot be removed or demoted. Make someone else an admin first.'
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+SORTABLE = {'name': col(User.name), 'email': col(User.email), 'role': col(User.role), 'joined': col(User.created_at)}
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    """One page of the team as a table shows it, and how many match in all."""
+
+    members: list[User]
+    total: int
 
 
 def list_members(*, session: Session, actor: User) -> list[User]:
@@ -22,6 +35,40 @@ def list_members(*, session: Session, actor: User) -> list[User]:
         .order_by(col(User.created_at), col(User.id))
     )
     return list(session.exec(statement))
+
+
+def page_members(
+    *,
+    session: Session,
+    actor: User,
+    search: str = '',
+    sort_by: str | None = None,
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = PAGE_SIZE,
+) -> MemberPage:
+    """One page of the actor's active teammates (any active member may see the team), filtered by a part of the name
+    or email, sorted by `sort_by` (name, email, role or joined; joined by default) and then by id."""
+    _require_active(session=session, actor=actor)
+    conditions: list[Any] = [User.organization_id == actor.organization_id, User.status == UserStatus.ACTIVE]
+    term = search.strip().lower()[:200]
+    if term:
+        conditions.append(
+            or_(
+                func.lower(col(User.name)).contains(term, autoescape=True),
+                col(User.email).contains(term, autoescape=True),
+            )
+        )
+    total = session.exec(select(func.count()).select_from(User).where(*conditions)).one()
+    order = SORTABLE.get(sort_by or 'joined', SORTABLE['joined'])
+    statement = (
+        select(User)
+        .where(*conditions)
+        .order_by(order.desc() if descending else order, col(User.id).desc() if descending else col(User.id))
+        .offset(max(offset, 0))
+        .limit(min(max(limit, 1), MAX_PAGE_SIZE))
+    )
+    return MemberPage(members=list(session.exec(statement)), total=total)
 
 
 def change_role(
@@ -95,6 +142,12 @@ def remove_member(
         ip=ip,
     )
     return member
+
+
+def _require_active(*, session: Session, actor: User) -> None:
+    stored = session.get(User, actor.id) if actor.id is not None else None
+    if stored is None or stored.status != UserStatus.ACTIVE or stored.organization_id != actor.organization_id:
+        raise PermissionDenied('You are no longer on this team.')
 
 
 def _member(*, session: Session, actor: User, member_id: int) -> User:

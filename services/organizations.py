@@ -15,7 +15,10 @@ from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
 
 KUSTOMER_SUFFIX = '.kustomerapp.com'
-INVALID_SUBDOMAIN = 'Not a valid subdomain'
+SUBDOMAIN_EXAMPLES = f'like acme or https://acme{KUSTOMER_SUFFIX}'
+INVALID_SUBDOMAIN = f'Not a valid subdomain: use letters, digits and hyphens, {SUBDOMAIN_EXAMPLES}'
+MISSING_SUBDOMAIN = f'Enter your Kustomer subdomain, {SUBDOMAIN_EXAMPLES}'
+SAME_SANDBOX = 'The sandbox must differ from the organization subdomain'
 _DNS_LABEL = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
 
 
@@ -36,6 +39,27 @@ def normalize_subdomain(raw: str | None, *, field: str = 'subdomain') -> str | N
     if not _DNS_LABEL.fullmatch(host):
         raise ValidationFailed(INVALID_SUBDOMAIN, field=field)
     return host
+
+
+def check_subdomains(subdomain: str | None, sandbox_subdomain: str | None) -> tuple[str, str | None]:
+    """Both subdomains normalized, or one ValidationFailed naming every field that is wrong."""
+    errors: dict[str, str] = {}
+    normalized = sandbox = None
+    try:
+        normalized = normalize_subdomain(subdomain, field='subdomain')
+        if normalized is None:
+            errors['subdomain'] = MISSING_SUBDOMAIN
+    except ValidationFailed as error:
+        errors['subdomain'] = str(error)
+    try:
+        sandbox = normalize_subdomain(sandbox_subdomain, field='sandbox_subdomain')
+        if sandbox is not None and sandbox == normalized:
+            errors['sandbox_subdomain'] = SAME_SANDBOX
+    except ValidationFailed as error:
+        errors['sandbox_subdomain'] = str(error)
+    if errors or normalized is None:
+        raise ValidationFailed.for_fields(errors)
+    return normalized, sandbox
 
 
 def kustomer_url(subdomain: str | None) -> str | None:
@@ -66,14 +90,10 @@ def update_subdomains(
     sandbox_subdomain: str | None,
     ip: str | None = None,
 ) -> Organization:
-    """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid."""
+    """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid, and the refusal
+    names every invalid field at once."""
     require_admin(session=session, actor=actor)
-    normalized = normalize_subdomain(subdomain, field='subdomain')
-    if normalized is None:
-        raise ValidationFailed(INVALID_SUBDOMAIN, field='subdomain')
-    sandbox = normalize_subdomain(sandbox_subdomain, field='sandbox_subdomain')
-    if sandbox == normalized:
-        raise ValidationFailed('The sandbox must differ from the organization subdomain', field='sandbox_subdomain')
+    normalized, sandbox = check_subdomains(subdomain, sandbox_subdomain)
     organization = get_organization(session=session, actor=actor)
     if (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == (normalized, sandbox):
         return organization  # nothing changed: nothing to save or record

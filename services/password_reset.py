@@ -13,7 +13,8 @@ from models.base import stored_id, utcnow
 from services import auth, crypto, mail, sessions
 from services.audit import record_event
 from services.config import current_settings
-from services.errors import ValidationFailed
+from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.permissions import require_admin
 
 LIFETIME = timedelta(hours=1)
 HOURLY_LIMIT = 5
@@ -78,6 +79,47 @@ def request_reset(
     return IssuedReset(
         email=email,
         name=user.name,
+        organization_name=organization.name if organization else '',
+        link=f'{current_settings().resolved_public_url}/reset-password/{token}',
+        expires_at=now + LIFETIME,
+    )
+
+
+def admin_reset_link(*, session: Session, actor: User, member_id: int, ip: str | None = None) -> IssuedReset:
+    """A one-time reset link for a teammate, for an admin to hand over when no mail server is configured (admins
+    only, same organization, not for themselves; audited). It works like an emailed one: once, for 1 hour."""
+    require_admin(session=session, actor=actor)
+    if member_id == actor.id:
+        raise PermissionDenied('Change your own password on the Security page instead.')
+    member = session.get(User, member_id)
+    if member is None or member.organization_id != actor.organization_id or member.status != UserStatus.ACTIVE:
+        raise NotFound('That person is not on your team.')
+    now = utcnow()
+    recent = session.exec(
+        select(func.count())
+        .select_from(PasswordResetToken)
+        .where(PasswordResetToken.user_id == member.id, col(PasswordResetToken.created_at) > now - timedelta(hours=1))
+    ).one()
+    if recent >= HOURLY_LIMIT:
+        raise ValidationFailed(f'{HOURLY_LIMIT} reset links were made for {member.email} in the last hour. Try later.')
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordResetToken(
+            user_id=stored_id(member), token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
+        )
+    )
+    record_event(
+        session=session,
+        organization_id=actor.organization_id,
+        actor=actor,
+        action=AuditAction.PASSWORD_RESET_LINK_CREATED,
+        target=member.email,
+        ip=ip,
+    )
+    organization = session.get(Organization, member.organization_id)
+    return IssuedReset(
+        email=member.email,
+        name=member.name,
         organization_name=organization.name if organization else '',
         link=f'{current_settings().resolved_public_url}/reset-password/{token}',
         expires_at=now + LIFETIME,

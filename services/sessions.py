@@ -16,7 +16,7 @@ from sqlmodel import Session, col, delete, select
 
 from models import BrowserSession, User, UserStatus
 from models.base import utcnow
-from services import crypto, events
+from services import crypto, events, two_factor
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound
 
@@ -128,6 +128,8 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
     user = session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         return None
+    if two_factor.setup_required(session=session, user=user):
+        return None  # the organization requires a second factor: the next sign-in sets it up first
     assert row.id is not None
     return SignedIn(
         user=user,

@@ -1,6 +1,7 @@
 """Every test gets its own data dir and database; bcrypt runs at a low cost so the suite stays quick."""
 
 import functools
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,19 +25,73 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield data_dir
 
 
+# The services' and API tests run once on each engine the product supports. Elsewhere (UI, security, browser tests)
+# `database` is SQLite only: those tests are about pages and processes, not about the engine underneath.
+ENGINES = ('sqlite', 'postgresql')
+ON_EVERY_ENGINE = ('services', 'api')  # folders under tests/
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers',
+        'sqlite_only(reason): the test is about SQLite itself (its file, locking, WAL), so `database` is SQLite only',
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if 'database' not in metafunc.fixturenames or metafunc.definition.get_closest_marker('sqlite_only'):
+        return
+    folder = Path(metafunc.definition.path).relative_to(Path(__file__).parent).parts[0]
+    if folder in ON_EVERY_ENGINE:
+        metafunc.parametrize('database', ENGINES, indirect=True)
+
+
 @pytest.fixture
-def database(isolated_environment: Path) -> Iterator[None]:
-    """A migrated SQLite database in this test's data dir, for service and API tests."""
+def database(
+    request: pytest.FixtureRequest, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A migrated database for service and API tests: SQLite in this test's data dir, or (in tests/services and
+    tests/api, as the second run of each test) a fresh PostgreSQL database on the run's throwaway server."""
+    engine_name = getattr(request, 'param', 'sqlite')
+    if engine_name == 'postgresql':
+        # Asked for only here, so a run of SQLite tests alone never starts a PostgreSQL server.
+        server: PostgresServer = request.getfixturevalue('postgres')
+        monkeypatch.setenv('CXT_DATABASE_URL', migrated_copy(server))
     settings = config.load_settings()
     config.configure(settings)
     engine = db.init_database(settings.resolved_database_url)
+    assert engine.dialect.name == engine_name
     yield
     engine.dispose()
 
 
-@pytest.fixture(scope='module')
+_templates: dict[Path, str] = {}  # server root -> name of a database migrated once on it
+
+
+def migrated_copy(server: PostgresServer) -> str:
+    """A new database already at the schema head, copied from one migrated once per server (CREATE DATABASE ...
+    TEMPLATE costs a fraction of running the migrations for every test); returns its SQLAlchemy URL. The migrations
+    themselves still run on PostgreSQL once per server, to make the template."""
+    import psycopg
+    from psycopg import sql
+
+    if server.root not in _templates:
+        url = server.create_database()
+        db.init_database(url).dispose()  # no connection may stay open on a template
+        _templates[server.root] = url.rsplit('/', 1)[1]
+    name = f'cxt_{uuid.uuid4().hex[:12]}'
+    with psycopg.connect(
+        host='127.0.0.1', port=server.port, user='postgres', dbname='postgres', autocommit=True
+    ) as connection:
+        statement = sql.SQL('CREATE DATABASE {} TEMPLATE {}')
+        connection.execute(statement.format(sql.Identifier(name), sql.Identifier(_templates[server.root])))
+    return f'postgresql+psycopg://postgres@127.0.0.1:{server.port}/{name}'
+
+
+@pytest.fixture(scope='session')
 def postgres() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server on 127.0.0.1 for one test module (each test makes its own database on it)."""
+    """A throwaway PostgreSQL server on 127.0.0.1 for the whole run (each test makes its own database on it; a test
+    that stops or breaks a server defines a `postgres` of its own)."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip('PostgreSQL is not installed (.ci/run installs it)')

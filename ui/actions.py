@@ -31,9 +31,15 @@ from services import auth, sessions
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.permissions import SUDO_WINDOW
-from ui import session
+from ui import session, theme
 from ui.components.busy import busy
-from ui.components.forms import clear_field_errors, show_field_error
+from ui.components.forms import (
+    clear_field_errors,
+    focus_first_invalid,
+    notify_error,
+    password_input,
+    show_field_error,
+)
 
 T = TypeVar('T')
 log = logging.getLogger(__name__)
@@ -58,15 +64,20 @@ async def act(
     fields: Mapping[str, ui.element] | None = None,
     recent_password: bool = False,
     read_only: bool = False,
+    purpose: str | None = None,
 ) -> T | None:
     """Run `change` for the signed-in user in one transaction off the event loop (a read transaction when
-    `read_only`); its result, or None once the person has been told why not."""
+    `read_only`); its result, or None once the person has been told why not. With `recent_password`, a password
+    entry over 10 minutes old is asked for again; `purpose` completes the dialog's title, e.g. `reveal the API key`
+    gives `Confirm your password to reveal the API key`."""
 
     def in_transaction(actor: Actor) -> T:
         with read_scope() if read_only else write_scope() as db:
             return change(db, actor)
 
-    return await act_stepwise(in_transaction, button=button, fields=fields, recent_password=recent_password)
+    return await act_stepwise(
+        in_transaction, button=button, fields=fields, recent_password=recent_password, purpose=purpose
+    )
 
 
 async def act_stepwise(
@@ -75,6 +86,7 @@ async def act_stepwise(
     button: ui.button | None = None,
     fields: Mapping[str, ui.element] | None = None,
     recent_password: bool = False,
+    purpose: str | None = None,
 ) -> T | None:
     """Like `act`, for work that opens its own scopes, one per step (a slow call between them)."""
     signed = await signed_in_or_leave()
@@ -82,7 +94,7 @@ async def act_stepwise(
         return None
     password_confirmed_at = signed.password_confirmed_at
     if recent_password and not _is_recent(password_confirmed_at):
-        password_confirmed_at = await confirm_password(signed)
+        password_confirmed_at = await confirm_password(signed, purpose=purpose)
         if password_confirmed_at is None:
             return None
     actor = Actor(
@@ -170,27 +182,34 @@ def _end_session(token: str | None) -> None:
         sessions.end(session=db, token=token)
 
 
-async def confirm_recent_password() -> bool:
-    """Ask for the password again when the last entry in this session is over 10 minutes old; True once confirmed."""
+async def confirm_recent_password(purpose: str | None = None) -> bool:
+    """Ask for the password again when the last entry in this session is over 10 minutes old; True once confirmed.
+    `purpose` says what for in the dialog's title (`rotate the API key`: `Confirm your password to rotate the API
+    key`)."""
     signed = await signed_in_or_leave()
     if signed is None:
         return False
-    return _is_recent(signed.password_confirmed_at) or await confirm_password(signed) is not None
+    return _is_recent(signed.password_confirmed_at) or await confirm_password(signed, purpose=purpose) is not None
 
 
 def _is_recent(password_confirmed_at: datetime | None) -> bool:
     return password_confirmed_at is not None and utcnow() - password_confirmed_at < SUDO_WINDOW
 
 
-async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
-    """The `Confirm your password` dialog; the new password time of this session once confirmed, else None."""
+def confirm_password_title(purpose: str | None = None) -> str:
+    return f'Confirm your password to {purpose}' if purpose else 'Confirm your password'
+
+
+async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = None) -> datetime | None:
+    """The `Confirm your password [to <purpose>]` dialog, named by that title; the new password time of this session
+    once confirmed, else None. Closing it gives the focus back to the control that opened it."""
     ip = session.client_ip()
-    with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
-        ui.label('Confirm your password').classes('text-lg font-medium')
-        ui.label('This action needs your password again.').classes('text-sm text-grey-8')
-        password = ui.input('Password', password=True, password_toggle_button=True).mark('sudo-password')
-        password.classes('w-full')
-        password.props('autofocus autocomplete=current-password maxlength=72')
+    with theme.dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
+        ui.label('It has been more than 10 minutes since you last entered your password.').classes(
+            'text-sm text-grey-8'
+        )
+        password = password_input('Password').mark('sudo-password')
+        password.props('autofocus')
 
         async def confirm() -> None:
             entered = password.value or ''
@@ -205,7 +224,6 @@ async def confirm_password(signed: sessions.SignedIn) -> datetime | None:
             ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
             confirm_button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-password')
     confirmed_at = await dialog
-    dialog.delete()
     return confirmed_at if isinstance(confirmed_at, datetime) else None
 
 
@@ -249,13 +267,15 @@ def _told_once(fields: Mapping[str, ui.element], message: ui.label | None) -> It
     try:
         yield
     except ValidationFailed as error:
-        show_field_error(fields, error.field, str(error))
+        for field, said in error.errors.items():  # every invalid field at once
+            show_field_error(fields, field, said)
+        focus_first_invalid(fields)  # the button that was pressed is disabled meanwhile: focus goes where work is
     except ServiceError as error:
         if message is not None:
             message.set_text(str(error))
             message.set_visibility(True)
         else:
-            ui.notify(str(error), type='negative', multi_line=True)
+            notify_error(str(error))
     except asyncio.CancelledError:
         raise
     except Exception as error:
@@ -264,4 +284,4 @@ def _told_once(fields: Mapping[str, ui.element], message: ui.label | None) -> It
             log.exception('action failed')
         else:
             log.warning('%s (%s: %s)', said, type(error).__name__, error)
-        ui.notify(said or UNEXPECTED, type='negative', multi_line=True, close_button='OK', timeout=0)
+        notify_error(said or UNEXPECTED)

@@ -2,16 +2,21 @@
 at once, whether it was made here or, on PostgreSQL, in another process (`services/events.py`)."""
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import Awaitable
+from functools import cache
 from typing import Protocol
+from urllib.parse import urlencode
 from weakref import WeakSet
 
 from nicegui import background_tasks, context, run, storage
 from nicegui.client import Client
 
-from models import User
-from services import events, sessions
+from models import Organization, User, UserStatus
+from services import crypto, events, sessions
+from services.config import current_settings, resolve_secret_key
 from services.db import read_scope
 from ui.session import COOKIE
 
@@ -30,6 +35,8 @@ class TeamView(Protocol):
 _clients_by_user: dict[int, set[str]] = {}
 _team_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]  (a Protocol is fine at runtime)
 _key_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
+_subdomain_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
+_sent_after_role_change: 'WeakSet[Client]' = WeakSet()
 _listener: asyncio.Task[None] | None = None
 
 
@@ -41,15 +48,59 @@ def track_page(user: User) -> None:
     client.on_delete(lambda: _clients_by_user.get(user_id, set()).discard(client.id))
 
 
-def end_open_pages(user_id: int) -> int:
-    """Send every open page of `user_id` to `/login`; returns how many were open."""
+def end_open_pages(user_id: int, *, removed_from: str | None = None) -> int:
+    """Send every open page of `user_id` to `/login` (saying `You were removed from <removed_from>` when given);
+    returns how many were open."""
     closed = 0
+    target = removed_url(removed_from) if removed_from else '/login'
     for client_id in list(_clients_by_user.pop(user_id, set())):
         client = Client.instances.get(client_id)
         if client is not None:
-            client.open('/login')
+            client.open(target)
             closed += 1
     return closed
+
+
+ROLE_CHANGED_URL = '/?role=changed'
+
+
+def role_changed(user_id: int) -> int:
+    """Load every open page of `user_id` again after their role changed, saying so; returns how many."""
+    opened = 0
+    for client_id in list(_clients_by_user.get(user_id, set())):
+        client = Client.instances.get(client_id)
+        if client is not None and not client.is_deleted:
+            open_after_role_change(client)
+            opened += 1
+    return opened
+
+
+def open_after_role_change(client: Client) -> None:
+    if client in _sent_after_role_change:
+        return  # already on its way (told by this process and by its team list)
+    _sent_after_role_change.add(client)
+    client.open(ROLE_CHANGED_URL)
+
+
+def removed_url(organization: str) -> str:
+    """`/login` saying `You were removed from <organization>`; signed, so nobody can make it say something else."""
+    return '/login?' + urlencode({'removed': organization, 'sig': _sign(organization)})
+
+
+def removed_notice(organization: str | None, signature: str | None) -> str | None:
+    """What `/login` says to someone just removed (None unless `removed_url` made the parameters)."""
+    if not organization or not signature or not hmac.compare_digest(_sign(organization), signature):
+        return None
+    return f'You were removed from {organization}'
+
+
+def _sign(text: str) -> str:
+    return hmac.new(_notice_key(resolve_secret_key(current_settings())), text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@cache
+def _notice_key(secret: str) -> bytes:
+    return crypto.derive_key(secret, 'removed-notice')
 
 
 def show_team(view: TeamView) -> None:
@@ -60,6 +111,10 @@ def show_keys(view: TeamView) -> None:
     _key_views.add(view)
 
 
+def show_subdomains(view: TeamView) -> None:
+    _subdomain_views.add(view)
+
+
 def team_changed(organization_id: int | None) -> None:
     """Load the team again on every open page of this organization (of every one for None) that shows it."""
     _reload_all(_team_views, organization_id)
@@ -68,6 +123,11 @@ def team_changed(organization_id: int | None) -> None:
 def keys_changed(organization_id: int | None) -> None:
     """Load the API key card again on every open page of this organization (of every one for None)."""
     _reload_all(_key_views, organization_id)
+
+
+def subdomains_changed(organization_id: int | None) -> None:
+    """Load the Kustomer subdomains again on every open page of this organization (of every one for None)."""
+    _reload_all(_subdomain_views, organization_id)
 
 
 def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None:
@@ -86,34 +146,46 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None
 
 async def _reload(view: TeamView) -> None:
     with view.client:
-        await view.reload()
+        # A view that is not shown right now (a hidden tab) may put the reload off until it is shown.
+        changed_elsewhere = getattr(view, 'changed_elsewhere', None)
+        await (changed_elsewhere() if changed_elsewhere is not None else view.reload())
 
 
 async def end_ended_sessions(user_id: int | None) -> int:
     """Send to `/login` each open page (of `user_id`, or of anyone for None) whose session the database no longer
     knows; returns how many. Events only say whom to look at: the session rows decide."""
-    pages: dict[str, str | None] = {}
+    pages: dict[str, tuple[int, str | None]] = {}
     for owner in [user_id] if user_id is not None else list(_clients_by_user):
         for client_id in _clients_by_user.get(owner, set()):
             client = Client.instances.get(client_id)
             if client is not None and not client.is_deleted:
                 request = client.request
-                pages[client_id] = sessions.token_from_cookie(request.cookies.get(COOKIE)) if request else None
+                token = sessions.token_from_cookie(request.cookies.get(COOKIE)) if request else None
+                pages[client_id] = (owner, token)
     if not pages:
         return 0
-    ended = await run.io_bound(_ended_pages, pages) or []  # None: the process is shutting down
-    for client_id in ended:
+    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
+    for client_id, target in ended.items():
         client = Client.instances.get(client_id)
         if client is not None and not client.is_deleted:
-            client.open('/login')
+            client.open(target)
         for clients in _clients_by_user.values():
             clients.discard(client_id)
     return len(ended)
 
 
-def _ended_pages(pages: dict[str, str | None]) -> list[str]:
+def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
+    """Which pages' sessions have ended, each with where it goes: `/login`, saying so when its person was removed."""
+    ended: dict[str, str] = {}
     with read_scope() as db:
-        return [client_id for client_id, token in pages.items() if sessions.signed_in(session=db, token=token) is None]
+        for client_id, (owner, token) in pages.items():
+            if sessions.signed_in(session=db, token=token) is not None:
+                continue
+            user = db.get(User, owner)
+            organization = db.get(Organization, user.organization_id) if user is not None else None
+            removed = user is not None and user.status == UserStatus.REMOVED and organization is not None
+            ended[client_id] = removed_url(organization.name) if removed and organization else '/login'
+    return ended
 
 
 async def apply_event(event: events.Event) -> None:
@@ -123,11 +195,14 @@ async def apply_event(event: events.Event) -> None:
     kind = events.EventKind
     if event.kind in {kind.TEAM_CHANGED, kind.ROLE_CHANGED, kind.MEMBER_REMOVED} and event.organization_id:
         team_changed(event.organization_id)  # each reload checks the viewer's role and session itself
+    if event.kind == kind.ROLE_CHANGED and event.user_id:
+        role_changed(event.user_id)  # their open pages, whichever tab they show
     if event.kind in {kind.MEMBER_REMOVED, kind.SESSIONS_ENDED} and event.user_id:
         await end_ended_sessions(event.user_id)
     if event.kind == kind.KEY_CHANGED and event.organization_id:
         keys_changed(event.organization_id)
-    # SUBDOMAINS_SAVED: an open subdomain card keeps what its person may be typing; saving re-reads and answers.
+    if event.kind == kind.SUBDOMAINS_SAVED and event.organization_id:
+        subdomains_changed(event.organization_id)  # a field its person is typing in keeps what they typed
 
 
 async def _catch_up() -> None:
@@ -135,6 +210,7 @@ async def _catch_up() -> None:
     await end_ended_sessions(None)
     team_changed(None)
     keys_changed(None)
+    subdomains_changed(None)
 
 
 def follow_other_processes(database_url: str) -> None:

@@ -3,13 +3,21 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from nicegui import ui
+from nicegui import app, ui
 from nicegui.elements.mixins.text_element import TextElement
 
 from models import Organization, User
-from ui import actions
 
 APP_NAME = 'CX Toolbox Dashboard'
+
+# Colours with at least 4.5:1 against white and the page's grey: Quasar's own green (2.6:1) and cyan fail it.
+COLORS = {
+    'primary': '#1f4fd1',  # 6.8:1 on white, 5.8:1 on the page's grey
+    'positive': '#166534',  # notifications and the `Sent` status
+    'info': '#0b6e99',
+    'warning': '#f2c037',  # used with dark text (Quasar does so for its warning notifications)
+}
+FOCUS_RING = '#1f4fd1'
 
 _CSS = """
 /* NiceGUI pads every tab panel; one that asks for no padding gets none, so its cards line up with the tabs. */
@@ -19,14 +27,60 @@ _CSS = """
   .q-tabs .q-tab { padding: 0 8px; min-width: 0; }
   .q-tabs .q-tab__icon { display: none; }
 }
+/* Links: the primary blue (6.8:1 on white) instead of the lighter blue-500 (3.7:1); they stay underlined. */
+a.nicegui-link, a.nicegui-link:visited { color: var(--q-primary); }
+/* A visible focus ring on every control a keyboard reaches: 2 px of the primary blue (at least 5.8:1 on white and
+   grey) with a white gap, so it shows on coloured buttons too. Quasar removes outlines with `!important` rules in its
+   `quasar_importants` layer; an `!important` rule in the first layer (`theme`) is the one that wins over those. */
+@layer theme {
+  :focus-visible, .q-btn:focus-visible, .q-item:focus-visible, .q-radio:focus-visible, .q-checkbox:focus-visible,
+  .q-toggle:focus-visible {
+    outline: 2px solid FOCUS_RING !important; outline-offset: 2px !important; box-shadow: 0 0 0 2px #fff !important; }
+  /* Tabs sit in a strip that clips what sticks out: their ring goes just inside. */
+  .q-tab:focus-visible { outline: 2px solid FOCUS_RING !important; outline-offset: -3px !important; }
+  /* A text field shows its ring around the whole field (below), not around the bare text inside it. */
+  .q-field__native:focus-visible, .q-field__input:focus-visible, .q-select__focus-target:focus-visible {
+    outline: none !important; box-shadow: none !important; }
+  /* On a coloured notification the ring is white. */
+  .q-notification :focus-visible { outline-color: #fff !important; box-shadow: 0 0 0 2px #000 !important; }
+}
+.q-field--focused .q-field__control,
+.q-field__control:has(.q-field__native:focus, .q-field__input:focus, .q-select__focus-target:focus) {
+  outline: 2px solid FOCUS_RING; outline-offset: 2px; }
+.q-radio:focus-visible, .q-checkbox:focus-visible, .q-toggle:focus-visible { border-radius: 4px; }
+/* The dialog's backdrop is painted below its card by z-index -1, which axe-core reads as covering the card (it then
+   measures every text in a dialog against the grey backdrop, axe-core issue #3464): same picture, plain order. */
+.q-dialog__backdrop { z-index: 0; }
+.q-dialog__inner { z-index: 1; }
+/* Headings keep the look of the labels they replaced (the browser's defaults would change sizes and margins). */
+h1.cxt-heading, h2.cxt-heading, h3.cxt-heading, h4.cxt-heading { margin: 0; }
+""".replace('FOCUS_RING', FOCUS_RING)
+
+
+# Quasar's loading bar (shown while a page's request runs) is a progressbar: it needs a name (axe
+# `aria-progressbar-name`). Attributes given to the plugin reach its element.
+app.config.quasar_config.setdefault('loadingBar', {})['aria-label'] = 'Loading'
+
+
+# A select's open menu is a listbox whose options sit in Quasar's virtual-scroll wrapper; the wrapper's tabindex makes
+# it a focusable non-option inside the listbox (axe `aria-required-children`). Nothing focuses it: drop the tabindex.
+_SCRIPT = """
+<script>
+new MutationObserver(() => {
+  for (const wrapper of document.querySelectorAll('[role=listbox] > .q-virtual-scroll__content[tabindex]')) {
+    wrapper.removeAttribute('tabindex');
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+</script>
 """
 
 
 def apply_page_style(title: str) -> None:
     ui.page_title(f'{title} · {APP_NAME}')
-    ui.colors(primary='#1f4fd1')
+    ui.colors(**COLORS)
     ui.query('body').classes('bg-grey-2')
     ui.add_css(_CSS)
+    ui.add_head_html(_SCRIPT)
 
 
 @contextmanager
@@ -44,6 +98,7 @@ def frame(title: str, *, user: User | None = None, organization: Organization | 
             ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
     # No extra padding on phones: NiceGUI's page already has 16 px, and every pixel of a 390 px screen counts.
     with ui.column().classes('w-full max-w-5xl mx-auto p-0 sm:p-4 gap-4'):
+        heading(title, level=1).mark('page-title')
         yield
 
 
@@ -54,7 +109,7 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
     with ui.column().classes('w-full items-center q-pa-md'):
         ui.label(APP_NAME).classes('text-xl font-bold text-primary q-mt-lg')
         with ui.card().classes('w-full max-w-md q-pa-lg gap-3'):
-            ui.label(title).classes('text-h6')
+            heading(title, level=1).classes(remove='text-h5', add='text-h6').mark('page-title')
             if subtitle:
                 ui.label(subtitle).classes('text-sm text-grey-8')
             yield
@@ -66,7 +121,7 @@ class Heading(TextElement):
     def __init__(self, text: str, *, level: int = 2) -> None:
         super().__init__(tag=f'h{level}', text=text)
         self.classes({1: 'text-h5', 2: 'text-h6', 3: 'text-subtitle1 text-weight-medium'}.get(level, 'text-subtitle2'))
-        self.classes('q-my-none')
+        self.classes('cxt-heading q-my-none')
 
 
 def heading(text: str, *, level: int = 2) -> Heading:
@@ -74,5 +129,26 @@ def heading(text: str, *, level: int = 2) -> Heading:
     return Heading(text, level=level)
 
 
+@contextmanager
+def dialog_card(title: str, *, width: str = 'max-w-lg') -> Iterator[ui.dialog]:
+    """A dialog named by its title: an `h2` that the dialog's `aria-labelledby` points at. Open it with `.open()` or
+    `await dialog`; once closed it deletes itself, after Quasar has given the focus back to the control that opened it
+    (deleting it at once would skip that).
+
+        with theme.dialog_card('Rotate API Key?') as dialog:
+            ...
+        picked = await dialog
+    """
+    with ui.dialog() as dialog, ui.card().classes(f'w-full {width}'):
+        title_heading = heading(title, level=2)
+        dialog.props(f'aria-labelledby={title_heading.html_id}')
+        yield dialog
+    # Closed is gone (for the server's view of the page too); deleted once the browser has finished closing it.
+    dialog.on_value_change(lambda event: None if event.value else dialog.set_visibility(False))
+    dialog.on('hide', dialog.delete)
+
+
 async def _sign_out() -> None:
+    from ui import actions  # actions shows dialogs made here
+
     await actions.sign_out()

@@ -37,6 +37,7 @@ async def test_a_healthy_instance_is_ready(client: httpx.AsyncClient) -> None:
     assert (response.status_code, response.json()) == (200, READY)
 
 
+@pytest.mark.sqlite_only('SQLite files deleted under the process')
 async def test_a_deleted_database_file_is_missing(client: httpx.AsyncClient, isolated_environment: Path) -> None:
     assert (await client.get('/api/ready')).status_code == 200
     for path in isolated_environment.glob('cxt.sqlite3*'):
@@ -47,6 +48,7 @@ async def test_a_deleted_database_file_is_missing(client: httpx.AsyncClient, iso
     assert (await client.get('/api/health')).status_code == 200, 'the process still answers: it is alive'
 
 
+@pytest.mark.sqlite_only('an SQLite file replaced under the process')
 async def test_a_database_file_replaced_under_the_process_is_missing(
     client: httpx.AsyncClient, isolated_environment: Path
 ) -> None:
@@ -61,6 +63,7 @@ async def test_a_database_file_replaced_under_the_process_is_missing(
     assert (response.status_code, response.json()) == (503, not_ready(NotReady.MISSING))
 
 
+@pytest.mark.sqlite_only('PRAGMA query_only (PostgreSQL read-only: test_a_read_only_postgresql_database_is_read_only)')
 async def test_a_read_only_database_is_read_only(client: httpx.AsyncClient) -> None:
     engine = db.get_engine()
     engine.dispose()  # every connection from now on is opened read-only
@@ -74,6 +77,7 @@ async def test_a_read_only_database_is_read_only(client: httpx.AsyncClient) -> N
     assert (await client.get('/api/health')).status_code == 200
 
 
+@pytest.mark.sqlite_only("another connection holds SQLite's write lock")
 async def test_a_database_busy_with_another_writer_is_ready_at_once(
     client: httpx.AsyncClient, isolated_environment: Path
 ) -> None:

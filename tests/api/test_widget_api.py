@@ -178,6 +178,9 @@ async def test_health_is_ok_while_the_database_answers(client: httpx.AsyncClient
     assert (response.status_code, response.json()) == (200, {'status': 'ok'})
 
 
+@pytest.mark.sqlite_only(
+    'the database is gone when its SQLite files are deleted (PostgreSQL stopped: tests/api/test_readiness.py)'
+)
 async def test_health_is_503_when_the_database_is_gone(client: httpx.AsyncClient) -> None:
     database_file = Path(config.current_settings().resolved_database_url.removeprefix('sqlite:///'))
     db.get_engine().dispose()

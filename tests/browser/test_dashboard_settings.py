@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import DESKTOP, KEY, MASKED_KEY, api_key_field, button, sign_in
+from tests.browser.helpers import DESKTOP, KEY, MASKED_KEY, PHONE, api_key_field, button, overflow, sign_in
 from ui.components.secret_field import REVEAL_SECONDS
 
 pytestmark = pytest.mark.browser
@@ -67,11 +67,57 @@ def test_the_key_is_masked_until_revealed_and_masks_itself_again_after_30_second
     expect(button(admin_page, 'Copy')).to_be_hidden()
 
 
-def test_hide_masks_the_key_at_once(admin_page: Page) -> None:
+def test_hide_masks_the_key_at_once_and_focus_goes_to_reveal(admin_page: Page) -> None:
     reveal(admin_page)
-    button(admin_page, 'Hide API Key').click()
+    button(admin_page, 'Hide API Key').focus()
+    admin_page.keyboard.press('Enter')
     expect(api_key_field(admin_page)).to_have_value(MASKED_KEY)
     expect(button(admin_page, 'Reveal API Key')).to_be_visible()
+    expect(button(admin_page, 'Reveal API Key')).to_be_focused()  # not lost with the Hide button that went away
+
+
+def test_revoking_an_old_key_leaves_focus_on_the_key_card(keyed_app: AppProcess, admin_page: Page) -> None:
+    old_key = reveal(admin_page)
+    for _ in range(2):  # two rotations with a grace window: two old keys, each with its own notice
+        button(admin_page, 'Rotate API Key').click()
+        dialog = admin_page.get_by_role('dialog')
+        dialog.get_by_role('radio', name='In 1 hour').click()
+        expect(dialog.get_by_role('radio', name='In 1 hour')).to_be_checked()
+        button(dialog, 'Rotate').click()
+        expect(admin_page.get_by_role('dialog')).to_have_count(0)
+    revoke = admin_page.get_by_role('button', name='Revoke old key now')
+    expect(revoke).to_have_count(2)
+
+    revoke.first.focus()
+    admin_page.keyboard.press('Enter')
+    expect(revoke).to_have_count(1)
+    remaining = admin_page.get_by_role('note').filter(has_text='keeps working until')
+    expect(remaining).to_be_focused()  # the notice that is left, read out next
+
+    revoke.focus()
+    admin_page.keyboard.press('Enter')
+    expect(revoke).to_have_count(0)
+    expect(admin_page.get_by_role('heading', name='Step 1: Generate API Key', level=2)).to_be_focused()
+    assert organization_status(keyed_app, old_key) == 401
+
+
+def test_on_a_phone_the_revealed_key_wraps_and_can_still_be_copied(
+    keyed_app: AppProcess, new_context: Callable[..., BrowserContext]
+) -> None:
+    page = new_context(keyed_app, viewport=PHONE, permissions=['clipboard-read', 'clipboard-write']).new_page()
+    sign_in(page)
+    key = reveal(page)
+    field = api_key_field(page)
+    assert overflow(page) is None
+    # Every character is inside the field's box: the key wraps onto a second line rather than being cut off.
+    sizes = field.evaluate('e => [e.scrollWidth, e.clientWidth, e.scrollHeight, e.clientHeight]')
+    scroll_width, client_width, scroll_height, client_height = sizes
+    assert scroll_width <= client_width and scroll_height <= client_height + 1, sizes
+    line_height = field.evaluate('e => parseFloat(getComputedStyle(e).lineHeight)')
+    assert client_height >= 1.5 * line_height, 'two lines or more'
+    button(page, 'Copy').click()
+    expect(page.get_by_text('API key copied to the clipboard')).to_be_visible()
+    assert page.evaluate('navigator.clipboard.readText()') == key
 
 
 def test_copy_puts_the_key_on_the_clipboard(admin_page: Page) -> None:
@@ -92,6 +138,8 @@ def test_rotating_immediately_makes_the_old_key_fail_at_once(keyed_app: AppProce
     expect(dialog.get_by_role('radio', name='Immediately')).to_be_checked()
     expect(dialog.get_by_role('radio', name='In 1 hour')).not_to_be_checked()
     expect(dialog.get_by_role('radio', name='In 24 hours')).not_to_be_checked()
+    expect(dialog.get_by_role('radio', name='In 7 days')).not_to_be_checked()
+    expect(dialog).to_have_accessible_name('Rotate API Key?')
     button(dialog, 'Rotate').click()
 
     expect(admin_page.get_by_text('API key rotated')).to_be_visible()

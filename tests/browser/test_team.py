@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, ORGANIZATION, PHONE, Person, button, sign_in
+from tests.browser.helpers import ADMIN, ORGANIZATION, PHONE, Person, button, overflow, sign_in
 from tests.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.browser
@@ -61,9 +61,14 @@ def add_member(admin_page: Page, smtp: SmtpServer, member_context: BrowserContex
     return page
 
 
+def member_row(page: Page, email: str) -> Locator:
+    """The member's row of the Team Members table (a card of its own on a phone)."""
+    return page.get_by_role('row').filter(has=page.get_by_text(email, exact=True))
+
+
 def remove_button(page: Page, email: str) -> Locator:
-    """The `Hold to Remove` button on the member's row (the first button after their email in the grid)."""
-    return page.get_by_text(email, exact=True).locator('xpath=following-sibling::button[1]')
+    """The `Hold to Remove` button on the member's row."""
+    return member_row(page, email).get_by_role('button', name=REMOVE, exact=True)
 
 
 def assert_kept(admin_page: Page, member_page: Page, member: Person) -> None:
@@ -76,8 +81,9 @@ def assert_kept(admin_page: Page, member_page: Page, member: Person) -> None:
 def assert_removed(admin_page: Page, member_page: Page, member: Person) -> None:
     expect(admin_page.get_by_text(f'{member.email} removed')).to_be_visible()
     expect(admin_page.get_by_text(member.email, exact=True)).to_have_count(0)
-    # Their open page is sent to sign in at once, without them doing anything.
-    expect(member_page).to_have_url(re.compile(r'/login$'), timeout=5_000)
+    # Their open page is sent to sign in at once, without them doing anything, and says why.
+    expect(member_page).to_have_url(re.compile(r'/login\?removed='), timeout=5_000)
+    expect(member_page.get_by_text(f'You were removed from {ORGANIZATION}')).to_be_visible()
     member_page.goto('/')
     expect(member_page.get_by_role('button', name='Sign in')).to_be_visible()  # the old cookie no longer works
 
@@ -125,11 +131,16 @@ def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
     member_page = add_member(admin_page, smtp, new_context(admin_app), member)
     hold = remove_button(admin_page, member.email)
     expect(hold).to_have_text(REMOVE)
+    expect(hold).to_have_accessible_name(REMOVE)
+    expect(hold).to_have_accessible_description(member.name)  # which member it removes
+    expect(admin_page.get_by_role('combobox', name=f'Role for {member.name}')).to_be_visible()
 
     hold.hover()
     admin_page.mouse.down()
     time.sleep(0.4)
     admin_page.mouse.up()
+    # A short press says how it works, where screen readers announce it.
+    expect(admin_page.get_by_role('alert').filter(has_text=f'Hold for 1.5 s to remove {member.name}')).to_be_visible()
     assert_kept(admin_page, member_page, member)
 
     hold.hover()
@@ -139,6 +150,7 @@ def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
     time.sleep(1.5)
     admin_page.mouse.up()
     assert_removed(admin_page, member_page, member)
+    expect(admin_page.get_by_label('Search members')).to_be_focused()  # not lost on the body with the row
 
 
 def test_hold_to_remove_by_touch_on_a_phone(
@@ -196,3 +208,54 @@ def test_hold_to_remove_with_the_keyboard(
     time.sleep(2.0)
     admin_page.keyboard.up(' ')
     assert_removed(admin_page, member_page, member)
+    expect(admin_page.get_by_label('Search members')).to_be_focused()  # not lost on the body with the row
+
+
+def test_on_a_phone_each_row_is_a_card_that_keeps_its_labels(
+    admin_app: AppProcess,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    phone = new_context(admin_app, viewport=PHONE, has_touch=True, is_mobile=True)
+    page = phone.new_page()
+    sign_in(page)
+    open_team_tab(page)
+    invitee = 'ivy@example.com'
+    invite(page, smtp, invitee)
+    card = page.get_by_role('row').filter(has=page.get_by_text(invitee, exact=True))
+    for label in ('Email', 'Role', 'Invited by', 'Expires', 'Status'):
+        expect(card.get_by_text(label, exact=True)).to_be_visible()
+    expect(card.get_by_text(ADMIN.name, exact=True)).to_be_visible()
+    me = member_row(page, ADMIN.email)
+    for label in ('Name', 'Role', 'Status'):
+        expect(me.get_by_text(label, exact=True)).to_be_visible()
+    expect(me.get_by_text('You', exact=True)).to_be_visible()
+    assert overflow(page) is None, overflow(page)
+
+    # On a wide screen the labels are the column headings instead.
+    page.set_viewport_size({'width': 1280, 'height': 900})
+    expect(card.get_by_text('Invited by', exact=True)).to_be_hidden()
+    expect(page.get_by_role('columnheader', name='Invited by')).to_be_visible()
+
+
+def test_an_admin_copies_a_reset_link_for_a_member(
+    admin_page: Page,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
+) -> None:
+    member = Person('Rosa Reset', 'rosa@example.com')
+    add_member(admin_page, smtp, new_context(admin_app), member)
+    opener = button(member_row(admin_page, member.email), 'Copy reset link')
+    expect(opener).to_have_accessible_description(member.name)
+    opener.click()
+    dialog = admin_page.get_by_role('dialog', name=f'Password reset link for {member.name}')
+    expect(dialog).to_be_visible()
+    link = dialog.get_by_label('Password reset link').input_value()
+    assert link.startswith(f'{admin_app.url}/reset-password/')
+    button(dialog, 'Close').click()
+    expect(dialog).to_have_count(0)
+
+    visitor = new_context(admin_app).new_page()
+    visitor.goto(link)
+    expect(visitor.get_by_text('Choose a new password')).to_be_visible()

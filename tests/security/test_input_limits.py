@@ -14,8 +14,12 @@ from models import User as Account
 from services import auth, invitations
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
+from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user, sign_in
+from tests.smtp_server import SmtpServer
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, in_database, set_up_organization
+
+mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures: the reset form shows only with a mail server
 
 # 254 characters, the most an address may have: a 64-character local part and a 189-character domain.
 LONGEST_EMAIL = 'a' * 64 + '@' + 'b' * 63 + '.' + 'c' * 63 + '.' + 'd' * 57 + '.com'
@@ -121,6 +125,7 @@ async def test_the_invite_forms_cap_each_field_and_refuse_over_long_values(user:
         'Kustomer Sandbox Organization Sub Domain': 253,
     }
     user.find('User Management').click()
+    await user.should_see(marker='invite-email')  # the tab is built when it is first opened
     assert user.find(kind=ui.input, marker='invite-email').elements.pop().props['maxlength'] == '254'
     user.find(marker='invite-email').type(TOO_LONG_EMAIL)
     user.find('Send Invite').click()
@@ -144,7 +149,7 @@ async def test_the_invite_forms_cap_each_field_and_refuse_over_long_values(user:
     assert input_named(user, 'Your name').error == 'Use at most 100 characters'
 
 
-async def test_the_sign_in_and_reset_forms_cap_each_field(user: User) -> None:
+async def test_the_sign_in_and_reset_forms_cap_each_field(mail_env: SmtpServer, user: User) -> None:
     await user.open('/forgot-password')
     assert max_lengths(user, 'Email') == {'Email': 254}
 

@@ -258,9 +258,9 @@ def test_a_member_removed_on_one_process_is_signed_out_on_the_other(
     # The admin on A holds `Hold to Remove` on the member's row for the full 1.5 s.
     admin_page.reload()
     admin_page.get_by_role('tab', name='User Management').click()
-    member_row = admin_page.get_by_text(MEMBER.email, exact=True)
+    member_row = admin_page.get_by_role('row').filter(has=admin_page.get_by_text(MEMBER.email, exact=True))
     expect(member_row).to_be_visible(timeout=TIMEOUT)
-    hold = member_row.locator('xpath=following-sibling::button[1]')
+    hold = member_row.get_by_role('button', name='Hold to Remove', exact=True)
     expect(hold).to_have_text('Hold to Remove')
     hold.hover()
     admin_page.mouse.down()

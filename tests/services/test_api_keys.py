@@ -119,6 +119,18 @@ def test_each_grace_notice_revokes_its_own_key(admin: User) -> None:
         api_keys.revoke_old_key(session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0)
 
 
+def test_rotation_offers_seven_days_of_grace(admin: User) -> None:
+    assert list(api_keys.GRACE_CHOICES) == ['Immediately', 'In 1 hour', 'In 24 hours', 'In 7 days']
+    old = generate(admin)
+    before = utcnow()
+    new = rotate(admin, api_keys.GRACE_CHOICES['In 7 days'])
+    assert verify(old) is not None and verify(new) is not None
+    with write_scope() as session:
+        (kept,) = api_keys.get_overview(session=session, actor=admin).in_grace
+    assert kept.last4 == old[-4:] and kept.expires_at is not None
+    assert timedelta(days=7) <= kept.expires_at - before < timedelta(days=7, minutes=1)
+
+
 def test_unsupported_grace_is_refused(admin: User) -> None:
     generate(admin)
     with pytest.raises(ValidationFailed):
@@ -208,6 +220,7 @@ def test_concurrent_rotations_leave_exactly_one_active_key(admin: User) -> None:
     assert sum(key.expires_at is None for key in keys) == 1
 
 
+@pytest.mark.sqlite_only('the database files it scans are SQLite files')
 def test_no_plaintext_key_anywhere_in_the_database_files(admin: User) -> None:
     keys = [generate(admin)]
     with write_scope() as session:
@@ -240,6 +253,7 @@ def test_cached_grace_key_still_expires_by_the_clock(admin: User) -> None:
         assert api_keys.verify_key(connection=connection, key=old) is None
 
 
+@pytest.mark.sqlite_only('another process writes the SQLite file')
 def test_change_from_another_process_is_seen_on_the_next_lookup(admin: User) -> None:
     key = generate(admin)
     with hot_read_connection() as connection:
@@ -259,6 +273,7 @@ def test_change_from_another_process_is_seen_on_the_next_lookup(admin: User) -> 
         assert api_keys.verify_key(connection=connection, key=key) is None
 
 
+@pytest.mark.sqlite_only("SQLite's writer lock")
 def test_last_used_write_never_waits_for_a_busy_database(admin: User) -> None:
     key = generate(admin)
     database_file = config.current_settings().resolved_database_url.removeprefix('sqlite:///')

@@ -16,6 +16,9 @@ from services import api_keys, backup, config, db
 from services.db import write_scope
 from tests.factories import make_organization, make_user
 
+# On PostgreSQL the database is pg_dump's job (tests/services/test_backup_command.py runs that path).
+pytestmark = pytest.mark.sqlite_only("SQLite's online backup API")
+
 BURST_LENGTH = 2000  # rotations at most (a bound, never reached); the backup is taken once BEFORE_BACKUP are committed
 BEFORE_BACKUP = 40
 

@@ -63,6 +63,9 @@ def test_help_lists_backup_and_restore() -> None:
     assert shown.returncode == 0 and 'backup' in shown.stdout and 'restore' in shown.stdout
 
 
+@pytest.mark.sqlite_only(
+    "SQLite's online backup (PostgreSQL: test_on_postgres_the_backup_is_the_secret_and_the_pg_dump_command)"
+)
 def test_restored_instance_serves_the_current_key_and_refuses_the_rotated_ones(
     database: None, isolated_environment: Path, tmp_path: Path
 ) -> None:
@@ -100,6 +103,7 @@ def test_restored_instance_serves_the_current_key_and_refuses_the_rotated_ones(
         app.stop()
 
 
+@pytest.mark.sqlite_only('the data directory holds the SQLite files the restore would overwrite')
 def test_the_commands_refuse_to_overwrite(database: None, isolated_environment: Path, tmp_path: Path) -> None:
     occupied = tmp_path / 'occupied'
     occupied.mkdir()

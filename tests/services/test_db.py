@@ -1,12 +1,16 @@
 import threading
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 
-from models import User
+from models import Organization, User
+from services import db as db_module
 from services.db import get_engine, write_scope
 from tests.factories import make_organization, make_user
 
 
+@pytest.mark.sqlite_only('the SQLite settings (PRAGMAs) of every connection')
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: None) -> None:
     with get_engine().connect() as connection:
         assert connection.execute(text('PRAGMA journal_mode')).scalar() == 'wal'
@@ -14,6 +18,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: None) -> None:
         assert connection.execute(text('PRAGMA busy_timeout')).scalar_one() >= 5000
 
 
+# Writers take turns on both engines (write_scope): BEGIN IMMEDIATE on SQLite, one advisory lock on PostgreSQL.
 def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
     """Eight threads each bump one counter 50 times through the ORM; every bump must count."""
     with write_scope() as session:
@@ -40,7 +45,7 @@ def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
 
 def test_migrations_are_the_schema(database: None) -> None:
     with get_engine().connect() as connection:
-        tables = {row[0] for row in connection.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+        tables = set(inspect(connection).get_table_names())
         version = connection.execute(text('SELECT version_num FROM alembic_version')).scalar()
     assert {'organization', 'user', 'api_key', 'audit_event', 'alembic_version'} <= tables
     assert version
@@ -56,3 +61,28 @@ def test_models_and_migrations_agree(database: None) -> None:
         context = MigrationContext.configure(connection, opts={'compare_type': False})
         differences = compare_metadata(context, SQLModel.metadata)
     assert differences == []
+
+
+def test_a_postgresql_writer_waiting_past_the_busy_timeout_is_told_busy(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 300)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_write_turn() -> None:
+        with write_scope():
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_turn)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(OperationalError) as raised, write_scope() as session:
+            session.add(Organization(name='Acme'))
+        assert db_module.describe_failure(raised.value) == db_module.BUSY
+    finally:
+        release.set()
+        holder.join()
+    with write_scope() as session:  # the turn is free again once the other writer commits
+        session.add(Organization(name='Acme'))

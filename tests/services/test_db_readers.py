@@ -10,6 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from services import db
 
+# The held readers are SQLite's alone: on PostgreSQL hot_read_connection is an ordinary pooled checkout.
+pytestmark = pytest.mark.sqlite_only('held SQLite readers')
+
 
 def in_thread(work: Callable[[], None]) -> None:
     """Run `work` on a new thread (like a request on a worker thread) and wait for the thread to end."""

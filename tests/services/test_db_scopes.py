@@ -27,6 +27,7 @@ def other_writer(database: None) -> Iterator[sqlite3.Connection]:
     other.close()
 
 
+@pytest.mark.sqlite_only("another connection holds SQLite's write lock")
 def test_a_read_never_waits_for_a_writer(other_writer: sqlite3.Connection) -> None:
     started = time.monotonic()
     with db.read_scope() as session:
@@ -34,6 +35,7 @@ def test_a_read_never_waits_for_a_writer(other_writer: sqlite3.Connection) -> No
     assert time.monotonic() - started < 1.0  # a write would wait up to the 15 s busy timeout
 
 
+@pytest.mark.sqlite_only("SQLite's busy timeout behind another writer")
 def test_a_write_waits_then_gives_up_with_a_clear_reason(
     other_writer: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,6 +72,7 @@ async def test_no_database_session_on_the_event_loop(database: None) -> None:
         pass
 
 
+@pytest.mark.sqlite_only('a full disk is made with PRAGMA max_page_count')
 def test_a_full_disk_is_said_plainly(database: None) -> None:
     with pytest.raises(OperationalError) as raised, db.write_scope() as session:
         connection = session.connection()
@@ -89,6 +92,9 @@ def test_a_full_disk_is_said_plainly(database: None) -> None:
         assert session.exec(select(AuditEvent)).all() == [], 'nothing half-written'
 
 
+@pytest.mark.sqlite_only(
+    'a read-only database is made with PRAGMA query_only (PostgreSQL: tests/api/test_readiness.py)'
+)
 def test_a_read_only_database_is_said_plainly(database: None) -> None:
     with pytest.raises(OperationalError) as raised, db.write_scope() as session:
         session.connection().exec_driver_sql('PRAGMA query_only=ON')

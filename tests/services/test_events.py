@@ -83,6 +83,7 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(pg_databas
         listener.cancel()
 
 
+@pytest.mark.sqlite_only('what publishing does without PostgreSQL')
 def test_publishing_on_sqlite_sends_nothing_and_changes_nothing(database: None) -> None:
     with write_scope() as session:
         events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=1)

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from models import DeliveryStatus, Invitation, Role, User
 from models.base import stored_id
-from services import db, invitations
+from services import config, db, invitations
 from services.db import read_scope, write_scope
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
@@ -95,7 +95,8 @@ def test_a_send_that_finishes_after_another_process_marked_it_keeps_its_real_out
 def test_the_app_marks_interrupted_sends_when_it_starts(admin: User, tmp_path: Path) -> None:
     interrupted = invite_with_status(admin, DeliveryStatus.SENDING)
     db.get_engine().dispose()
-    app = AppProcess(REPO_ROOT, tmp_path)  # tmp_path/data: this test's data directory and database
+    database_url = config.current_settings().database_url  # PostgreSQL's, or None: SQLite in the data directory
+    app = AppProcess(REPO_ROOT, tmp_path, env={'CXT_DATABASE_URL': database_url} if database_url else None)
     assert app.data_dir.resolve() == (tmp_path / 'data').resolve()
     app.start()
     try:

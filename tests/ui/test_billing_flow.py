@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from nicegui import ui
+from nicegui.functions.navigate import History
 from nicegui.testing import User
 from sqlmodel import Session, select
 
@@ -147,6 +148,21 @@ async def test_cancelled_checkout_says_so(stripe_server: StripeServer, user: Use
     await user.open('/?billing=cancelled')
     await user.should_see('Checkout cancelled')
     await user.should_see('Subscription: none')
+
+
+@pytest.mark.parametrize('outcome', ['success', 'cancelled'])
+async def test_the_return_notice_is_said_once_and_the_address_becomes_plain(
+    stripe_server: StripeServer, user: User, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    """The browser's address becomes `/` as the notice shows, so a reload does not say it again (the real browser's
+    reload is in tests/browser/test_billing.py)."""
+    replaced: list[str] = []
+    monkeypatch.setattr(History, 'replace', lambda self, url: replaced.append(url))
+    await set_up_organization(user)
+    assert replaced == []
+    await user.open(f'/?billing={outcome}')
+    await user.should_see('Checkout complete' if outcome == 'success' else 'Checkout cancelled')
+    assert replaced == ['/']
 
 
 async def test_stripe_error_shows_a_clear_message_and_stores_nothing(

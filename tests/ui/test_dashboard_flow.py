@@ -103,6 +103,7 @@ async def test_generate_reveal_hide_and_rotate(user: User, monkeypatch: pytest.M
     await user.should_see('stops working')
     await user.should_see('In 1 hour')
     await user.should_see('In 24 hours')
+    await user.should_see('In 7 days')
     user.find(marker='confirm-rotate').click()  # 'Immediately' is the default
     await user.should_see('API key rotated')
     second_key = key_field_value(user)
@@ -111,6 +112,7 @@ async def test_generate_reveal_hide_and_rotate(user: User, monkeypatch: pytest.M
     assert len(keys) == 2 and sum(key.expires_at is None for key in keys) == 1
 
     user.find('Activity').click()
+    await user.should_see(kind=ui.table, marker='activity-table')  # built when first opened
     expected = ['Rotated the API key', 'Revealed the API key', 'Generated the API key', 'Created the organization']
     for _ in range(50):
         rows = user.find(kind=ui.table, marker='activity-table').elements.pop().rows
@@ -192,29 +194,36 @@ async def test_stale_password_is_asked_for_before_reveal(user: User) -> None:
     button(user, 'Hide API Key').click()
     await password_entered_minutes_ago(11)
     button(user, 'Reveal API Key').click()
-    await user.should_see('Confirm your password')
+    await user.should_see('Confirm your password to reveal the API key')
     user.find(marker='sudo-password').type('wrong password!')
     user.find(marker='confirm-password').click()
     await user.should_see('Wrong password')
     user.find(marker='sudo-password').clear().type(PASSWORD)
     user.find(marker='confirm-password').click()
-    await user.should_not_see('Confirm your password')
+    for _ in range(50):  # the dialog closes and the reveal goes ahead
+        if KEY_PATTERN.fullmatch(key_field_value(user)):
+            break
+        await asyncio.sleep(0.05)
     assert KEY_PATTERN.fullmatch(key_field_value(user))
+    dialogs = user._gather_elements(target=None, kind=ui.dialog, marker=None, content=None)
+    assert not any(dialog.value for dialog in dialogs), 'the password dialog closed'
 
 
 async def test_subdomains_save_normalized_and_reject_invalid(user: User) -> None:
     await set_up_organization(user)
+    await user.should_see('Step 2: Configure Kustomer Subdomains', retries=20)
     user.find(marker='subdomain').type('https://ACME.kustomerapp.com/app/x')
     user.find(marker='sandbox-subdomain').type('acme-sandbox.kustomerapp.com')
     button(user, 'Save').click()
-    await user.should_see('Subdomains saved')
+    await user.should_see('Subdomains saved', retries=20)
     assert user.find(kind=ui.input, marker='subdomain').elements.pop().value == 'acme'
     assert user.find(kind=ui.input, marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox'
 
     user.find(marker='sandbox-subdomain').clear().type('bad_name!')
     button(user, 'Save').click()
-    await user.should_see('Not a valid subdomain')
+    await user.should_see('Not a valid subdomain', retries=20)
     await user.open('/')
+    await user.should_see('Step 2: Configure Kustomer Subdomains', retries=20)
     assert user.find(kind=ui.input, marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox', (
         'nothing was saved'
     )
@@ -233,6 +242,8 @@ async def test_member_sees_everything_read_only(user: User) -> None:
     assert key_field_value(user).startswith('cxt_•')
     await user.should_see('Subscription: none')
     await user.should_see('Kustomer Organization Sub Domain')
+    await user.should_see('Ask an admin to rotate or reveal the key.')
+    await user.should_not_see(kind=ui.input, marker='subdomain')  # the saved value as text, not a locked form
     for hidden in ('Reveal API Key', 'Rotate API Key', 'Manage Billing', 'Generate API Key', 'Save'):
         await user.should_not_see(kind=ui.button, content=hidden)
     await user.should_not_see('Activity')

@@ -53,7 +53,8 @@ def reconnect_with(monkeypatch: pytest.MonkeyPatch, *, busy_timeout_ms: int | No
 
 async def activity_shows(user: User, what: str) -> None:
     for _ in range(50):
-        if what in [row['what'] for row in user.find(kind=ui.table, marker='activity-table').elements.pop().rows]:
+        tables = user._gather_elements(kind=ui.table, marker='activity-table')  # built once the tab is opened
+        if tables and what in [row['what'] for row in tables.pop().rows]:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f'the Activity table never showed {what!r}')
@@ -116,6 +117,7 @@ async def test_a_read_only_database_is_said_once_and_nothing_is_lost(
     assert len(keys) == 1 and keys[0].expires_at is None, 'the old key still works'
 
     user.find('User Management').click()
+    await user.should_see(marker='invite-email')  # built when first opened
     user.find(marker='invite-email').type('grace@example.com')
     button(user, 'Send Invite').click()
     await user.should_see(db.READ_ONLY, retries=50)

@@ -100,3 +100,19 @@ async def test_a_made_up_link_resets_nothing(user: User) -> None:
 async def test_without_a_mail_server_the_page_says_so(user: User) -> None:
     await user.open('/forgot-password')
     await user.should_see('This server has no mail server configured')
+    await user.should_see('Ask an admin of your organization')  # they can copy a one-time reset link
+    await user.should_not_see('Send reset link')  # no form whose email would never arrive
+
+
+async def test_the_answer_and_a_missing_email_are_announced(mail_env: SmtpServer, user: User) -> None:
+    await user.open('/forgot-password')
+    user.find('Send reset link').click()
+    await user.should_see('Enter your email')
+    (field,) = user.find('Email').elements
+    assert field.props['aria-invalid'] == 'true'  # the field itself is marked, and Quasar announces its error
+    user.find('Email').type('someone@example.com')
+    user.find('Send reset link').click()
+    await user.should_see('If an account exists for someone@example.com')
+    (answer,) = user.find(marker='reset-answer').elements
+    assert answer.props['role'] == 'alert'
+    assert 'aria-invalid' not in field.props

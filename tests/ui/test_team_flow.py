@@ -1,6 +1,7 @@
 """User Management as people use it: invite by email, accept in a second browser, change roles, hold to remove."""
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
 from tests.ui import helpers
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, password_entered_minutes_ago
+from ui.tabs.team import ROLE_OPTIONS
 
 MEMBER_EMAIL = 'grace@example.com'
 MEMBER_PASSWORD = 'grace password 123'
@@ -24,6 +26,7 @@ silent_smtp_server, dropping_smtp_server = smtp.silent_smtp_server, smtp.droppin
 async def set_up_organization(user: User) -> None:
     await helpers.set_up_organization(user)
     user.find('User Management').click()
+    await user.should_see(marker='invite-email')  # the tab is built when first opened
 
 
 async def send_invite(user: User, email: str, role: str = 'Member') -> None:
@@ -75,8 +78,9 @@ def browser(simulated: User) -> User:
     return simulated
 
 
-def browser_event(user: User, marker: str, event: str) -> None:
-    """Deliver `event` to the element marked `marker` the way a real browser's socket message arrives.
+def browser_event(user: User, marker: str, event: str, args: object = None) -> None:
+    """Deliver `event` (with `args`, as a row template's `$emit` sends them) to the element marked `marker` the way
+    a real browser's socket message arrives.
 
     Unlike `find().trigger()`, this goes through `Client.handle_event`, so the handler runs with the request its
     listener was registered under: a list rebuilt by someone else's action must still act as its own page's user.
@@ -85,8 +89,31 @@ def browser_event(user: User, marker: str, event: str) -> None:
     listeners = [listener for listener in element._event_listeners.values() if listener.type == event]
     assert listeners, f'{marker} does not listen for {event}'
     assert user.client is not None
+    sent = [] if args is None else [json.dumps(args)]
     for listener in listeners:
-        user.client.handle_event({'id': element.id, 'listener_id': listener.id, 'args': []})
+        user.client.handle_event({'id': element.id, 'listener_id': listener.id, 'args': sent})
+
+
+def member_event(user: User, event: str, args: object) -> None:
+    """What a Team Members row's control sends: `hold_complete`, `hold_short`, `role`, `reset_link`."""
+    browser_event(user, 'member-table', event, args)
+
+
+def invitation_event(user: User, event: str, invitation_id: int) -> None:
+    """What an Invitations row's button sends: `copy_link`, `resend`, `revoke`."""
+    browser_event(user, 'invitation-table', event, invitation_id)
+
+
+def rows(user: User, table: str) -> list[dict]:
+    """The rows a table shows now (one page, read on the server); none while the table is not shown."""
+    tables = user._gather_elements(kind=ui.table, marker=table)
+    return list(tables.pop().rows) if tables else []
+
+
+def choose_role(user: User, member_id: int, label: str) -> None:
+    """Pick `label` in the role selector of a Team Members row (what its `update:model-value` sends)."""
+    value = next(value for value, option in ROLE_OPTIONS.items() if option == label)
+    member_event(user, 'role', {'id': member_id, 'role': value})
 
 
 def choose(user: User, marker: str, label: str) -> None:
@@ -99,11 +126,10 @@ def choose(user: User, marker: str, label: str) -> None:
 
 
 def member_id_from(user: User, email: str) -> int:
-    """The id behind a Team Members row, read from its marker."""
-    for element in user.find(content=email).elements:
-        for marker in element._markers:
-            if marker.startswith('member-email-'):
-                return int(marker.removeprefix('member-email-'))
+    """The id behind a Team Members row."""
+    for row in rows(user, 'member-table'):
+        if row['email'] == email:
+            return row['id']
     raise AssertionError(f'no Team Members row for {email}')
 
 
@@ -128,14 +154,17 @@ async def test_invite_accept_and_hold_to_remove(
     (link,) = received.links
     assert received.content_types == ['text/plain', 'text/html'] and link in received.html
     # The pending invitation: email, role, who invited, expiry, delivery status and its actions.
-    await user.should_see(marker='invitation-email-1')
-    await should_see_within(user, 'invitation-status-1', 'Sent')
+    await should_see_in_row(user, 'invitation-table', 1, 'email', MEMBER_EMAIL)
+    await should_see_in_row(user, 'invitation-table', 1, 'status', 'Sent')
     for label in ('Member', 'Ada Admin', 'Copy link', 'Resend', 'Revoke'):
         await user.should_see(label)
 
     grace = create_user()
     await accept_invitation(grace, link)
+    await grace.should_not_see('Team Members')  # built only when its tab is opened
+    grace.find('User Management').click()
     await grace.should_see('Team Members')
+    await grace.should_see('Ada Admin')
     await grace.should_not_see('Hold to Remove')  # a member removes nobody
     await grace.should_not_see('Invite User')
     opened = follow_server_navigation(grace)
@@ -144,24 +173,28 @@ async def test_invite_accept_and_hold_to_remove(
     await user.should_see('Grace Hopper', retries=20)
     await user.should_see('No pending invitations.')
     grace_id = member_id_from(user, MEMBER_EMAIL)
-    await should_see_within(user, f'member-status-{grace_id}', 'active')
-    await should_see_within(user, f'member-role-{grace_id}', 'Member')
-    await user.should_see(marker='own-row')
+    await should_see_in_row(user, 'member-table', grace_id, 'status', 'active')
+    await should_see_in_row(user, 'member-table', grace_id, 'role_label', 'Member')
+    (own,) = [row for row in rows(user, 'member-table') if row['email'] == ADMIN_EMAIL]
+    assert own['is_self'] and not own['manageable'], 'the own row says `You`, with no Hold to Remove'
+    await user.should_see('You')
 
-    # A plain click (a short press) removes nobody.
-    browser(user).find(marker=f'remove-{grace_id}').click()
+    # A plain click (a short press) removes nobody, and says how to remove.
+    member_event(browser(user), 'hold_short', grace_id)
+    await user.should_see('Hold for 1.5 s to remove Grace Hopper')  # a notification: announced
     await user.should_not_see(f'{MEMBER_EMAIL} removed')
     await user.should_see('Grace Hopper')
     assert opened == []
 
     # The browser reports a completed hold: the member is removed and their open page goes to /login at once.
     started = time.perf_counter()
-    browser_event(user, f'remove-{grace_id}', 'hold_complete')
+    member_event(user, 'hold_complete', grace_id)
     await should_be_notified(user, f'{MEMBER_EMAIL} removed', also_watching=grace)
-    await user.should_not_see('Grace Hopper')
-    await eventually(lambda: bool(grace.back_history) and grace.back_history[-1] == '/login')
+    await user.should_not_see(kind=ui.table, content='Grace Hopper')  # (the hint above still names her)
+    await eventually(lambda: bool(grace.back_history) and grace.back_history[-1].startswith('/login'))
     elapsed = time.perf_counter() - started
-    assert opened == ['/login']
+    assert len(opened) == 1 and urlsplit(opened[0]).path == '/login'
+    await grace.should_see('You were removed from Acme Support')
     await grace.should_see('Sign in')
     await grace.should_see('Forgot password?')
     print(f'hold completion → removed member on /login: {elapsed * 1000:.0f} ms (user simulation)')
@@ -182,11 +215,11 @@ async def test_without_a_mail_server_the_link_is_offered(user: User, create_user
     link = invitation_link(user)
     assert urlsplit(link).path.startswith('/invite/')
     user.find('Close').click()
-    await should_see_within(user, 'invitation-status-1', 'Not emailed')
-    user.find(marker='copy-link-1').click()
+    await should_see_in_row(user, 'invitation-table', 1, 'status', 'Not emailed')
+    invitation_event(user, 'copy_link', 1)
     await user.should_see('Invitation link copied to the clipboard', retries=30)
 
-    user.find(marker='revoke-1').click()
+    invitation_event(user, 'revoke', 1)
     await user.should_see(f'Invitation for {MEMBER_EMAIL} revoked')
     await user.should_see('No pending invitations.')
     visitor = create_user()
@@ -219,13 +252,15 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     opened = follow_server_navigation(grace)
     await user.should_see('Grace Hopper', retries=20)
     grace_id = member_id_from(user, MEMBER_EMAIL)
-    choose(browser(user), f'member-role-{grace_id}', 'Admin')
+    choose_role(browser(user), grace_id, 'Admin')
     await should_be_notified(user, f'{MEMBER_EMAIL} is now admin', also_watching=grace)
-    # Her open page reloads with the admin tools.
+    # Her open page reloads with the admin tools, and says why.
+    await eventually(lambda: opened == ['/?role=changed'])
+    await should_be_notified(grace, 'Your role changed to Admin', also_watching=user)
+    await grace.should_see(kind=ui.button, content='Generate API Key', retries=20)  # the new page, as admin
+    grace.find('User Management').click()
     await grace.should_see('Invite User', retries=20)
-    assert opened == ['/']
     await grace.should_see('Hold to Remove')
-    await grace.should_see('Generate API Key')
 
 
 async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
@@ -243,13 +278,13 @@ async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
     browser(user)
     await password_entered_minutes_ago(11)  # the admin signed in 11 minutes ago
 
-    browser_event(user, f'remove-{grace_id}', 'hold_complete')
+    member_event(user, 'hold_complete', grace_id)
     await user.should_see('Confirm your password', retries=20)
     browser(user).find('Cancel').click()
     await user.should_not_see('Confirm your password')
     await user.should_see('Grace Hopper')
 
-    browser_event(user, f'remove-{grace_id}', 'hold_complete')
+    member_event(user, 'hold_complete', grace_id)
     await user.should_see('Confirm your password', retries=20)
     browser(user).find(kind=ui.input, content='Password').type('not my password')
     user.find(kind=ui.button, content='Confirm').click()
@@ -279,15 +314,15 @@ async def test_a_failed_send_keeps_the_invitation(broken_mail: str, user: User) 
     await set_up_organization(user)
     await send_invite(user, MEMBER_EMAIL)
     # While the mail server keeps us waiting the page works: the invitation is already listed and its link copies.
-    await user.should_see(marker='copy-link-1')
+    await should_see_in_row(user, 'invitation-table', 1, 'email', MEMBER_EMAIL)
     if 'did not answer' in broken_mail:
-        await should_see_within(user, 'invitation-status-1', 'Sending…')
-    user.find(marker='copy-link-1').click()
+        await should_see_in_row(user, 'invitation-table', 1, 'status', 'Sending…')
+    invitation_event(user, 'copy_link', 1)
     await user.should_see('Invitation link copied to the clipboard', retries=30)
     await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=80)
     await user.should_see(broken_mail)
-    await should_see_within(user, 'invitation-status-1', 'Email failed')
-    await should_see_within(user, 'invitation-status-1', broken_mail)
+    await should_see_in_row(user, 'invitation-table', 1, 'status', 'Email failed')
+    await should_see_in_row(user, 'invitation-table', 1, 'error', broken_mail)
     await user.should_see('Resend')
 
 
@@ -300,24 +335,16 @@ async def should_be_notified(user: User, text: str, *, also_watching: User) -> N
     await eventually(lambda: any(page.notify.contains(text) for page in (user, also_watching)), 5)
 
 
-async def should_see_within(user: User, marker: str, text: str, *, attempts: int = 40) -> None:
-    """`text` inside the one element marked `marker` (rebuilt lists are looked up afresh on every attempt)."""
-    seen: list[str] = []
+async def should_see_in_row(user: User, table: str, row_id: int, field: str, text: str, *, attempts: int = 40) -> None:
+    """`text` in the `field` of the row `row_id` of the table marked `table` (read afresh on every attempt)."""
+    seen: object = None
     for _ in range(attempts):
-        elements = user._gather_elements(marker=marker)
-        if len(elements) == 1:
-            (element,) = elements
-            seen = [_shown_text(child) for child in [element, *element.descendants()]]
-            if any(text in shown for shown in seen):
-                return
+        row = next((row for row in rows(user, table) if row['id'] == row_id), None)
+        seen = row
+        if row is not None and text in str(row.get(field) or ''):
+            return
         await asyncio.sleep(0.05)
-    raise AssertionError(f'expected {text!r} within {marker!r}, saw {seen}')
-
-
-def _shown_text(element: ui.element) -> str:
-    if isinstance(element, ui.select):
-        return str(element.options.get(element.value, '')) if isinstance(element.options, dict) else ''
-    return str(getattr(element, 'text', '') or '')
+    raise AssertionError(f'expected {text!r} in {field!r} of row {row_id} of {table!r}, saw {seen}')
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:

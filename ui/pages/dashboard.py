@@ -1,5 +1,7 @@
 """`/`: the dashboard with its three tabs."""
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -7,6 +9,7 @@ from nicegui import ui
 from models import Role
 from services import organizations
 from ui import actions, open_pages, session, theme
+from ui.components import save_banner
 from ui.tabs import activity, settings, team
 
 HELP_LINKS = {
@@ -16,8 +19,13 @@ HELP_LINKS = {
 }
 
 
+TAB_NAMES = {'settings': 'Dashboard Settings', 'team': 'User Management', 'activity': 'Activity'}
+
+
 @ui.page('/')
-async def dashboard_page(request: Request, billing: str | None = None) -> RedirectResponse | None:
+async def dashboard_page(
+    request: Request, billing: str | None = None, role: str | None = None, tab: str | None = None
+) -> RedirectResponse | None:
     user = await actions.signed_in_user()
     if user is None:
         return session.login_redirect(request)
@@ -25,18 +33,39 @@ async def dashboard_page(request: Request, billing: str | None = None) -> Redire
     organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=user))
     is_admin = user.role == Role.ADMIN
     with theme.frame('Dashboard', user=user, organization=organization):
+        save_banner.show()  # while the server cannot save, a banner says why
         with ui.tabs().props('no-caps align=left inline-label').classes('w-full bg-white rounded-borders') as tabs:
-            settings_tab = ui.tab('Dashboard Settings', icon='vpn_key')
-            team_tab = ui.tab('User Management', icon='group')
-            activity_tab = ui.tab('Activity', icon='history') if is_admin else None
-        with ui.tab_panels(tabs, value=settings_tab).classes('w-full bg-transparent'):
-            with ui.tab_panel(settings_tab).classes('q-pa-none'):
-                await settings.build(user=user, organization=organization, billing_return=billing)
-            with ui.tab_panel(team_tab).classes('q-pa-none'):
-                await team.build(user=user)
-            if activity_tab is not None:
-                with ui.tab_panel(activity_tab).classes('q-pa-none'):
-                    await activity.build(user=user, tab=activity_tab, tabs=tabs)
+            settings_tab = ui.tab(TAB_NAMES['settings'], icon='vpn_key')
+            team_tab = ui.tab(TAB_NAMES['team'], icon='group')
+            activity_tab = ui.tab(TAB_NAMES['activity'], icon='history') if is_admin else None
+        # `/?tab=team` (or activity) opens on that tab; anything else on Dashboard Settings.
+        first = {'team': team_tab, 'activity': activity_tab}.get(tab or '') or settings_tab
+        builders: dict[str, Callable[[], Awaitable[object]]] = {
+            settings_tab.props['name']: lambda: settings.build(
+                user=user, organization=organization, billing_return=billing
+            ),
+            team_tab.props['name']: lambda: team.build(user=user, tab=team_tab, tabs=tabs),
+        }
+        if activity_tab is not None:
+            builders[activity_tab.props['name']] = lambda: activity.build(user=user, tab=activity_tab, tabs=tabs)
+        # Nothing is built for a tab until it is first opened: a page load that shows Dashboard Settings reads no
+        # team list and no Activity.
+        with ui.tab_panels(tabs, value=first.props['name']).classes('w-full bg-transparent'):
+            panels = {name: ui.tab_panel(name).classes('q-pa-none') for name in builders}
+        built: set[str] = set()
+
+        async def open_tab(name: object) -> None:
+            if not isinstance(name, str) or name in built or name not in builders:
+                return
+            built.add(name)
+            with panels[name]:
+                await builders[name]()
+
+        await open_tab(first.props['name'])
+        tabs.on_value_change(lambda event: open_tab(event.value))
+        if role == 'changed':
+            ui.notify(f'Your role changed to {user.role.label}', type='info', close_button='OK', timeout=0)
+            ui.navigate.history.replace('/')
         with ui.row().classes('gap-4 text-sm items-center'):
             ui.label('Help:').classes('text-grey-8')
             for label, target in HELP_LINKS.items():

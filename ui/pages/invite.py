@@ -3,10 +3,16 @@
 from nicegui import ui
 
 from models import LinkState, User
-from services import auth, invitations, sessions
+from services import auth, invitations
 from services.db import write_scope
 from ui import actions, open_pages, session, theme
 from ui.components.forms import new_password_input
+from ui.pages.two_factor import after_password
+
+NEWER_INVITATION = (
+    'A newer invitation may have been sent to you: each new invitation email replaces the link of the one before. '
+    'Use the link in the latest email.'
+)
 
 
 @ui.page('/invite/{token}')
@@ -15,6 +21,9 @@ async def invite_page(token: str) -> None:
     if view.state != LinkState.VALID:
         with theme.narrow_card('Invitation'):
             ui.label(view.message).classes('text-body1').mark('invitation-state')
+            if view.state == LinkState.UNKNOWN:
+                # Resending or inviting again makes a new link and the old one stops working.
+                ui.label(NEWER_INVITATION).classes('text-sm text-grey-8').mark('newer-invitation')
             ui.label('Ask the person who invited you for a new invitation.').classes('text-sm text-grey-8')
             ui.link('Go to sign in', '/login').classes('text-sm')
         return
@@ -36,18 +45,19 @@ async def invite_page(token: str) -> None:
             )
             if accepted is None:
                 return
-            user, handoff = accepted
+            user, destination = accepted
             open_pages.team_changed(user.organization_id)
-            ui.navigate.to(session.start_url(handoff))
+            ui.navigate.to(destination)
 
         fields['password'].on('keydown.enter', accept)
         button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')
 
 
 def _accept(token: str, name: str, password: str, ip: str | None, user_agent: str | None) -> tuple[User, str]:
-    """The new account and its first session's handoff code."""
+    """The new account and where its browser goes: its first session, or setting up a second factor first when the
+    organization requires one."""
     auth.validate_name(name)
     password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
         user = invitations.accept_invitation(session=db, token=token, name=name, password_hash=password_hash, ip=ip)
-        return user, sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)
+        return user, after_password(db, user, ip, user_agent)

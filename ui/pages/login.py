@@ -3,50 +3,64 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import auth, sessions
+from services import auth, sessions, two_factor
 from services.db import write_scope
 from services.errors import InvalidCredentials
-from ui import actions, session, theme
+from ui import actions, open_pages, session, theme
+from ui.components.forms import form_message, password_input
+from ui.components.passkeys import passkey_sign_in_button
+from ui.pages.two_factor import pending_start_url
 
 
 @ui.page('/login')
-async def login_page(redirect_to: str = '/') -> RedirectResponse | None:
+async def login_page(
+    redirect_to: str = '/', removed: str | None = None, sig: str | None = None
+) -> RedirectResponse | None:
     target = session.safe_redirect_target(redirect_to)
     if await actions.read(lambda db: auth.setup_needed(session=db)):
         return RedirectResponse('/setup')
     if await actions.signed_in_user() is not None:
         return RedirectResponse(target)
     with theme.narrow_card('Welcome back', 'Sign in to manage your CX Toolbox organization.'):
+        if notice := open_pages.removed_notice(removed, sig):  # sent here by an admin's `Hold to Remove`
+            ui.label(notice).props('role=status').classes('text-body1 text-weight-medium').mark('removed-notice')
         email = ui.input('Email').props('type=email autocomplete=username autofocus maxlength=254').classes('w-full')
-        password = ui.input('Password', password=True, password_toggle_button=True)
-        password.props('autocomplete=current-password maxlength=72').classes('w-full')
-        message = ui.label().classes('text-negative text-sm').mark('login-error')
-        message.set_visibility(False)
+        password = password_input('Password')
+        message = form_message().mark('login-error')  # `Invalid email or password`, the lockout: announced
 
         async def sign_in() -> None:
             entered = email.value or '', password.value or ''
-            handoff = await actions.submit(lambda: _authenticate(*entered, ip, agent), button=button, message=message)
-            if handoff is None:
+            destination = await actions.submit(
+                lambda: _authenticate(*entered, ip, agent, target), button=button, message=message
+            )
+            if destination is None:
                 password.value = ''
+                password.run_method('focus')  # where the next try starts (the message is announced meanwhile)
                 return
-            ui.navigate.to(session.start_url(handoff, target))
+            ui.navigate.to(destination)
 
         ip, agent = session.client_ip(), session.user_agent()
         password.on('keydown.enter', sign_in)
         button = ui.button('Sign in', on_click=sign_in).props('no-caps').classes('w-full')
         ui.link('Forgot password?', '/forgot-password').classes('text-sm')
+        passkey_sign_in_button(target)
     return None
 
 
-def _authenticate(email: str, password: str, ip: str | None, user_agent: str | None) -> str:
+def _authenticate(email: str, password: str, ip: str | None, user_agent: str | None, target: str) -> str:
     """Read the account, check the password outside any transaction (bcrypt), then record the outcome and start a
-    session; returns the session's handoff code."""
+    session; returns where the browser goes next: the session's start, or the second step (`ui/pages/two_factor.py`)
+    for an account with a second factor."""
     with write_scope() as db:  # the attempt is counted before bcrypt runs, so parallel guesses cannot race it
         attempt = auth.begin_sign_in(session=db, email=email, ip=ip)
     password_ok = auth.check_attempt_password(attempt, password)
     with write_scope() as db:
         user = auth.finish_sign_in(session=db, attempt=attempt, password_ok=password_ok)
+        if user is not None and two_factor.second_step_needed(session=db, user=user):
+            return pending_start_url(
+                two_factor.begin_pending(session=db, user=user, ip=ip, user_agent=user_agent), target
+            )
         handoff = sessions.start(session=db, user=user, ip=ip, user_agent=user_agent) if user else None
     if handoff is None:
         raise InvalidCredentials()
-    return handoff
+    return session.start_url(handoff, target)

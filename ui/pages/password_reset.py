@@ -5,35 +5,44 @@ import logging
 from nicegui import background_tasks, ui
 
 from models import LinkState
-from services import auth, password_reset, sessions
+from services import auth, password_reset
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
 from ui import actions, open_pages, session, theme
-from ui.components.forms import new_password_input
+from ui.components.forms import clear_field_errors, new_password_input, show_field_error
+from ui.pages.two_factor import after_password
 
 log = logging.getLogger(__name__)
 
 
+NO_MAIL_SERVER = (
+    'This server has no mail server configured, so it cannot email you a reset link. Ask an admin of your '
+    'organization: they can copy a one-time reset link for you from the team list under User Management.'
+)
+
+
 @ui.page('/forgot-password')
 def forgot_password_page() -> None:
+    if not current_settings().mail_configured:
+        with theme.narrow_card('Reset your password'):
+            ui.label(NO_MAIL_SERVER).classes('text-body1').mark('reset-no-mail')
+            _links_back()
+        return
     with theme.narrow_card('Reset your password', 'Enter the email you sign in with; we email you a link.'):
         email = ui.input('Email').props('type=email autocomplete=username autofocus maxlength=254').classes('w-full')
-        answer = ui.label().classes('text-body2').mark('reset-answer')
+        # The answer is announced (role=alert) when it appears.
+        answer = ui.label().classes('text-body2').props('role=alert').mark('reset-answer')
         answer.set_visibility(False)
-        if not current_settings().mail_configured:
-            ui.label(
-                'This server has no mail server configured, so no email can be sent. Ask an admin of your '
-                'organization for help.'
-            ).classes('text-sm text-grey-8')
         ip = session.client_ip()
 
         async def send_link() -> None:
             address = (email.value or '').strip()
+            answer.set_visibility(False)
             if not address:
-                email.error = 'Enter your email'
+                show_field_error({'email': email}, 'email', 'Enter your email')
                 return
-            email.error = None
+            clear_field_errors({'email': email})
             # The answer is the same, and just as quick, whether or not the address has an account: the lookup
             # and the email happen in the background.
             background_tasks.create(actions.off_loop(lambda: _request_and_send(address, ip)), name='reset email')
@@ -45,7 +54,13 @@ def forgot_password_page() -> None:
 
         email.on('keydown.enter', send_link)
         ui.button('Send reset link', on_click=send_link).props('no-caps').classes('w-full')
+        _links_back()
+
+
+def _links_back() -> None:
+    with ui.row().classes('gap-4'):
         ui.link('Back to sign in', '/login').classes('text-sm')
+        ui.link('Troubleshooting', '/help/troubleshooting').classes('text-sm')
 
 
 @ui.page('/reset-password/{token}')
@@ -67,9 +82,9 @@ async def reset_password_page(token: str) -> None:
             )
             if done is None:
                 return
-            user_id, handoff = done
+            user_id, destination = done
             open_pages.end_open_pages(user_id)
-            ui.navigate.to(session.start_url(handoff))
+            ui.navigate.to(destination)
 
         password.on('keydown.enter', reset)
         button = ui.button('Reset password', on_click=reset).props('no-caps').classes('w-full')
@@ -87,9 +102,10 @@ def _request_and_send(email: str, ip: str | None) -> None:
 
 
 def _reset(token: str, password: str, ip: str | None, user_agent: str | None) -> tuple[int, str]:
-    """The new password (every other session of the user ends); returns the user's id and a new session's handoff."""
+    """The new password (every other session of the user ends); returns the user's id and where the browser goes: a
+    new session, or the second step when the account has a second factor (a mailbox alone never signs anyone in)."""
     password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
     with write_scope() as db:
         user = password_reset.reset_password(session=db, token=token, password_hash=password_hash, ip=ip)
         assert user.id is not None
-        return user.id, sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)
+        return user.id, after_password(db, user, ip, user_agent)

@@ -7,13 +7,15 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from sqlmodel import Session
 
-from models import AuditAction
+from models import AuditAction, Role
 from services import auth, organizations, sessions
 from services.audit import record_event
 from services.db import write_scope
 from services.errors import ValidationFailed
 from ui import actions, session, theme
-from ui.components.forms import new_password_input
+from ui.components.forms import new_password_input, password_input
+from ui.components.passkeys import passkeys_section
+from ui.components.two_factor_settings import RequirementCard, TwoFactorCard
 
 
 @ui.page('/security')
@@ -27,6 +29,10 @@ async def security_page(request: Request) -> RedirectResponse | None:
         ui.link('← Back to the dashboard', '/')
         SessionsCard(current_session_id=signed.session_id)
         _password_card()
+        TwoFactorCard()
+        if user.role == Role.ADMIN:
+            RequirementCard(required=organization.require_two_factor)
+        passkeys_section()
     return None
 
 
@@ -36,7 +42,7 @@ class SessionsCard:
     def __init__(self, *, current_session_id: int) -> None:
         self.current_session_id = current_session_id
         with ui.card().classes('w-full'):
-            ui.label('Active sessions').classes('text-h6')
+            theme.heading('Active sessions')
             ui.label('Every browser signed in to your account. Sign out any you do not recognise.').classes(
                 'text-sm text-grey-8'
             )
@@ -100,10 +106,9 @@ def _end_every_session(db: Session, me: actions.Actor) -> int:
 
 def _password_card() -> None:
     with ui.card().classes('w-full max-w-lg'):
-        ui.label('Change password').classes('text-h6')
+        theme.heading('Change password')
         ui.label('Every other browser signed in to your account will be signed out.').classes('text-sm text-grey-8')
-        current = ui.input('Current password', password=True, password_toggle_button=True).classes('w-full')
-        current.props('autocomplete=current-password maxlength=72').mark('current-password')
+        current = password_input('Current password').mark('current-password')
         chosen = new_password_input('New password').mark('new-password')
         fields = {'current_password': current, 'password': chosen}
 

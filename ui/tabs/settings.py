@@ -9,9 +9,21 @@ from models import ApiKey, Organization, Role, User
 from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES, KeyOverview
 from services.db import read_scope, write_scope
-from ui import actions, open_pages
+from ui import actions, open_pages, theme
 from ui.components.secret_field import SecretField
 
+ADMIN_KEY_INTRO = 'All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.'
+MEMBER_KEY_INTRO = 'All CX Toolbox widgets share this one key; an admin pastes it into your Kustomer app settings.'
+MEMBER_KEY_NOTE = 'Ask an admin to rotate or reveal the key.'
+ADMIN_SUBDOMAINS_INTRO = (
+    'Enter the part before .kustomerapp.com (letters, digits and hyphens), e.g. yourcompany for '
+    'yourcompany.kustomerapp.com, or paste the whole address.'
+)
+MEMBER_SUBDOMAINS_INTRO = 'The Kustomer addresses your CX Toolbox widgets work with. Ask an admin to change them.'
+SUBDOMAIN_LABELS = {
+    'subdomain': 'Kustomer Organization Sub Domain',
+    'sandbox_subdomain': 'Kustomer Sandbox Organization Sub Domain',
+}
 ROTATE_WARNING = (
     'Rotating issues a new key. Every integration using the old key — Kustomer app settings and every '
     'CX Toolbox widget — stops working until you replace it with the new key everywhere it is stored.'
@@ -35,11 +47,11 @@ class KeyCard:
         self.organization_id = user.organization_id
         self.client = context.client
         self.is_admin = user.role == Role.ADMIN
-        with ui.card().classes('w-full'):
-            ui.label('Step 1: Generate API Key').classes('text-h6')
-            ui.label('All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.').classes(
-                'text-sm text-grey-8'
-            )
+        with ui.card().classes('w-full') as self.card:
+            # Focusable from code only: where focus goes once the element a person was on has gone.
+            self.heading = theme.heading('Step 1: Generate API Key', level=2).props('tabindex=-1')
+            intro = ADMIN_KEY_INTRO if self.is_admin else MEMBER_KEY_INTRO
+            ui.label(intro).classes('text-sm text-grey-8')
             self.content(overview)
         open_pages.show_keys(self)
 
@@ -47,13 +59,18 @@ class KeyCard:
     def content(self, overview: KeyOverview, reveal: str | None = None) -> None:
         """The key, its buttons and notices. A plaintext key is shown by this one render only (`reveal`)."""
         self.field: SecretField | None = None
+        self.showing_key = False
+        self.notices: list[ui.element] = []
         if overview.active is None:
-            ui.label('Your organization has no API key yet.').classes('text-body2')
+            no_key = 'Your organization has no API key yet.'
+            ui.label(no_key if self.is_admin else f'{no_key} Ask an admin to generate one.').classes('text-body2')
         else:
             self.field = SecretField('API Key', masked=overview.masked, on_visibility_change=self._show_revealed)
-            self.field.classes('w-full').mark('api-key')
-        with ui.row().classes('gap-2 flex-wrap'):
-            if self.is_admin:
+            # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
+            self.field.props('autogrow input-style="word-break: break-all"').classes('w-full').mark('api-key')
+            self._key_dates(overview.active)
+        if self.is_admin:
+            with ui.row().classes('gap-2 flex-wrap'):
                 self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
                 self.billing_button.props('outline no-caps')
                 if self.field is None:
@@ -63,18 +80,29 @@ class KeyCard:
                     ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
                     self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
                     self.reveal_button.props('no-caps')
-                    self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.field.hide)
+                    self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
                     self.hide_button.props('outline no-caps')
                     self.copy_button = ui.button('Copy', icon='content_copy', on_click=self.copy).props('no-caps')
                     self._show_revealed(False)
+        elif overview.active is not None:
+            ui.label(MEMBER_KEY_NOTE).classes('text-body2').mark('member-key-note')
         self.subscription()
         for old in overview.in_grace:
-            self._grace_notice(old)
+            self.notices.append(self._grace_notice(old))
         if reveal and self.field is not None:
             self.field.reveal(reveal)
 
-    def _grace_notice(self, old: ApiKey) -> None:
-        with ui.row().classes('w-full items-center gap-2 bg-amber-1 rounded-borders q-pa-sm'):
+    def _key_dates(self, key: ApiKey) -> None:
+        with ui.row().classes('gap-x-4 gap-y-0 text-body2 text-grey-8'):
+            ui.label(f'Created {_format_time(key.created_at)}').mark('key-created')
+            last_used = f'Last used {_format_time(key.last_used_at)}' if key.last_used_at else 'Never used'
+            ui.label(last_used).mark('key-last-used')
+
+    def _grace_notice(self, old: ApiKey) -> ui.element:
+        """One old key still inside its grace window: until when, when it was last used, and (admins) its own
+        `Revoke old key now`. Returns the notice, which focus can be sent to."""
+        with ui.row().classes('w-full items-center gap-2 bg-amber-1 rounded-borders q-pa-sm') as notice:
+            notice.props('role=note tabindex=-1').mark(f'grace-notice-{old.id}')
             ui.icon('schedule', color='warning')
             used = _format_time(old.last_used_at) if old.last_used_at else 'never'
             ui.label(
@@ -86,13 +114,24 @@ class KeyCard:
                 ui.button('Revoke old key now', on_click=functools.partial(self.revoke_old, old.id)).props(
                     'outline dense no-caps color=negative'
                 ).mark(f'revoke-old-{old.id}')
+        return notice
 
     def _show_revealed(self, revealed: bool) -> None:
         if not self.is_admin or self.field is None:
             return
+        was_revealed, self.showing_key = self.showing_key, revealed
         self.reveal_button.set_visibility(not revealed)
         self.hide_button.set_visibility(revealed)
         self.copy_button.set_visibility(revealed)
+        if was_revealed and not revealed:
+            # Masked again by the timer: a person who was on `Hide API Key` or `Copy` stays on the card.
+            leaving = f'[getHtmlElement({self.hide_button.id}), getHtmlElement({self.copy_button.id})]'
+            _focus(self.reveal_button, when=f'{leaving}.includes(document.activeElement)')
+
+    def hide(self) -> None:
+        if self.field is not None:
+            self.field.hide()
+        _focus(self.reveal_button)
 
     async def reload(self) -> None:
         """Load the key again (after it changed in another process)."""
@@ -100,7 +139,7 @@ class KeyCard:
 
     async def _reload(self, reveal: str | None = None) -> None:
         overview = await actions.read(lambda db: api_keys.get_overview(session=db, actor=self.user))
-        self.content.refresh(overview, reveal)
+        await self.content.refresh(overview, reveal)  # awaited: what follows (focus, a notice) meets the new card
 
     async def generate(self) -> None:
         plaintext = await actions.act(
@@ -109,7 +148,8 @@ class KeyCard:
         if plaintext is None:
             return
         await self._reload(reveal=plaintext)
-        ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
+        with self.card:  # the button that was clicked has gone with the old card content
+            ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
 
     async def reveal(self) -> None:
         plaintext = await actions.act(
@@ -118,6 +158,7 @@ class KeyCard:
             ),
             button=self.reveal_button,
             recent_password=True,
+            purpose='reveal the API key',
         )
         if plaintext is not None and self.field is not None:
             self.field.reveal(plaintext)
@@ -128,10 +169,9 @@ class KeyCard:
             ui.notify('API key copied to the clipboard', type='positive')
 
     async def rotate(self) -> None:
-        if not await actions.confirm_recent_password():
+        if not await actions.confirm_recent_password('rotate the API key'):
             return
-        with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
-            ui.label('Rotate API Key?').classes('text-h6')
+        with theme.dialog_card('Rotate API Key?') as dialog:
             ui.label(ROTATE_WARNING).classes('text-body2')
             ui.label('When should the old key stop working?').classes('text-body2 q-mt-sm')
             choice = ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace')
@@ -141,7 +181,6 @@ class KeyCard:
                     'confirm-rotate'
                 )
         picked = await dialog
-        dialog.delete()
         if picked is None:
             return
         plaintext = await actions.act(
@@ -153,19 +192,24 @@ class KeyCard:
                 password_confirmed_at=me.password_confirmed_at,
             ),
             recent_password=True,
+            purpose='rotate the API key',
         )
         if plaintext is None:
             return
         await self._reload(reveal=plaintext)
-        ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
+        with self.card:
+            ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
 
     async def revoke_old(self, key_id: int) -> None:
         revoked = await actions.act(
             lambda db, me: api_keys.revoke_old_key(session=db, actor=me.user, key_id=key_id, ip=me.ip)
         )
         await self._reload()
-        if revoked is not None:
-            ui.notify(f'The old key {api_keys.mask(revoked.last4)} no longer works', type='positive')
+        with self.card:  # the notice and its button are gone with the old card content
+            # Focus goes to the next old key's notice, or to the card's heading.
+            _focus(self.notices[0] if self.notices else self.heading)
+            if revoked is not None:
+                ui.notify(f'The old key {api_keys.mask(revoked.last4)} no longer works', type='positive')
 
     @ui.refreshable_method
     def subscription(self) -> None:
@@ -180,12 +224,15 @@ class KeyCard:
         if not billing.is_configured():
             ui.notify(billing.NOT_CONFIGURED, type='warning')
             return
-        redirect = await actions.act_stepwise(_start_billing, button=self.billing_button, recent_password=True)
+        redirect = await actions.act_stepwise(
+            _start_billing, button=self.billing_button, recent_password=True, purpose='open billing'
+        )
         if redirect is not None:
             ui.navigate.to(redirect.url)
 
     def show_billing_return(self, outcome: str) -> None:
         """Back from Stripe Checkout (`/?billing=success|cancelled`): say whether it went through."""
+        ui.navigate.history.replace('/')  # said once: reloading the page must not say it again
         if outcome == 'success':
             ui.notify('Checkout complete: your subscription is set up.', type='positive')
             if self.organization.subscription_status in billing.ENDED_STATUSES:
@@ -199,41 +246,65 @@ class KeyCard:
         organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=self.user))
         if organization.subscription_status != self.organization.subscription_status:
             self.organization = organization
-            self.subscription.refresh()
+            await self.subscription.refresh()
             self._watch.cancel()
 
 
 class SubdomainsCard:
-    """Card `Step 2: Configure Kustomer Subdomains`."""
+    """Card `Step 2: Configure Kustomer Subdomains`: a form for admins, the saved addresses for members."""
 
     def __init__(self, *, user: User, organization: Organization) -> None:
-        is_admin = user.role == Role.ADMIN
+        self.user = user
+        self.organization_id = user.organization_id
+        self.client = context.client
+        self.is_admin = user.role == Role.ADMIN
+        self.fields: dict[str, ui.input] = {}
+        self.saved = _saved_subdomains(organization)
         with ui.card().classes('w-full'):
-            ui.label('Step 2: Configure Kustomer Subdomains').classes('text-h6')
-            ui.label(
-                'Enter the part before .kustomerapp.com, e.g. yourcompany for yourcompany.kustomerapp.com.'
-            ).classes('text-sm text-grey-8')
-            suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
-            self.fields = {
-                'subdomain': ui.input('Kustomer Organization Sub Domain', value=organization.kustomer_subdomain or '')
-                .props(f'{suffix} maxlength=253')
-                .classes('w-full')
-                .mark('subdomain'),
-                'sandbox_subdomain': ui.input(
-                    'Kustomer Sandbox Organization Sub Domain',
-                    value=organization.kustomer_sandbox_subdomain or '',
-                )
-                .props(f'{suffix} hint=Optional maxlength=253')
-                .classes('w-full')
-                .mark('sandbox-subdomain'),
-            }
-            if is_admin:
-                for field in self.fields.values():
-                    field.on('keydown.enter', self.save)
-                self.save_button = ui.button('Save', icon='save', on_click=self.save).props('no-caps')
+            theme.heading('Step 2: Configure Kustomer Subdomains', level=2)
+            if self.is_admin:
+                ui.label(ADMIN_SUBDOMAINS_INTRO).classes('text-sm text-grey-8')
+                self._form()
             else:
-                for field in self.fields.values():
-                    field.props('readonly')
+                ui.label(MEMBER_SUBDOMAINS_INTRO).classes('text-sm text-grey-8')
+                self.saved_addresses()
+        open_pages.show_subdomains(self)
+
+    def _form(self) -> None:
+        suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
+        for name, label in SUBDOMAIN_LABELS.items():
+            field = ui.input(label, value=self.saved[name]).classes('w-full').mark(name.replace('_', '-'))
+            field.props(f'{suffix} maxlength=253' + (' hint=Optional' if name == 'sandbox_subdomain' else ''))
+            field.on('keydown.enter', self.save)
+            self.fields[name] = field
+        self.save_button = ui.button('Save', icon='save', on_click=self.save).props('no-caps')
+
+    @ui.refreshable_method
+    def saved_addresses(self) -> None:
+        """What a member reads: the addresses themselves, not a form they cannot send."""
+        with ui.element('dl').classes('q-my-none'):
+            for name, label in SUBDOMAIN_LABELS.items():
+                with ui.element('div').classes('q-mb-sm'):
+                    with ui.element('dt'):
+                        ui.label(label).classes('text-caption text-grey-8')
+                    with ui.element('dd').classes('q-ml-none'):
+                        value = self.saved[name]
+                        shown = f'{value}{organizations.KUSTOMER_SUFFIX}' if value else 'Not set'
+                        ui.label(shown).classes('text-body1').mark(f'{name.replace("_", "-")}-value')
+
+    async def reload(self) -> None:
+        """Show the subdomains as saved now (saved on another page or in another process)."""
+        organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=self.user))
+        await self.show(organization)
+
+    async def show(self, organization: Organization, *, keep_typing: bool = True) -> None:
+        saved = _saved_subdomains(organization)
+        for name, field in self.fields.items():
+            if not keep_typing or field.value == self.saved[name]:  # what a person types stays until they save
+                field.value = saved[name]
+        self.saved = saved
+        if not self.is_admin:
+            await self.saved_addresses.refresh()
 
     async def save(self) -> None:
         subdomain, sandbox = self.fields['subdomain'].value, self.fields['sandbox_subdomain'].value
@@ -246,9 +317,21 @@ class SubdomainsCard:
         )
         if organization is None:
             return
-        self.fields['subdomain'].value = organization.kustomer_subdomain or ''
-        self.fields['sandbox_subdomain'].value = organization.kustomer_sandbox_subdomain or ''
+        await self.show(organization, keep_typing=False)  # as saved: `ACME.kustomerapp.com` becomes `acme`
+        open_pages.subdomains_changed(self.organization_id)
         ui.notify('Subdomains saved', type='positive')
+
+
+def _saved_subdomains(organization: Organization) -> dict[str, str]:
+    return {
+        'subdomain': organization.kustomer_subdomain or '',
+        'sandbox_subdomain': organization.kustomer_sandbox_subdomain or '',
+    }
+
+
+def _focus(element: ui.element, *, when: str = 'true') -> None:
+    """Move keyboard focus to `element` once the browser has drawn the change that made it visible."""
+    ui.run_javascript(f'requestAnimationFrame(() => {{ if ({when}) getHtmlElement({element.id})?.focus(); }})')
 
 
 def _format_time(moment: datetime | None) -> str:

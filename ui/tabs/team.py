@@ -1,55 +1,270 @@
-"""Tab `User Management`: Invite User, Invitations and Team Members (with Hold to Remove)."""
+"""Tab `User Management`: Invite User, Invitations and Team Members (with Hold to Remove).
+
+Both lists are Quasar tables paged on the server (25 rows a page, sorting and a search box): the page holds only the
+rows it shows, as plain data, so memory and time stay the same whether the team has ten people or a thousand. The row
+templates draw the role selector, `Hold to Remove` and the other row actions in the browser; the actions come back
+as table events carrying the row's id, and every service checks them again.
+"""
 
 import functools
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nicegui import context, events, ui
 from sqlmodel import Session
 
-from models import DeliveryStatus, Role, User, UserStatus
-from services import attempts, auth, invitations, members
+from models import DeliveryStatus, Organization, Role, User, UserStatus
+from services import attempts, auth, invitations, members, password_reset
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
-from ui import actions, open_pages
-from ui.components.hold_button import HoldButton
+from ui import actions, open_pages, theme
+from ui.components.hold_button import HOLD_CLASS, HOLD_SECONDS, focus_after_hold, hold_attributes, reset_fill
 
+PAGE_SIZE = 25
 ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
-STATUS_COLORS = {DeliveryStatus.SENT: 'text-positive', DeliveryStatus.FAILED: 'text-negative'}
+# Green-9 rather than Quasar's `positive`: 5:1 against white, where `positive` gives 2.6:1.
+STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'text-negative'}
+REMOVE = 'Hold to Remove'
+COPY_RESET_LINK = 'Copy reset link'
+RESENT = 'The earlier link no longer works.'
+
+# Phones (below Quasar's `sm`, 600 px): each row becomes a card of its own, every value under its label, so nothing
+# scrolls sideways and nothing loses its meaning. The labels are real text, shown only there.
+_CSS = """
+.cxt-team-table .cxt-cell-label { display: none; }
+.cxt-team-table tbody td { white-space: normal; }
+.cxt-role { font: inherit; padding: 4px 6px; border: 1px solid #757575; border-radius: 4px; background: white;
+  min-width: 7rem; }
+.cxt-action { font: inherit; font-size: 14px; line-height: 20px; padding: 4px 8px; border: 1px solid transparent;
+  border-radius: 4px; background: none; color: var(--q-primary); cursor: pointer; white-space: nowrap; }
+.cxt-action:hover { background: rgba(0, 0, 0, .06); }
+.cxt-action:focus-visible, .cxt-role:focus-visible { outline: 2px solid var(--q-primary); outline-offset: 2px; }
+.cxt-outline { border-color: currentColor; }
+.cxt-you { display: inline-block; padding: 1px 8px; border: 1px solid currentColor; border-radius: 4px;
+  color: #1f4fd1; font-size: 12px; line-height: 18px; }
+@media (max-width: 599.98px) {
+  .cxt-team-table thead { display: none; }
+  .cxt-team-table .q-table, .cxt-team-table tbody { display: block; }
+  .cxt-team-table tbody tr { display: flex; flex-direction: column; align-items: flex-start; gap: 6px; height: auto;
+    border: 1px solid #d1d5db; border-radius: 4px; padding: 8px; margin-bottom: 8px; }
+  .cxt-team-table tbody td { display: block; height: auto; padding: 0; border: none; width: 100%; }
+  .cxt-team-table .cxt-cell-label { display: block; font-size: 12px; line-height: 16px; color: #5f6368;
+    text-transform: uppercase; }
+}
+"""
+ui.add_css(_CSS, shared=True)
+
+_PAGINATION = """
+<span class="text-body2 q-mr-sm">{{ props.pagination.rowsNumber === 0 ? 0 :
+  (props.pagination.page - 1) * props.pagination.rowsPerPage + 1 }}&ndash;{{
+  Math.min(props.pagination.page * props.pagination.rowsPerPage, props.pagination.rowsNumber) }}
+  of {{ props.pagination.rowsNumber }}</span>
+<q-btn flat dense round icon="chevron_left" aria-label="Previous page" :disable="props.isFirstPage"
+  @click="props.prevPage" />
+<q-btn flat dense round icon="chevron_right" aria-label="Next page" :disable="props.isLastPage"
+  @click="props.nextPage" />
+"""
+
+
+def _label(text: str) -> str:
+    return f'<span class="cxt-cell-label">{text}</span>'
+
+
+def _member_row_template(prefix: str) -> str:
+    # A native select: 25 of them cost next to nothing to draw, and every browser and screen reader knows it.
+    options = ''.join(f'<option value="{value}">{label}</option>' for value, label in ROLE_OPTIONS.items())
+    name_id = f"'{prefix}-' + props.row.id"
+    return f"""
+<tr class="q-tr" :key="props.key">
+  <td class="q-td text-left">{_label('Name')}<span :id="{name_id}">{{{{ props.row.name }}}}</span></td>
+  <td class="q-td text-left break-all">{_label('Email')}<span>{{{{ props.row.email }}}}</span></td>
+  <td class="q-td text-left">{_label('Role')}
+    <select v-if="props.row.editable" class="cxt-role" :value="props.row.role"
+      :aria-label="'Role for ' + props.row.name"
+      @change="(event) => $parent.$emit('role', {{id: props.row.id, role: event.target.value}})">{options}</select>
+    <span v-else>{{{{ props.row.role_label }}}}</span>
+  </td>
+  <td class="q-td text-left">{_label('Status')}<span>{{{{ props.row.status }}}}</span>
+    <span v-if="props.row.locked" class="text-negative"> · locked</span></td>
+  <td class="q-td text-left">
+    <span v-if="props.row.is_self" class="cxt-you">You</span>
+    <div v-else-if="props.row.manageable" class="row no-wrap items-center q-gutter-x-sm">
+      <button type="button" class="cxt-action cxt-outline text-negative {HOLD_CLASS}" {hold_attributes()}
+        :data-member-hold="props.row.id" :aria-describedby="{name_id}"
+        @hold_complete="$parent.$emit('hold_complete', props.row.id)"
+        @hold_short="$parent.$emit('hold_short', props.row.id)">{REMOVE}</button>
+      <button type="button" class="cxt-action" :aria-describedby="{name_id}"
+        @click="$parent.$emit('reset_link', props.row.id)">{COPY_RESET_LINK}</button>
+    </div>
+  </td>
+</tr>
+"""
+
+
+def _invitation_row_template(prefix: str) -> str:
+    email_id = f"'{prefix}-' + props.row.id"
+    return f"""
+<tr class="q-tr" :key="props.key">
+  <td class="q-td text-left break-all">{_label('Email')}
+    <span :id="{email_id}">{{{{ props.row.email }}}}</span></td>
+  <td class="q-td text-left">{_label('Role')}<span>{{{{ props.row.role_label }}}}</span></td>
+  <td class="q-td text-left">{_label('Invited by')}<span>{{{{ props.row.invited_by }}}}</span></td>
+  <td class="q-td text-left">{_label('Expires')}<span>{{{{ props.row.expires }}}}</span></td>
+  <td class="q-td text-left">{_label('Status')}
+    <div :class="props.row.status_class">{{{{ props.row.status }}}}</div>
+    <div v-if="props.row.error" class="text-xs text-grey-8" style="overflow-wrap: anywhere">
+      {{{{ props.row.error }}}}</div>
+  </td>
+  <td class="q-td text-left">
+    <div class="row no-wrap items-center q-gutter-x-xs">
+      <button type="button" class="cxt-action" :aria-describedby="{email_id}"
+        @click="$parent.$emit('copy_link', props.row.id)">Copy link</button>
+      <button type="button" class="cxt-action" :aria-describedby="{email_id}"
+        @click="$parent.$emit('resend', props.row.id)">Resend</button>
+      <button type="button" class="cxt-action text-negative" :aria-describedby="{email_id}"
+        @click="$parent.$emit('revoke', props.row.id)">Revoke</button>
+    </div>
+  </td>
+</tr>
+"""
+
+
+MEMBER_COLUMNS = [
+    {'name': 'name', 'label': 'Name', 'field': 'name', 'sortable': True, 'align': 'left'},
+    {'name': 'email', 'label': 'Email', 'field': 'email', 'sortable': True, 'align': 'left'},
+    {'name': 'role', 'label': 'Role', 'field': 'role_label', 'sortable': True, 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
+    {'name': 'actions', 'label': 'Actions', 'field': 'id', 'align': 'left'},
+]
+INVITATION_COLUMNS = [
+    {'name': 'email', 'label': 'Email', 'field': 'email', 'sortable': True, 'align': 'left'},
+    {'name': 'role', 'label': 'Role', 'field': 'role_label', 'sortable': True, 'align': 'left'},
+    {'name': 'invited_by', 'label': 'Invited by', 'field': 'invited_by', 'align': 'left'},
+    {'name': 'expires', 'label': 'Expires', 'field': 'expires', 'sortable': True, 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
+    {'name': 'actions', 'label': 'Actions', 'field': 'id', 'align': 'left'},
+]
+
+
+class PagedTable(ui.table):
+    """A table whose rows are one page read on the server. What the rows show counts as the table's text, so
+    `user.should_see` finds a member's name or a button drawn by the row template."""
+
+    def __init__(self, *, columns: list[dict], sort_by: str | None, descending: bool, shown: Callable[[dict], list]):
+        super().__init__(
+            rows=[],
+            columns=columns,
+            row_key='id',
+            pagination={
+                'rowsPerPage': PAGE_SIZE,
+                'page': 1,
+                'rowsNumber': 0,
+                'sortBy': sort_by,
+                'descending': descending,
+            },
+        )
+        self._shown = shown
+        self.props(':rows-per-page-options="[25]" flat wrap-cells binary-state-sort').classes('w-full cxt-team-table')
+        self.add_slot('pagination', _PAGINATION)
+
+    def _displayed_contents(self, *, only_visible: bool) -> list:
+        return [
+            *super()._displayed_contents(only_visible=only_visible),
+            *(text for row in self.rows for text in self._shown(row)),
+        ]
+
+    def show_page(self, rows: list[dict], *, total: int, query: 'PageQuery') -> None:
+        """Show `rows` as page `query.page` of `total`; nothing is sent when nothing changed."""
+        pagination = {
+            'rowsPerPage': PAGE_SIZE,
+            'page': query.page,
+            'rowsNumber': total,
+            'sortBy': query.sort_by,
+            'descending': query.descending,
+        }
+        if rows == self.rows and pagination == self.pagination:
+            return
+        self._props['rows'] = rows
+        self._props['pagination'] = pagination
+        self.update()
 
 
 @dataclass(frozen=True)
-class TeamLists:
+class PageQuery:
+    page: int = 1
+    sort_by: str | None = None
+    descending: bool = False
+    search: str = ''
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * PAGE_SIZE
+
+    def from_request(self, args: Any) -> 'PageQuery':
+        pagination = args.get('pagination', {}) if isinstance(args, dict) else {}
+        page = pagination.get('page')
+        return replace(
+            self,
+            page=page if isinstance(page, int) and page >= 1 else 1,
+            sort_by=pagination.get('sortBy') if isinstance(pagination.get('sortBy'), str) else None,
+            descending=bool(pagination.get('descending')),
+        )
+
+
+@dataclass(frozen=True)
+class TeamPage:
     """What the tab shows, read in one transaction."""
 
     viewer: User | None  # the page's own user as stored now (None once removed)
-    invitations: list[invitations.PendingInvitation]
-    members: list[User]
-    locked: set[str]  # members who cannot sign in right now after too many wrong passwords (admins see it)
+    members: members.MemberPage
+    invitations: invitations.InvitationPage | None
+    locked: set[str]  # members on this page who cannot sign in right now after too many wrong passwords (admins)
 
 
-async def build(*, user: User) -> None:
-    lists = await actions.read(lambda db: _team_lists(db, user))
-    TeamTab(user=user, lists=lists)
-
-
-def _team_lists(db: Session, user: User) -> TeamLists:
+def _read(db: Session, user: User, member_query: PageQuery, invitation_query: PageQuery | None) -> TeamPage:
     viewer = db.get(User, user.id)
     if viewer is None or viewer.status != UserStatus.ACTIVE:
-        return TeamLists(viewer=None, invitations=[], members=[], locked=set())
+        return TeamPage(viewer=None, members=members.MemberPage([], 0), invitations=None, locked=set())
     is_admin = viewer.role == Role.ADMIN
-    pending = invitations.list_pending(session=db, actor=viewer) if is_admin else []
-    team = members.list_members(session=db, actor=viewer)
-    locked = attempts.locked_emails(session=db, emails=[member.email for member in team]) if is_admin else set()
-    return TeamLists(viewer=viewer, invitations=pending, members=team, locked=locked)
+    team = members.page_members(
+        session=db,
+        actor=viewer,
+        search=member_query.search,
+        sort_by=member_query.sort_by,
+        descending=member_query.descending,
+        offset=member_query.offset,
+        limit=PAGE_SIZE,
+    )
+    pending = None
+    if is_admin and invitation_query is not None:
+        pending = invitations.page_pending(
+            session=db,
+            actor=viewer,
+            search=invitation_query.search,
+            sort_by=invitation_query.sort_by,
+            descending=invitation_query.descending if invitation_query.sort_by else None,
+            offset=invitation_query.offset,
+            limit=PAGE_SIZE,
+        )
+    emails = [member.email for member in team.members]
+    locked = attempts.locked_emails(session=db, emails=emails) if is_admin else set()
+    return TeamPage(viewer=viewer, members=team, invitations=pending, locked=locked)
+
+
+async def build(*, user: User, tab: ui.tab | None = None, tabs: ui.tabs | None = None) -> 'TeamTab':
+    """Build the tab (call it when the tab is first opened). With `tabs`, live updates reach it only while it is
+    shown; a change made while it is hidden is read when it is shown again."""
+    first = PageQuery()
+    team = await actions.read(lambda db: _read(db, user, first, first if user.role == Role.ADMIN else None))
+    view = TeamTab(user=user, tab=tab, tabs=tabs)  # built with its rows: one message to the browser, not two
+    await view.apply(team, generation=view.generation)
+    return view
 
 
 def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """Run a handler inside the tab's anchor, which outlives the list rows the handler's button lives in."""
+    """Run a handler inside the tab's anchor, so its notifications and dialogs outlive whatever row it came from."""
 
     @functools.wraps(handler)
     async def run_anchored(self: 'TeamTab', *args: Any, **kwargs: Any) -> None:
@@ -60,40 +275,75 @@ def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
 
 
 class TeamTab:
-    def __init__(self, *, user: User, lists: TeamLists) -> None:
+    def __init__(self, *, user: User, tab: ui.tab | None = None, tabs: ui.tabs | None = None) -> None:
         self.user = user
         self.organization_id = user.organization_id
         self.is_admin = user.role == Role.ADMIN
         self.client = context.client
-        # Handlers of buttons inside the lists run on after a refresh may have deleted those buttons; they put
-        # their notifications and dialogs here instead.
+        self.tab, self.tabs = tab, tabs
+        self.stale = False
+        self.generation = 0
+        self.member_query = PageQuery()
+        self.invitation_query = PageQuery()
         self.anchor = ui.element('div').classes('hidden')
         if self.is_admin:
             self._invite_card()
-            with ui.card().classes('w-full'):
-                ui.label('Invitations').classes('text-h6')
-                self.invitation_list(lists.invitations)
-        with ui.card().classes('w-full'):
-            ui.label('Team Members').classes('text-h6')
-            self.member_list(lists.members, lists.locked)
+            self._invitations_card()
+        self._members_card()
         open_pages.show_team(self)
+        if tabs is not None:
+            tabs.on_value_change(self._on_tab_change)
 
-    async def reload(self) -> None:
-        """Load both lists again (after a change here or anywhere else in the organization)."""
-        lists = await actions.read(lambda db: _team_lists(db, self.user))
-        if lists.viewer is not None and lists.viewer.role != self.user.role:
-            # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again.
-            self.client.open('/')
+    # --- loading -----------------------------------------------------------------------------------------------
+
+    @property
+    def shown(self) -> bool:
+        if self.tabs is None or self.tab is None:
+            return True
+        value = self.tabs.value
+        return (value.props['name'] if isinstance(value, ui.tab) else value) == self.tab.props['name']
+
+    async def _on_tab_change(self, _: events.ValueChangeEventArguments) -> None:
+        if self.shown and self.stale:
+            await self.reload()
+
+    async def changed_elsewhere(self) -> None:
+        """Someone changed the team: show the change now, or when the tab is shown again."""
+        if self.shown:
+            await self.reload()
+        else:
+            self.stale = True
+
+    async def reload(self, *, again: bool = False) -> None:
+        """Read the shown page of each list again (after a change here or anywhere else in the organization)."""
+        self.stale = False
+        self.generation += 1
+        generation = self.generation
+        member_query, invitation_query = self.member_query, self.invitation_query if self.is_admin else None
+        team = await actions.read(lambda db: _read(db, self.user, member_query, invitation_query))
+        await self.apply(team, generation=generation, again=again)
+
+    async def apply(self, team: TeamPage, *, generation: int, again: bool = False) -> None:
+        """Show what `reload` (number `generation`) read."""
+        if generation != self.generation:
+            return  # a newer read (another page, sort or search) started meanwhile: its answer is the one to show
+        if team.viewer is None:
+            return  # removed: ending their sessions sends this page to /login
+        if team.viewer.role != self.user.role:
+            # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again and say why.
+            open_pages.open_after_role_change(self.client)
             return
-        if self.is_admin:
-            self.invitation_list.refresh(lists.invitations)
-        self.member_list.refresh(lists.members, lists.locked)
+        self._show_members(team.members, team.locked)
+        if team.invitations is not None:
+            self._show_invitations(team.invitations)
+        if self.stale and self.shown and not again:
+            await self.reload(again=True)  # the shown page went away (its last rows left): show the new last page
 
     # --- Invite User -------------------------------------------------------------------------------------------
 
     def _invite_card(self) -> None:
         with ui.card().classes('w-full'):
-            ui.label('Invite User').classes('text-h6')
+            theme.heading('Invite User', level=2)
             with ui.row().classes('w-full items-start gap-3 flex-wrap'):
                 self.email = (
                     ui.input('Email').props('type=email autocomplete=off maxlength=254').classes('flex-1 min-w-[16rem]')
@@ -126,28 +376,36 @@ class TeamTab:
     async def _deliver(self, issued: invitations.IssuedInvitation, *, button: ui.button | None = None) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
         open_pages.team_changed(self.organization_id)
+        again = f' {RESENT}' if issued.resent else ''
         if issued.delivery_status == DeliveryStatus.NOT_EMAILED:
-            self._show_link(issued.email, issued.link)
+            self._show_link(issued.email, issued.link, resent=issued.resent)
             return
         outcome = await actions.submit(lambda: _send_and_record(issued), button=button)
         open_pages.team_changed(self.organization_id)
         if outcome is None:
             return
         if outcome == DeliveryStatus.SENT:
-            ui.notify(f'Invitation sent to {issued.email}', type='positive')
+            if issued.resent:
+                ui.notify(f'Invitation sent again to {issued.email}.{again}', type='positive')
+            else:
+                ui.notify(f'Invitation sent to {issued.email}', type='positive')
         else:
             ui.notify(
                 f'The invitation for {issued.email} is saved, but the email failed: {outcome}. '
-                'Resend it or copy its link.',
+                f'Resend it or copy its link.{again}',
                 type='negative',
                 multi_line=True,
                 close_button='OK',
                 timeout=0,
             )
 
-    def _show_link(self, email: str, link: str) -> None:
+    def _show_link(self, email: str, link: str, *, resent: bool = False) -> None:
         with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
-            ui.label(f'Invitation created for {email}').classes('text-h6')
+            title = theme.heading(
+                f'Invitation renewed for {email}' if resent else f'Invitation created for {email}', level=2
+            )
+            if resent:
+                ui.label(RESENT).classes('text-body2 text-weight-medium').mark('earlier-link-dead')
             ui.label(
                 'No mail server is configured. Send this link to them yourself; it works once, for 7 days.'
             ).classes('text-body2')
@@ -155,43 +413,50 @@ class TeamTab:
             with ui.row().classes('w-full justify-end'):
                 ui.button('Close', on_click=dialog.close).props('flat no-caps')
                 ui.button('Copy link', icon='content_copy', on_click=lambda: self._copy(link)).props('no-caps')
+        dialog.props(f'aria-labelledby=c{title.id}')
         dialog.on('hide', dialog.delete)
         dialog.open()
 
     # --- Invitations -------------------------------------------------------------------------------------------
 
-    @ui.refreshable_method
-    def invitation_list(self, rows: list[invitations.PendingInvitation]) -> None:
-        if not rows:
-            ui.label('No pending invitations.').classes('text-body2 text-grey-8').mark('no-invitations')
-            return
-        with _stacking_table(
-            'minmax(12rem,2fr)_auto_minmax(7rem,1fr)_auto_minmax(7rem,1fr)_auto',
-            ('Email', 'Role', 'Invited by', 'Expires', 'Status', ''),
-        ):
-            for row in rows:
-                with _table_row():
-                    self._invitation_row(row)
+    def _invitations_card(self) -> None:
+        with ui.card().classes('w-full'):
+            theme.heading('Invitations', level=2)
+            self.no_invitations = ui.label('No pending invitations.').classes('text-body2 text-grey-8')
+            self.no_invitations.mark('no-invitations')
+            self.invitation_search = search_box('Search invitations', self._search_invitations)
+            self.invitation_search.mark('invitation-search')
+            self.invitation_table = PagedTable(
+                columns=INVITATION_COLUMNS, sort_by=None, descending=False, shown=_invitation_texts
+            )
+            self.invitation_table.props('no-data-label="No invitation matches the search."')
+            self.invitation_table.add_slot('body', _invitation_row_template(f'cxt-i{self.anchor.id}'))
+            self.invitation_table.mark('invitation-table')
+            self.invitation_table.on('request', self._invitation_request)
+            self.invitation_table.on('copy_link', lambda e: self.copy_link(_event_id(e)))
+            self.invitation_table.on('resend', lambda e: self.resend(_event_id(e)))
+            self.invitation_table.on('revoke', lambda e: self.revoke(_event_id(e)))
 
-    def _invitation_row(self, row: invitations.PendingInvitation) -> None:
-        ui.label(row.email).classes('break-all').mark(f'invitation-email-{row.id}')
-        ui.label(row.role.label)
-        ui.label(row.invited_by)
-        ui.label(_format_time(row.expires_at))
-        with ui.column().classes('gap-0').mark(f'invitation-status-{row.id}'):
-            ui.label(row.delivery_status.label).classes(STATUS_COLORS.get(row.delivery_status, 'text-grey-8'))
-            if row.delivery_status == DeliveryStatus.FAILED and row.last_error:
-                ui.label(row.last_error).classes('text-xs text-grey-8 break-words')
-        with ui.row().classes('gap-1 no-wrap'):
-            ui.button('Copy link', icon='content_copy', on_click=lambda: self.copy_link(row.id)).props(
-                'flat dense no-caps'
-            ).mark(f'copy-link-{row.id}')
-            ui.button('Resend', icon='forward_to_inbox', on_click=lambda: self.resend(row.id)).props(
-                'flat dense no-caps'
-            ).mark(f'resend-{row.id}')
-            ui.button('Revoke', icon='block', on_click=lambda: self.revoke(row.id)).props(
-                'flat dense no-caps color=negative'
-            ).mark(f'revoke-{row.id}')
+    def _show_invitations(self, page: invitations.InvitationPage) -> None:
+        query = self.invitation_query
+        if page.total and not page.invitations and query.page > 1:  # the last row of the last page went away
+            self.invitation_query = replace(query, page=(page.total - 1) // PAGE_SIZE + 1)
+            self.stale = True
+        empty = page.total == 0 and not query.search
+        self.no_invitations.set_visibility(empty)
+        self.invitation_search.set_visibility(not empty)
+        self.invitation_table.set_visibility(not empty)
+        self.invitation_table.show_page(
+            [_invitation_row(row) for row in page.invitations], total=page.total, query=self.invitation_query
+        )
+
+    async def _invitation_request(self, event: events.GenericEventArguments) -> None:
+        self.invitation_query = self.invitation_query.from_request(event.args)
+        await self.reload()
+
+    async def _search_invitations(self, text: str) -> None:
+        self.invitation_query = replace(self.invitation_query, search=text, page=1)
+        await self.reload()
 
     @_anchored
     async def copy_link(self, invitation_id: int) -> None:
@@ -219,6 +484,7 @@ class TeamTab:
             await self.reload()
             return
         await self._deliver(issued)
+        self.invitation_search.run_method('focus')
 
     @_anchored
     async def revoke(self, invitation_id: int) -> None:
@@ -229,49 +495,87 @@ class TeamTab:
         )
         if invitation is not None:
             ui.notify(f'Invitation for {invitation.email} revoked', type='positive')
+            self.invitation_search.run_method('focus')
         open_pages.team_changed(self.organization_id)
 
     # --- Team Members ------------------------------------------------------------------------------------------
 
-    @ui.refreshable_method
-    def member_list(self, team: list[User], locked: set[str]) -> None:
-        with _stacking_table(
-            'minmax(8rem,1fr)_minmax(12rem,2fr)_auto_auto_auto', ('Name', 'Email', 'Role', 'Status', '')
-        ):
-            for member in team:
-                with _table_row():
-                    self._member_row(member, locked=member.email in locked)
+    def _members_card(self) -> None:
+        with ui.card().classes('w-full'):
+            theme.heading('Team Members', level=2)
+            self.member_search = search_box('Search members', self._search_members)
+            self.member_search.mark('member-search')
+            self.locked_area = ui.column().classes('w-full gap-1')
+            self.member_table = PagedTable(columns=MEMBER_COLUMNS, sort_by=None, descending=False, shown=_member_texts)
+            self.member_table.props('no-data-label="Nobody on the team matches the search."')
+            self.member_table.add_slot('body', _member_row_template(f'cxt-m{self.anchor.id}'))
+            self.member_table.mark('member-table')
+            self.member_table.on('request', self._member_request)
+            self.member_table.on('role', self._role_event)
+            self.member_table.on('hold_complete', lambda e: self.remove(_event_id(e)))
+            self.member_table.on('hold_short', lambda e: self.hold_hint(_event_id(e)))
+            self.member_table.on('reset_link', lambda e: self.reset_link(_event_id(e)))
 
-    def _member_row(self, member: User, *, locked: bool) -> None:
+    def _show_members(self, page: members.MemberPage, locked: set[str]) -> None:
+        query = self.member_query
+        if page.total and not page.members and query.page > 1:
+            self.member_query = replace(query, page=(page.total - 1) // PAGE_SIZE + 1)
+            self.stale = True
+        rows = [self._member_row(member, locked=member.email in locked) for member in page.members]
+        self.member_table.show_page(rows, total=page.total, query=self.member_query)
+        self._show_locked([row for row in rows if row['locked']])
+
+    def _member_row(self, member: User, *, locked: bool) -> dict:
         is_self = member.id == self.user.id
-        ui.label(member.name).mark(f'member-name-{member.id}')
-        ui.label(member.email).classes('break-all').mark(f'member-email-{member.id}')
-        if self.is_admin and not is_self:
-            ui.select(ROLE_OPTIONS, value=member.role, on_change=lambda e, m=member: self.change_role(e, m)).props(
-                'dense outlined options-dense'
-            ).classes('w-32').mark(f'member-role-{member.id}')
-        else:
-            ui.label(member.role).mark(f'member-role-{member.id}')
-        with ui.row().classes('items-center gap-1 no-wrap').mark(f'member-status-{member.id}'):
-            ui.label(member.status)
-            if locked and self.is_admin:
-                ui.label('locked').classes('text-negative')
-                ui.button('Unlock', icon='lock_open', on_click=lambda m=member: self.unlock(m)).props(
-                    'flat dense no-caps'
-                ).mark(f'unlock-{member.id}')
-        if is_self:
-            ui.badge('You').props('outline').mark('own-row')
-        elif self.is_admin:
-            button = HoldButton('Hold to Remove', on_hold=lambda _, m=member: self.remove(m, button))
-            button.props('outline dense').mark(f'remove-{member.id}')
-        else:
-            ui.label('')
+        role = Role(member.role)
+        return {
+            'id': member.id,
+            'name': member.name,
+            'email': member.email,
+            'role': role.value,
+            'role_label': role.label,
+            'status': str(member.status),
+            'locked': locked and self.is_admin,
+            'is_self': is_self,
+            'editable': self.is_admin and not is_self,
+            'manageable': self.is_admin and not is_self,
+        }
+
+    def _show_locked(self, rows: list[dict]) -> None:
+        """Members on this page who cannot sign in after too many wrong passwords, each with `Unlock` (admins)."""
+        self.locked_area.clear()
+        with self.locked_area:
+            for row in rows:
+                with ui.row().classes('items-center gap-2'):
+                    ui.label(f'{row["email"]} cannot sign in after too many wrong passwords.').classes(
+                        'text-body2 text-negative'
+                    )
+                    ui.button('Unlock', icon='lock_open', on_click=lambda email=row['email']: self.unlock(email)).props(
+                        'flat dense no-caps'
+                    ).mark(f'unlock-{row["id"]}')
+
+    async def _member_request(self, event: events.GenericEventArguments) -> None:
+        self.member_query = self.member_query.from_request(event.args)
+        await self.reload()
+
+    async def _search_members(self, text: str) -> None:
+        self.member_query = replace(self.member_query, search=text, page=1)
+        await self.reload()
+
+    def _row(self, member_id: int) -> dict | None:
+        return next((row for row in self.member_table.rows if row['id'] == member_id), None)
+
+    async def _role_event(self, event: events.GenericEventArguments) -> None:
+        args = event.args if isinstance(event.args, dict) else {}
+        member_id, role = args.get('id'), args.get('role')
+        if isinstance(member_id, int) and isinstance(role, str):
+            await self.change_role(member_id, role)
 
     @_anchored
-    async def change_role(self, event: events.ValueChangeEventArguments, member: User) -> None:
-        if event.value == event.previous_value:
+    async def change_role(self, member_id: int, role: str) -> None:
+        row = self._row(member_id)
+        if row is not None and row['role'] == role:
             return
-        role, member_id = event.value, _id(member)
         changed = await actions.act(
             lambda db, me: members.change_role(
                 session=db,
@@ -286,12 +590,12 @@ class TeamTab:
         if changed is None:
             await self.reload()
             return
-        ui.notify(f'{changed.email} is now {changed.role.label.lower()}', type='positive')
+        ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
+        open_pages.role_changed(member_id)
         open_pages.team_changed(self.organization_id)
 
     @_anchored
-    async def unlock(self, member: User) -> None:
-        email = member.email
+    async def unlock(self, email: str) -> None:
         done = await actions.act(lambda db, me: auth.unlock(session=db, actor=me.user, email=email, ip=me.ip))
         if done is None:
             return
@@ -299,25 +603,111 @@ class TeamTab:
         await self.reload()
 
     @_anchored
-    async def remove(self, member: User, button: HoldButton) -> None:
+    async def hold_hint(self, member_id: int) -> None:
+        """A click or a tap on `Hold to Remove`: say how it works instead of doing nothing."""
+        # A notification (announced), not text on the page: changing an element re-renders the table's rows, and
+        # the button would lose the keyboard focus the person just put on it.
+        row = self._row(member_id)
+        name = row['name'] if row else 'this member'
+        ui.notify(f'Hold for {HOLD_SECONDS:g} s to remove {name}', type='info')
+
+    @_anchored
+    async def remove(self, member_id: int) -> None:
         """The hold completed in the browser: check everything again on the server, then end their sessions."""
-        member_id = _id(member)
         removed = await actions.act(
-            lambda db, me: members.remove_member(
-                session=db,
-                actor=me.user,
-                member_id=member_id,
-                ip=me.ip,
-                password_confirmed_at=me.password_confirmed_at,
-            ),
+            lambda db, me: _remove(db, me, member_id),
             recent_password=True,
         )
         if removed is None:
-            button.reset()
+            reset_fill(self.client, f'document.querySelector(\'[data-member-hold="{member_id}"]\')')
             return
-        open_pages.end_open_pages(member_id)
-        ui.notify(f'{removed.email} removed', type='positive')
+        member, organization = removed
+        open_pages.end_open_pages(member_id, removed_from=organization)
+        ui.notify(f'{member.email} removed', type='positive')
         open_pages.team_changed(self.organization_id)
+        focus_after_hold(self.client, f'document.getElementById("c{self.member_search.id}")')
+
+    @_anchored
+    async def reset_link(self, member_id: int) -> None:
+        issued = await actions.act(
+            lambda db, me: password_reset.admin_reset_link(session=db, actor=me.user, member_id=member_id, ip=me.ip)
+        )
+        if issued is None:
+            return
+        with ui.dialog() as dialog, ui.card().classes('w-full max-w-lg'):
+            title = theme.heading(f'Password reset link for {issued.name}', level=2)
+            ui.label(
+                f'Send this link to {issued.email} yourself. It works once, for 1 hour; using it ends their other '
+                'sessions.'
+            ).classes('text-body2')
+            ui.input('Password reset link', value=issued.link).props('readonly').classes('w-full font-mono').mark(
+                'reset-link'
+            )
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Close', on_click=dialog.close).props('flat no-caps')
+                ui.button('Copy link', icon='content_copy', on_click=lambda: _copy_reset(issued.link)).props(
+                    'no-caps'
+                ).mark('copy-reset-link')
+        dialog.props(f'aria-labelledby=c{title.id}')
+        dialog.on('hide', dialog.delete)
+        dialog.open()
+
+
+def _remove(db: Session, me: actions.Actor, member_id: int) -> tuple[User, str]:
+    member = members.remove_member(
+        session=db, actor=me.user, member_id=member_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
+    )
+    organization = db.get(Organization, me.user.organization_id)
+    return member, organization.name if organization else ''
+
+
+def _copy_reset(link: str) -> None:
+    ui.clipboard.write(link)
+    ui.notify('Reset link copied to the clipboard', type='positive')
+
+
+def search_box(label: str, on_search: Callable[[str], Awaitable[None]]) -> ui.input:
+    async def changed(event: events.ValueChangeEventArguments) -> None:
+        await on_search(str(event.value or ''))
+
+    box = ui.input(label, on_change=changed).props('dense clearable debounce=300 type=search maxlength=200')
+    return box.classes('w-full sm:w-72')
+
+
+def _event_id(event: events.GenericEventArguments) -> int:
+    value = event.args
+    if isinstance(value, list) and value:
+        value = value[0]
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else -1
+
+
+def _member_texts(row: dict) -> list:
+    texts = [row['name'], row['email'], row['role_label'], row['status']]
+    if row['locked']:
+        texts.append('locked')
+    if row['is_self']:
+        texts.append('You')
+    if row['manageable']:
+        texts += [REMOVE, COPY_RESET_LINK]
+    return texts
+
+
+def _invitation_texts(row: dict) -> list:
+    texts = [row['email'], row['role_label'], row['invited_by'], row['expires'], row['status'], row['error'] or '']
+    return [*texts, 'Copy link', 'Resend', 'Revoke']
+
+
+def _invitation_row(row: invitations.PendingInvitation) -> dict:
+    return {
+        'id': row.id,
+        'email': row.email,
+        'role_label': row.role.label,
+        'invited_by': row.invited_by,
+        'expires': row.expires_at.strftime('%Y-%m-%d %H:%M UTC'),
+        'status': row.delivery_status.label,
+        'status_class': STATUS_COLORS.get(row.delivery_status, 'text-grey-8'),
+        'error': row.last_error if row.delivery_status == DeliveryStatus.FAILED else None,
+    }
 
 
 def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | str:
@@ -330,32 +720,3 @@ def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | s
     with write_scope() as db:
         invitations.record_delivery(session=db, issued=issued, error=error)
     return error or DeliveryStatus.SENT
-
-
-def _id(member: User) -> int:
-    assert member.id is not None, 'a listed member has been stored'
-    return member.id
-
-
-def _format_time(moment: datetime) -> str:
-    return moment.strftime('%Y-%m-%d %H:%M UTC')
-
-
-@contextmanager
-def _stacking_table(columns: str, headings: tuple[str, ...]) -> Iterator[None]:
-    """A grid table from `sm` up; below it (phones) every row stacks into a small card of its own, so nothing
-    scrolls sideways. `columns` is a Tailwind grid template (underscores for spaces)."""
-    with ui.element('div').classes(f'w-full grid gap-2 sm:gap-x-4 sm:items-center sm:grid-cols-[{columns}]'):
-        for heading in headings:
-            # max-sm:hidden, not hidden + sm:block: Quasar's .hidden is !important and would win on every width.
-            ui.label(heading).classes('max-sm:hidden text-xs text-grey-7 uppercase')
-        yield
-
-
-@contextmanager
-def _table_row() -> Iterator[None]:
-    # `sm:contents` dissolves the wrapper on wider screens, so its cells sit in the table's own columns.
-    with ui.element('div').classes(
-        'flex flex-col items-start gap-1 rounded-borders border border-gray-300 q-pa-sm sm:contents'
-    ):
-        yield

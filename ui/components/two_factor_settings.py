@@ -1,0 +1,178 @@
+"""The Security page's two-factor cards: the person's own authenticator app (set up, new recovery codes, turn off)
+and, for admins, the organization's `Require two-factor authentication for everyone`."""
+
+from collections.abc import Mapping
+
+from nicegui import events, ui
+from sqlmodel import Session
+
+from services import two_factor
+from services.db import write_scope
+from services.errors import ValidationFailed
+from ui import actions, open_pages, theme
+from ui.components.authenticator import AuthenticatorSetUp, code_input
+
+
+class TwoFactorCard:
+    """Card `Two-factor authentication`: `Set up authenticator app`, or its state with `New recovery codes` and
+    `Turn off`."""
+
+    def __init__(self) -> None:
+        with ui.card().classes('w-full max-w-lg'):
+            theme.heading('Two-factor authentication')
+            self.body = ui.column().classes('w-full gap-3')
+        ui.timer(0, self.reload, once=True)
+
+    async def reload(self) -> None:
+        state = await actions.act(lambda db, me: two_factor.status(session=db, user=me.user), read_only=True)
+        if state is None:
+            return
+        self.body.clear()
+        with self.body:
+            if state.app_on:
+                since = f'{state.confirmed_at:%Y-%m-%d}' if state.confirmed_at else ''
+                ui.label(f'Authenticator app: on since {since}').classes('text-body1').mark('two-factor-status')
+                ui.label(f'Recovery codes left: {state.recovery_codes_left} of {two_factor.RECOVERY_CODE_COUNT}')
+                with ui.row().classes('gap-2'):
+                    ui.button('New recovery codes', on_click=self.renew).props('outline no-caps')
+                    if not state.required:
+                        ui.button('Turn off', on_click=self.turn_off).props('outline no-caps color=negative')
+                if state.required:
+                    ui.label('Your organization requires two-factor authentication.').classes('text-sm text-grey-8')
+                return
+            ui.label(
+                'After your password, sign-in asks for a 6-digit code from an authenticator app on your phone.'
+            ).classes('text-sm text-grey-8')
+            self.start = ui.button('Set up authenticator app', on_click=self.set_up).props('no-caps')
+            self.set_up_area = ui.column().classes('w-full gap-3')
+
+    def _set_up(self, container: ui.element) -> AuthenticatorSetUp:
+        async def begin() -> two_factor.Enrolment | None:
+            return await actions.act(lambda db, me: two_factor.begin_enrolment(session=db, user=me.user))
+
+        async def confirm(code: str, button: ui.button, fields: Mapping[str, ui.element]) -> list[str] | None:
+            return await actions.act_stepwise(lambda me: _confirm(me, code), button=button, fields=fields)
+
+        return AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=self.reload)
+
+    async def set_up(self) -> None:
+        if await self._set_up(self.set_up_area).show():
+            self.start.set_visibility(False)
+
+    async def renew(self) -> None:
+        codes = await actions.act(
+            lambda db, me: two_factor.new_recovery_codes(
+                session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at, ip=me.ip
+            ),
+            recent_password=True,
+        )
+        if codes is not None:
+            self._set_up(self.body).show_recovery_codes(codes)
+
+    async def turn_off(self) -> None:
+        done = await actions.act(_turn_off, recent_password=True)
+        if done:
+            ui.notify('Two-factor authentication is off', type='positive')
+            await self.reload()
+
+
+def _turn_off(db: Session, me: actions.Actor) -> bool:
+    two_factor.turn_off(session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at, ip=me.ip)
+    return True
+
+
+def _confirm(me: actions.Actor, code: str) -> list[str]:
+    with write_scope() as db:
+        codes = two_factor.confirm_enrolment(session=db, user=me.user, code=code, ip=me.ip)
+    if codes is None:
+        raise ValidationFailed(two_factor.WRONG_CODE, field='code')  # after the commit: the failure stays counted
+    return codes
+
+
+class RequirementCard:
+    """Card `Organization` (admins): the switch `Require two-factor authentication for everyone`."""
+
+    def __init__(self, *, required: bool) -> None:
+        self._reverting = False
+        with ui.card().classes('w-full max-w-lg'):
+            theme.heading('Organization')
+            self.switch = ui.switch(
+                'Require two-factor authentication for everyone', value=required, on_change=self.changed
+            ).mark('require-two-factor')
+            ui.label(
+                'Members without a second factor are signed out and set one up at their next sign-in. '
+                'Turn on your own authenticator app or passkey first.'
+            ).classes('text-sm text-grey-8')
+
+    async def changed(self, event: events.ValueChangeEventArguments) -> None:
+        if self._reverting:
+            return
+        required = bool(event.value)
+        without = await actions.act(
+            lambda db, me: two_factor.set_requirement(
+                session=db, actor=me.user, required=required, password_confirmed_at=me.password_confirmed_at, ip=me.ip
+            ),
+            recent_password=True,
+        )
+        if without is None:
+            self._reverting = True
+            try:
+                self.switch.value = not required
+            finally:
+                self._reverting = False
+            return
+        if required:
+            ui.notify('Everyone now signs in with two-factor authentication', type='positive')
+            await open_pages.end_ended_sessions(None)  # members without a second factor: to `/login` now
+        else:
+            ui.notify('Two-factor authentication is no longer required', type='positive')
+
+
+async def reset_member_second_factor(member_id: int, member_name: str) -> bool:
+    """`Reset two-factor` for a member (admins, from the team list): a dialog asking for a code from the admin's own
+    authenticator app (their recent password is asked for first when needed); True once reset."""
+    with ui.dialog() as dialog, ui.card().classes('w-full max-w-sm'):
+        title = theme.heading(f'Reset two-factor for {member_name}', level=2)
+        ui.label(
+            f'{member_name} signs in with their password alone next time (and sets up a new authenticator app first '
+            'when your organization requires one). Their recovery codes and passkeys stop working.'
+        ).classes('text-body2')
+        code = code_input('Your authentication code')
+        ui.label('From your own authenticator app, or one of your recovery codes.').classes('text-sm text-grey-8')
+
+        async def reset() -> None:
+            entered = code.value or ''
+            done = await actions.act_stepwise(
+                lambda me: _reset(me, member_id, entered), button=button, fields={'code': code}, recent_password=True
+            )
+            if done:
+                dialog.submit(True)
+
+        code.on('keydown.enter', reset)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat no-caps')
+            button = (
+                ui.button('Reset two-factor', on_click=reset).props('no-caps color=negative').mark('confirm-reset-2fa')
+            )
+    dialog.props(f'aria-labelledby=c{title.id}')
+    reset_done = await dialog
+    dialog.delete()
+    if reset_done is True:
+        ui.notify(f'Two-factor authentication reset for {member_name}', type='positive')
+        return True
+    return False
+
+
+def _reset(me: actions.Actor, member_id: int, code: str) -> bool:
+    with write_scope() as db:
+        done = two_factor.reset_second_factor(
+            session=db,
+            actor=me.user,
+            user_id=member_id,
+            code=code,
+            password_confirmed_at=me.password_confirmed_at,
+            ip=me.ip,
+        )
+    if not done:
+        raise ValidationFailed(two_factor.WRONG_CODE, field='code')  # after the commit: the failure stays counted
+    return True
