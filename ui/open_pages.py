@@ -120,9 +120,10 @@ def team_changed(organization_id: int | None) -> None:
     _reload_all(_team_views, organization_id)
 
 
-def keys_changed(organization_id: int | None) -> None:
-    """Load the API key card again on every open page of this organization (of every one for None)."""
-    _reload_all(_key_views, organization_id)
+def keys_changed(organization_id: int | None, *, but: TeamView | None = None) -> None:
+    """Load the API key card again on every open page of this organization (of every one for None), except `but`:
+    the card that made the change shows it itself (with the new key, once)."""
+    _reload_all(_key_views, organization_id, but=but)
 
 
 def subdomains_changed(organization_id: int | None) -> None:
@@ -130,9 +131,11 @@ def subdomains_changed(organization_id: int | None) -> None:
     _reload_all(_subdomain_views, organization_id)
 
 
-def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None:
+def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but: TeamView | None = None) -> None:
     for view in list(views):
         if (organization_id is not None and view.organization_id != organization_id) or view.client.is_deleted:
+            continue
+        if view is but:
             continue
         # Event listeners remember the request they were registered under, and handlers read the signed-in user
         # from it: rows rebuilt because of someone else's action must still act as this page's own user. The

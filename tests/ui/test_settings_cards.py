@@ -264,3 +264,24 @@ async def test_subdomains_saved_by_another_process_appear_on_open_pages(
 
     await member.should_see('elsewhere.kustomerapp.com', retries=20)
     await eventually(lambda: field(user, 'subdomain').value == 'elsewhere')
+
+
+async def test_a_key_generated_on_one_page_appears_masked_on_the_other_open_pages(
+    user: User, create_user: Callable[[], User]
+) -> None:
+    await set_up(user)
+    await add_member()
+    member = await open_as(create_user(), MEMBER_EMAIL)
+    laptop = await open_as(create_user(), ADMIN_EMAIL)
+    await member.should_see('Ask an admin to generate one')
+
+    await generate_key(user)
+    key = field(user, 'api-key').value
+    assert key and '•' not in key, 'the page that generated it shows the new key, once'
+
+    await member.should_see(marker='api-key', retries=20)
+    await laptop.should_see('Reveal API Key', retries=20)
+    for other in (member, laptop):
+        shown = field(other, 'api-key').value or ''
+        assert shown.endswith(key[-4:]) and shown != key, 'elsewhere only masked: revealing asks for a password'
+    assert field(user, 'api-key').value == key, "the other pages' refresh leaves the acting page's key alone"

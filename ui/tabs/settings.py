@@ -147,6 +147,7 @@ class KeyCard:
         )
         if plaintext is None:
             return
+        open_pages.keys_changed(self.organization_id, but=self)
         await self._reload(reveal=plaintext)
         with self.card:  # the button that was clicked has gone with the old card content
             ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
@@ -196,6 +197,7 @@ class KeyCard:
         )
         if plaintext is None:
             return
+        open_pages.keys_changed(self.organization_id, but=self)
         await self._reload(reveal=plaintext)
         with self.card:
             ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
@@ -204,6 +206,8 @@ class KeyCard:
         revoked = await actions.act(
             lambda db, me: api_keys.revoke_old_key(session=db, actor=me.user, key_id=key_id, ip=me.ip)
         )
+        if revoked is not None:
+            open_pages.keys_changed(self.organization_id, but=self)
         await self._reload()
         with self.card:  # the notice and its button are gone with the old card content
             # Focus goes to the next old key's notice, or to the card's heading.
