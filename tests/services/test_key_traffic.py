@@ -1,6 +1,7 @@
 """The key's traffic: widget API requests counted per key and hour in memory, written by one upsert per flush that
 adds to the stored hour rows, pruned after 90 days, read back per organization by admins only."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
+from fastapi import FastAPI
 from sqlalchemy import event
 from sqlmodel import select
 
@@ -44,9 +46,8 @@ def admin(database: None) -> User:
 
 
 @pytest.fixture
-def client(database: None) -> Iterator[TestClient]:
-    with TestClient(create_api_app(), base_url='http://test') as client:
-        yield client
+def client(database: None) -> FastAPI:
+    return create_api_app()
 
 
 def generate(actor: User) -> str:
@@ -75,8 +76,16 @@ def stored_rows() -> dict[int, tuple[int, int]]:
     return totals
 
 
-def call(client: TestClient, key: str, times: int = 1) -> list[int]:
-    return [client.get(ENDPOINT, headers={'Authorization': f'Bearer {key}'}).status_code for _ in range(times)]
+def call(app: FastAPI, key: str, times: int = 1) -> list[int]:
+    """Real requests to the widget API app (from a synchronous test, so the test's own database work needs no
+    thread)."""
+
+    async def requests() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url='http://test') as client:
+            headers = {'Authorization': f'Bearer {key}'}
+            return [(await client.get(ENDPOINT, headers=headers)).status_code for _ in range(times)]
+
+    return asyncio.run(requests())
 
 
 class StatementLog:
@@ -103,7 +112,7 @@ def statements(database: None) -> Iterator[StatementLog]:
 
 
 def test_requests_are_counted_in_memory_and_written_by_one_upsert(
-    client: TestClient, admin: User, statements: StatementLog
+    client: FastAPI, admin: User, statements: StatementLog
 ) -> None:
     old = generate(admin)
     assert call(client, old, 3) == [200] * 3
@@ -120,7 +129,7 @@ def test_requests_are_counted_in_memory_and_written_by_one_upsert(
     assert key_traffic.pending() == {}
 
 
-def test_a_second_flush_adds_to_the_stored_hour(client: TestClient, admin: User) -> None:
+def test_a_second_flush_adds_to_the_stored_hour(client: FastAPI, admin: User) -> None:
     key = generate(admin)
     call(client, key, 2)
     key_traffic.flush()
@@ -204,7 +213,7 @@ def test_the_background_flusher_writes_at_shutdown(admin: User) -> None:
     assert stored_rows() == {key: (1, 0)}
 
 
-def test_the_chart_data_separates_current_and_old_keys(client: TestClient, admin: User) -> None:
+def test_the_chart_data_separates_current_and_old_keys(client: FastAPI, admin: User) -> None:
     old = generate(admin)
     call(client, old, 2)
     key_traffic.flush()

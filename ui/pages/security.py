@@ -13,6 +13,7 @@ from services.audit import record_event
 from services.db import write_scope
 from services.errors import ValidationFailed
 from ui import actions, session, theme
+from ui.components.alert_settings import alerts_card
 from ui.components.forms import new_password_input, password_input
 from ui.components.passkeys import passkeys_section
 from ui.components.two_factor_settings import RequirementCard, TwoFactorCard
@@ -33,6 +34,7 @@ async def security_page(request: Request) -> RedirectResponse | None:
         if user.role == Role.ADMIN:
             RequirementCard(required=organization.require_two_factor)
         passkeys_section()
+        alerts_card(user=user)  # `Email me security alerts`
     return None
 
 

@@ -10,6 +10,7 @@ from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES, KeyOverview
 from services.db import read_scope, write_scope
 from ui import actions, open_pages, theme
+from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests
 from ui.components.secret_field import SecretField
 
 ADMIN_KEY_INTRO = 'All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.'
@@ -36,6 +37,7 @@ async def build(*, user: User, organization: Organization, billing_return: str |
     if billing_return is not None:
         card.show_billing_return(billing_return)
     SubdomainsCard(user=user, organization=organization)
+    await KeyTrafficChart.create(user=user)  # admins only
 
 
 class KeyCard:
@@ -105,10 +107,13 @@ class KeyCard:
             notice.props('role=note tabindex=-1').mark(f'grace-notice-{old.id}')
             ui.icon('schedule', color='warning')
             used = _format_time(old.last_used_at) if old.last_used_at else 'never'
-            ui.label(
-                f'The previous key {api_keys.mask(old.last4)} keeps working until {_format_time(old.expires_at)}. '
-                f'Last used: {used}.'
-            ).classes('text-body2 flex-1 min-w-0 break-words')
+            with ui.column().classes('flex-1 min-w-0 gap-0'):
+                ui.label(
+                    f'The previous key {api_keys.mask(old.last4)} keeps working until {_format_time(old.expires_at)}. '
+                    f'Last used: {used}.'
+                ).classes('text-body2 break-words')
+                if old.id is not None:
+                    old_key_requests(user=self.user, key_id=old.id)  # admins: `Old key: N requests in the last hour`
             if self.is_admin:
                 assert old.id is not None
                 ui.button('Revoke old key now', on_click=functools.partial(self.revoke_old, old.id)).props(

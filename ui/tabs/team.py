@@ -15,12 +15,13 @@ from nicegui import context, events, ui
 from sqlmodel import Session
 
 from models import DeliveryStatus, Organization, Role, User, UserStatus
-from services import attempts, auth, invitations, members, password_reset
+from services import attempts, auth, invitations, members, password_reset, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
 from ui import actions, open_pages, theme
 from ui.components.hold_button import HOLD_CLASS, HOLD_SECONDS, focus_after_hold, hold_attributes, reset_fill
+from ui.components.two_factor_settings import reset_member_second_factor
 
 PAGE_SIZE = 25
 ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
@@ -28,6 +29,7 @@ ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
 STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'text-negative'}
 REMOVE = 'Hold to Remove'
 COPY_RESET_LINK = 'Copy reset link'
+RESET_TWO_FACTOR = 'Reset two-factor'
 RESENT = 'The earlier link no longer works.'
 
 # Phones (below Quasar's `sm`, 600 px): each row becomes a card of its own, every value under its label, so nothing
@@ -97,6 +99,8 @@ def _member_row_template(prefix: str) -> str:
         @hold_short="$parent.$emit('hold_short', props.row.id)">{REMOVE}</button>
       <button type="button" class="cxt-action" :aria-describedby="{name_id}"
         @click="$parent.$emit('reset_link', props.row.id)">{COPY_RESET_LINK}</button>
+      <button v-if="props.row.two_factor" type="button" class="cxt-action" :aria-describedby="{name_id}"
+        @click="$parent.$emit('reset_two_factor', props.row.id)">{RESET_TWO_FACTOR}</button>
     </div>
   </td>
 </tr>
@@ -221,6 +225,7 @@ class TeamPage:
     members: members.MemberPage
     invitations: invitations.InvitationPage | None
     locked: set[str]  # members on this page who cannot sign in right now after too many wrong passwords (admins)
+    two_factor: frozenset[int] = frozenset()  # members on this page with a second factor an admin can reset
 
 
 def _read(db: Session, user: User, member_query: PageQuery, invitation_query: PageQuery | None) -> TeamPage:
@@ -250,7 +255,9 @@ def _read(db: Session, user: User, member_query: PageQuery, invitation_query: Pa
         )
     emails = [member.email for member in team.members]
     locked = attempts.locked_emails(session=db, emails=emails) if is_admin else set()
-    return TeamPage(viewer=viewer, members=team, invitations=pending, locked=locked)
+    ids = [member.id for member in team.members if member.id is not None]
+    with_second_factor = frozenset(two_factor.with_second_factor(session=db, actor=viewer, user_ids=ids))
+    return TeamPage(viewer=viewer, members=team, invitations=pending, locked=locked, two_factor=with_second_factor)
 
 
 async def build(*, user: User, tab: ui.tab | None = None, tabs: ui.tabs | None = None) -> 'TeamTab':
@@ -285,6 +292,7 @@ class TeamTab:
         self.generation = 0
         self.member_query = PageQuery()
         self.invitation_query = PageQuery()
+        self.two_factor_ids: frozenset[int] = frozenset()
         self.anchor = ui.element('div').classes('hidden')
         if self.is_admin:
             self._invite_card()
@@ -333,6 +341,7 @@ class TeamTab:
             # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again and say why.
             open_pages.open_after_role_change(self.client)
             return
+        self.two_factor_ids = team.two_factor
         self._show_members(team.members, team.locked)
         if team.invitations is not None:
             self._show_invitations(team.invitations)
@@ -515,6 +524,7 @@ class TeamTab:
             self.member_table.on('hold_complete', lambda e: self.remove(_event_id(e)))
             self.member_table.on('hold_short', lambda e: self.hold_hint(_event_id(e)))
             self.member_table.on('reset_link', lambda e: self.reset_link(_event_id(e)))
+            self.member_table.on('reset_two_factor', lambda e: self.reset_two_factor(_event_id(e)))
 
     def _show_members(self, page: members.MemberPage, locked: set[str]) -> None:
         query = self.member_query
@@ -539,6 +549,7 @@ class TeamTab:
             'is_self': is_self,
             'editable': self.is_admin and not is_self,
             'manageable': self.is_admin and not is_self,
+            'two_factor': self.is_admin and not is_self and member.id in self.two_factor_ids,
         }
 
     def _show_locked(self, rows: list[dict]) -> None:
@@ -652,6 +663,12 @@ class TeamTab:
         dialog.on('hide', dialog.delete)
         dialog.open()
 
+    @_anchored
+    async def reset_two_factor(self, member_id: int) -> None:
+        row = self._row(member_id)
+        if row is not None and await reset_member_second_factor(member_id, row['name']):
+            open_pages.team_changed(self.organization_id)
+
 
 def _remove(db: Session, me: actions.Actor, member_id: int) -> tuple[User, str]:
     member = members.remove_member(
@@ -689,6 +706,8 @@ def _member_texts(row: dict) -> list:
         texts.append('You')
     if row['manageable']:
         texts += [REMOVE, COPY_RESET_LINK]
+    if row.get('two_factor'):
+        texts.append(RESET_TWO_FACTOR)
     return texts
 
 
