@@ -11,6 +11,7 @@ reset link) and changes a few rows directly in the app's SQLite file for what th
 invitation, a password entry older than 10 minutes).
 """
 
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+from pyotp import TOTP
 
 from tests.browser.app_process import AppProcess
 from tests.browser.conftest import CHROMIUM
@@ -38,6 +40,7 @@ PENDING, REVOKED, EXPIRED = 'linus@example.com', 'revoked@example.com', 'expired
 TWICE = 'twice@example.com'
 LOCKED = 'locked-out@example.com'
 LONG_AGO = '2000-01-01 00:00:00.000000'
+SECRET_TEXT = re.compile(r'^([A-Z2-7]{4} ){7}[A-Z2-7]{4}$')  # an authenticator secret as the page shows it
 
 _axe = Axe()
 
@@ -135,6 +138,15 @@ def world(
     member_page.get_by_label('Password').fill(MEMBER.password)
     button(member_page, 'Accept invitation').click()
     expect(member_page.get_by_text(f'Signed in as {MEMBER.email}')).to_be_visible(timeout=15_000)
+    # The member turns on an authenticator app: signing in as them then asks for a code (its own page and states).
+    member_page.goto('/security')
+    button(member_page, 'Set up authenticator app').click()
+    secret = member_page.get_by_text(SECRET_TEXT).inner_text().replace(' ', '')
+    member_page.get_by_label('Authentication code').fill(TOTP(secret).now())
+    button(member_page, 'Confirm').click()
+    expect(member_page.get_by_role('heading', name='Save your recovery codes')).to_be_visible()
+    button(member_page, 'Done').click()
+    expect(member_page.get_by_text('Authenticator app: on since')).to_be_visible()
     member_page.close()
 
     # An email locked after 5 wrong passwords.
@@ -349,6 +361,30 @@ def _invitation_link_dialog(world: World, page: Page) -> Cleanup:
     return lambda: button(dialog, 'Close').click()
 
 
+def _code_step(world: World, page: Page) -> Cleanup:
+    page.goto('/login')
+    page.get_by_label('Email').fill(MEMBER.email)
+    page.get_by_label('Password', exact=True).fill(MEMBER.password)
+    button(page, 'Sign in').click()
+    expect(page.get_by_label('Authentication code')).to_be_visible()
+    return None
+
+
+def _code_step_error(world: World, page: Page) -> Cleanup:
+    _code_step(world, page)
+    page.get_by_label('Authentication code').fill('12345')  # too short: refused without using up an attempt's code
+    button(page, 'Verify').click()
+    expect(page.get_by_role('alert').first).to_be_visible()
+    return None
+
+
+def _authenticator_set_up(world: World, page: Page) -> Cleanup:
+    page.goto('/security')
+    button(page, 'Set up authenticator app').click()
+    expect(page.get_by_role('img', name='QR code to scan with your authenticator app')).to_be_visible()
+    return None
+
+
 VISITOR, ADMIN_STATE, MEMBER_STATE = 'visitor', 'admin', 'member'
 QUIET_VISITOR, QUIET_ADMIN = 'visitor without mail', 'admin without mail'
 STATES: dict[str, tuple[str, Callable[[World, Page], Cleanup]]] = {
@@ -379,6 +415,10 @@ STATES: dict[str, tuple[str, Callable[[World, Page], Cleanup]]] = {
     'help-task-kanban': (ADMIN_STATE, _page('/help/task-kanban', 'Task Kanban shows')),
     'help-troubleshooting': (ADMIN_STATE, _page('/help/troubleshooting', 'Nobody can sign in')),
     'security': (ADMIN_STATE, _page('/security', 'Change password')),
+    'security-authenticator-set-up': (ADMIN_STATE, _authenticator_set_up),
+    'member-security-two-factor-on': (MEMBER_STATE, _page('/security', 'Authenticator app: on since')),
+    'login-code': (VISITOR, _code_step),
+    'login-code-error': (VISITOR, _code_step_error),
     'admin-reset-link-dialog': (ADMIN_STATE, _reset_link_dialog),
     'no-mail-forgot-password': (QUIET_VISITOR, _page('/forgot-password', 'Ask an admin of your organization')),
     'no-mail-invitation-link-dialog': (QUIET_ADMIN, _invitation_link_dialog),
