@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
-from pyotp import TOTP
+from pyotp.totp import TOTP
 
 from tests.browser.app_process import AppProcess
 from tests.browser.conftest import CHROMIUM
