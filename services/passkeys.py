@@ -13,28 +13,19 @@ browser, see `ui/socket_guard.py`). Failed sign-ins are audited and throttled by
 (`services/attempts.py`).
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import webauthn
 from sqlmodel import Session, col, func, select
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, generate_challenge
-from webauthn.helpers.cose import COSEAlgorithmIdentifier
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from models import AuditAction, Passkey, User, UserStatus
 from models.base import stored_id, utcnow
@@ -44,6 +35,9 @@ from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.permissions import require_recent_password
 
+if TYPE_CHECKING:  # py_webauthn (with pyOpenSSL and pyasn1, ~7 MB resident) loads when a passkey is first used
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
 RP_NAME = 'CX Toolbox Dashboard'
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 CEREMONY_TIMEOUT_MS = 120_000  # how long the browser's passkey prompt stays open (a hint browsers may shorten)
@@ -51,11 +45,7 @@ MAX_PASSKEYS = 20
 NAME_MAX_LENGTH = 100
 MAX_CREDENTIAL_ID = 1400  # credential ids are at most 1,023 bytes: 1,364 base64url characters
 DEFAULT_NAME = 'Passkey'
-ALGORITHMS = [
-    COSEAlgorithmIdentifier.ECDSA_SHA_256,
-    COSEAlgorithmIdentifier.EDDSA,
-    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
-]
+CHALLENGE_BYTES = 64  # as py_webauthn's own generate_challenge
 DEFAULT_PORTS = {'http': 80, 'https': 443}
 
 EXPIRED = 'The passkey request expired. Try again.'
@@ -104,7 +94,7 @@ class ChallengeSlot:
 
     def issue(self) -> bytes:
         """A new challenge (the previous one stays valid until it expires; older ones are forgotten)."""
-        challenge = generate_challenge()
+        challenge = secrets.token_bytes(CHALLENGE_BYTES)
         self._issued = [*self._issued, (challenge, utcnow() + CHALLENGE_LIFETIME)][-self.KEPT :]
         return challenge
 
@@ -125,10 +115,8 @@ def _signed_challenge(credential: Mapping[str, Any]) -> bytes | None:
     response = credential.get('response')
     client_data = response.get('clientDataJSON') if isinstance(response, Mapping) else None
     try:
-        challenge = (
-            json.loads(base64url_to_bytes(client_data)).get('challenge') if isinstance(client_data, str) else None
-        )
-        return base64url_to_bytes(challenge) if isinstance(challenge, str) else None
+        challenge = json.loads(_from_base64url(client_data)).get('challenge') if isinstance(client_data, str) else None
+        return _from_base64url(challenge) if isinstance(challenge, str) else None
     except (ValueError, TypeError, AttributeError):
         return None
 
@@ -177,6 +165,13 @@ def registration_options(*, session: Session, actor: User, challenge: bytes) -> 
     existing = session.exec(select(Passkey).where(Passkey.user_id == user.id)).all()
     if len(existing) >= MAX_PASSKEYS:
         raise ValidationFailed(f'An account can have {MAX_PASSKEYS} passkeys. Remove one before adding another.')
+    import webauthn
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     rp = relying_party()
     options = webauthn.generate_registration_options(
         rp_id=rp.id,
@@ -192,7 +187,7 @@ def registration_options(*, session: Session, actor: User, challenge: bytes) -> 
         ),
         # The same authenticator cannot register twice: the browser says so instead of making a second passkey.
         exclude_credentials=[_descriptor(passkey) for passkey in existing],
-        supported_pub_key_algs=ALGORITHMS,
+        supported_pub_key_algs=_algorithms(),
     )
     return json.loads(webauthn.options_to_json(options))
 
@@ -212,6 +207,9 @@ def add_passkey(
     user = _active(session=session, user=actor)
     if challenge is None:
         raise ServiceError(EXPIRED)
+    import webauthn
+    from webauthn.helpers.exceptions import WebAuthnException
+
     rp = relying_party()
     try:
         verified = webauthn.verify_registration_response(
@@ -220,11 +218,11 @@ def add_passkey(
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
             require_user_verification=True,
-            supported_pub_key_algs=ALGORITHMS,
+            supported_pub_key_algs=_algorithms(),
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as refused:
         raise ServiceError(f'The passkey could not be checked, so it was not added ({refused}).') from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    credential_id = _to_base64url(verified.credential_id)
     if len(credential_id) > MAX_CREDENTIAL_ID:
         raise ServiceError('The id of the passkey is longer than passkeys allow, so it was not added.')
     if session.exec(select(Passkey.id).where(Passkey.credential_id == credential_id)).first() is not None:
@@ -238,7 +236,7 @@ def add_passkey(
         credential_id=credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
-        user_handle=bytes_to_base64url(user_handle(user)),
+        user_handle=_to_base64url(user_handle(user)),
         transports=_transports(credential),
     )
     session.add(passkey)
@@ -292,6 +290,9 @@ def remove_passkey(
 
 def sign_in_options(*, challenge: bytes) -> dict[str, Any]:
     """What `navigator.credentials.get()` needs (JSON-ready): any passkey of this dashboard, the person verified."""
+    import webauthn
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     options = webauthn.generate_authentication_options(
         rp_id=relying_party().id,
         challenge=challenge,
@@ -324,6 +325,9 @@ def sign_in(
     returned_handle = response.get('userHandle') if isinstance(response, Mapping) else None
     if returned_handle and returned_handle != passkey.user_handle:
         return _refused(session=session, user=user, ip=ip, reason='a passkey of another account', refusal=NOT_SIGNED_IN)
+    import webauthn
+    from webauthn.helpers.exceptions import WebAuthnException
+
     rp = relying_party()
     try:
         verified = webauthn.verify_authentication_response(
@@ -387,9 +391,30 @@ def _passkey_name(raw: str) -> str:
     return name
 
 
-def _descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
+def _algorithms() -> list[Any]:
+    from webauthn.helpers.cose import COSEAlgorithmIdentifier
+
+    return [
+        COSEAlgorithmIdentifier.ECDSA_SHA_256,
+        COSEAlgorithmIdentifier.EDDSA,
+        COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+    ]
+
+
+def _from_base64url(text: str) -> bytes:
+    """WebAuthn's unpadded base64url, as py_webauthn's own helper decodes it."""
+    return base64.urlsafe_b64decode(text + '=' * (-len(text) % 4))
+
+
+def _to_base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+
+
+def _descriptor(passkey: Passkey) -> 'PublicKeyCredentialDescriptor':
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
     transports = [AuthenticatorTransport(value) for value in _known_transports((passkey.transports or '').split(','))]
-    return PublicKeyCredentialDescriptor(id=base64url_to_bytes(passkey.credential_id), transports=transports or None)
+    return PublicKeyCredentialDescriptor(id=_from_base64url(passkey.credential_id), transports=transports or None)
 
 
 def _transports(credential: Mapping[str, Any]) -> str | None:
@@ -400,6 +425,8 @@ def _transports(credential: Mapping[str, Any]) -> str | None:
 
 
 def _known_transports(values: list[Any]) -> list[str]:
+    from webauthn.helpers.structs import AuthenticatorTransport
+
     allowed = {transport.value for transport in AuthenticatorTransport}
     return [value for value in dict.fromkeys(values) if isinstance(value, str) and value in allowed]
 

@@ -3,7 +3,6 @@ sign-in: the QR code (and the key as text), one code to confirm, then the recove
 
 from collections.abc import Awaitable, Callable, Mapping
 
-import segno
 from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 
@@ -25,6 +24,8 @@ def code_input(label: str = 'Authentication code', *, recovery: bool = False) ->
 
 def qr_code(uri: str) -> None:
     """The `otpauth://` URI as an inline SVG QR code, named for screen readers."""
+    import segno  # loads when someone sets up an app, not in every process at start-up
+
     svg = segno.make(uri, error='m').svg_inline(scale=5, border=2, dark='#000000', light='#ffffff')
     ui.html(
         f'<div role="img" aria-label="QR code to scan with your authenticator app">{svg}</div>', sanitize=False
