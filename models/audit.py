@@ -107,7 +107,13 @@ class AuditEvent(SQLModel, table=True):
     # The Activity tab reads one organization's events newest first, a page at a time after a (created_at, id)
     # cursor: this index hands them over in that order, so no query sorts (or scans other organizations' rows). It
     # also serves the organization's foreign key and the per-organization time windows (invitations sent today).
-    __table_args__ = (Index('ix_audit_event_organization_created', 'organization_id', 'created_at', 'id'),)
+    # Newest first within one organization: the Activity tab's pages (keyset on created_at, id). The filters by kind
+    # and by person have their own, so a kind or a person seen only long ago is found without walking the whole log.
+    __table_args__ = (
+        Index('ix_audit_event_organization_created', 'organization_id', 'created_at', 'id'),
+        Index('ix_audit_event_organization_action_created', 'organization_id', 'action', 'created_at', 'id'),
+        Index('ix_audit_event_organization_actor_created', 'organization_id', 'actor_email', 'created_at', 'id'),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     organization_id: int | None = Field(default=None, foreign_key='organization.id', ondelete='CASCADE')

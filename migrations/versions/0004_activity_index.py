@@ -21,6 +21,14 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index('ix_audit_event_organization_created', 'audit_event', ['organization_id', 'created_at', 'id'])
+    op.create_index(
+        'ix_audit_event_organization_action_created', 'audit_event', ['organization_id', 'action', 'created_at', 'id']
+    )
+    op.create_index(
+        'ix_audit_event_organization_actor_created',
+        'audit_event',
+        ['organization_id', 'actor_email', 'created_at', 'id'],
+    )
     op.drop_index('ix_audit_event_organization_id', table_name='audit_event')
     op.drop_index('ix_audit_event_created_at', table_name='audit_event')
 
@@ -28,4 +36,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index('ix_audit_event_created_at', 'audit_event', ['created_at'])
     op.create_index('ix_audit_event_organization_id', 'audit_event', ['organization_id'])
+    op.drop_index('ix_audit_event_organization_actor_created', table_name='audit_event')
+    op.drop_index('ix_audit_event_organization_action_created', table_name='audit_event')
     op.drop_index('ix_audit_event_organization_created', table_name='audit_event')

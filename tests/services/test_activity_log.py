@@ -393,7 +393,7 @@ def query_plan(statement: str, parameters: Any) -> list[str]:
 
 
 @pytest.mark.sqlite_only('EXPLAIN QUERY PLAN is SQLite syntax')
-def test_every_activity_query_walks_the_organization_time_index_without_sorting(
+def test_every_activity_query_walks_an_organization_index_without_sorting(
     people: dict[str, User], statements: list[tuple[str, Any]]
 ) -> None:
     admin = people['admin']
@@ -415,5 +415,6 @@ def test_every_activity_query_walks_the_organization_time_index_without_sorting(
     assert len(statements) >= 14
     for statement, parameters in statements:
         plan = query_plan(statement, parameters)
-        assert any('ix_audit_event_organization_created' in step for step in plan), (statement, plan)
+        # One of the organization's three: by time, by kind then time, by person then time (never a table scan).
+        assert any('USING INDEX ix_audit_event_organization_' in step for step in plan), (statement, plan)
         assert not any('TEMP B-TREE' in step for step in plan), (statement, plan)
