@@ -153,6 +153,26 @@ def test_hold_to_remove_with_the_mouse_needs_the_full_hold(
     expect(admin_page.get_by_label('Search members')).to_be_focused()  # not lost on the body with the row
 
 
+def test_the_next_click_after_a_removal_is_not_swallowed(
+    admin_page: Page,
+    smtp: SmtpServer,
+    new_context: Callable[..., BrowserContext],
+    admin_app: AppProcess,
+) -> None:
+    """The release's own click is swallowed (the row under the pointer has gone); the admin's next click is theirs."""
+    member = Person('Quinn Quick', 'quinn@example.com')
+    member_page = add_member(admin_page, smtp, new_context(admin_app), member)
+    remove_button(admin_page, member.email).hover()
+    admin_page.mouse.down()
+    expect(admin_page.get_by_text(f'{member.email} removed')).to_be_visible()
+    admin_page.mouse.up()
+    # At once, as a person who knows what they want next: another invitation.
+    admin_page.get_by_label('Email').fill('next@example.com')
+    button(admin_page, 'Send Invite').click()
+    expect(admin_page.get_by_text('Invitation sent to next@example.com')).to_be_visible()
+    assert_removed(admin_page, member_page, member)
+
+
 def test_hold_to_remove_by_touch_on_a_phone(
     admin_app: AppProcess,
     smtp: SmtpServer,

@@ -28,7 +28,8 @@ _CSS = """
 
 # Start: unless already holding, mark the button (the CSS fill runs) and complete after the hold time. On completion
 # the action usually removes the row, so whatever lies under the still-pressed finger or pointer when it is released
-# would get the click that follows: swallow clicks until shortly after that release (or 10 s at most).
+# would get the click that follows: swallow clicks until shortly after that release (or 10 s at most), or until the
+# next press or key, which is a new action.
 # Touch pointers are captured by the pressed element; releasing the capture lets `pointerleave` fire when the finger
 # slides off, which cancels the hold like it does for a mouse.
 _SCRIPT = """
@@ -45,14 +46,21 @@ _SCRIPT = """
       const swallow = (e) => { e.preventDefault(); e.stopPropagation(); };
       const ends = ["pointerup", "pointercancel", "keyup"];
       let ended = false;
+      let released = false;
+      const release = () => {
+        if (released) return; released = true;
+        document.removeEventListener("click", swallow, true);
+        ["pointerdown", "keydown"].forEach((type) => document.removeEventListener(type, release, true));
+        window.cxtHoldPressed = false;
+        document.dispatchEvent(new CustomEvent("cxt_hold_released"));
+      };
       const end = () => {
         if (ended) return; ended = true;
         ends.forEach((type) => document.removeEventListener(type, end, true));
-        setTimeout(() => {
-          document.removeEventListener("click", swallow, true);
-          window.cxtHoldPressed = false;
-          document.dispatchEvent(new CustomEvent("cxt_hold_released"));
-        }, 400);
+        // The release's own click comes at once (a tap's a moment later): swallowed. The next press or key is a
+        // new action (e.g. `Send Invite` right after a removal) and must not be.
+        ["pointerdown", "keydown"].forEach((type) => document.addEventListener(type, release, true));
+        setTimeout(release, 400);
       };
       document.addEventListener("click", swallow, true);
       ends.forEach((type) => document.addEventListener(type, end, true));

@@ -61,8 +61,9 @@ async def dashboard_page(
             with panels[name]:
                 await builders[name]()
 
-        await open_tab(first.props['name'])
+        # Listening first: a tab clicked while the first one is still being built is built too.
         tabs.on_value_change(lambda event: open_tab(event.value))
+        await open_tab(first.props['name'])
         if role == 'changed':
             ui.notify(f'Your role changed to {user.role.label}', type='info', close_button='OK', timeout=0)
             ui.navigate.history.replace('/')
