@@ -119,12 +119,24 @@ def test_screenshots_of_every_screen(
     expect(admin.get_by_text('Accepted an invitation').first).to_be_visible()
     snap(admin, 'activity')
 
+    admin.goto('/security')
+    expect(admin.get_by_role('button', name='Set up authenticator app')).to_be_visible()
+    snap(admin, 'security')
+
+    # What a member sees: the key and the subdomains as information.
+    member.goto('/')
+    expect(member.get_by_text('Ask an admin to rotate or reveal the key')).to_be_visible()
+    snap(member, 'member-dashboard-settings')
+
     phone = new_context(app, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True).new_page()
     sign_in(phone)
     snap(phone, 'phone-dashboard-settings')
     phone.get_by_role('tab', name='User Management').click()
     expect(phone.get_by_text('Team Members')).to_be_visible()
     snap(phone, 'phone-user-management')
+    phone.get_by_role('tab', name='Activity').click()
+    expect(phone.get_by_text('Accepted an invitation').first).to_be_visible()
+    snap(phone, 'phone-activity')
 
     names = sorted(path.name for path in screenshots_dir().glob('*.png'))
     for expected in (
@@ -135,5 +147,8 @@ def test_screenshots_of_every_screen(
         'user-management.png',
         'activity.png',
         'phone-dashboard-settings.png',
+        'phone-activity.png',
+        'member-dashboard-settings.png',
+        'security.png',
     ):
         assert expected in names
