@@ -50,6 +50,31 @@ def decrypt(token: str) -> str:
         raise ServiceError(UNDECRYPTABLE) from exc
 
 
+@cache
+def _purpose_key(secret: str, purpose: str) -> bytes:
+    return derive_key(secret, purpose)
+
+
+def keyed_digest(purpose: str, message: str) -> str:
+    """HMAC-SHA256 of `message` (hex) under the server secret's key for `purpose`."""
+    key = _purpose_key(resolve_secret_key(current_settings()), purpose)
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signed(value: str, purpose: str) -> str:
+    """`value` and its HMAC for `purpose` (a cookie, a query parameter): one the server did not issue is refused by
+    `unsigned` before any database lookup."""
+    return f'{value}.{keyed_digest(purpose, value)}'
+
+
+def unsigned(signed_value: str | None, purpose: str) -> str | None:
+    """The value inside `signed(value, purpose)`, or None when it is missing or its signature is wrong."""
+    value, _, signature = (signed_value or '').rpartition('.')
+    if not value or not hmac.compare_digest(signature, keyed_digest(purpose, value)):
+        return None
+    return value
+
+
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()
 

@@ -49,23 +49,9 @@ def request_reset(
     user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     if user is None:
         return None
-    now = utcnow()
-    recent = session.exec(
-        select(func.count())
-        .select_from(PasswordResetToken)
-        .where(
-            PasswordResetToken.user_id == user.id,
-            col(PasswordResetToken.created_at) > now - timedelta(hours=1),
-        )
-    ).one()
-    if recent >= HOURLY_LIMIT:
+    issued = _issue(session=session, user=user)
+    if issued is None:
         return None
-    token = secrets.token_urlsafe(32)
-    session.add(
-        PasswordResetToken(
-            user_id=stored_id(user), token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
-        )
-    )
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -75,14 +61,7 @@ def request_reset(
         target=email,
         ip=ip,
     )
-    organization = session.get(Organization, user.organization_id)
-    return IssuedReset(
-        email=email,
-        name=user.name,
-        organization_name=organization.name if organization else '',
-        link=f'{current_settings().resolved_public_url}/reset-password/{token}',
-        expires_at=now + LIFETIME,
-    )
+    return issued
 
 
 def admin_reset_link(*, session: Session, actor: User, member_id: int, ip: str | None = None) -> IssuedReset:
@@ -94,20 +73,9 @@ def admin_reset_link(*, session: Session, actor: User, member_id: int, ip: str |
     member = session.get(User, member_id)
     if member is None or member.organization_id != actor.organization_id or member.status != UserStatus.ACTIVE:
         raise NotFound('That person is not on your team.')
-    now = utcnow()
-    recent = session.exec(
-        select(func.count())
-        .select_from(PasswordResetToken)
-        .where(PasswordResetToken.user_id == member.id, col(PasswordResetToken.created_at) > now - timedelta(hours=1))
-    ).one()
-    if recent >= HOURLY_LIMIT:
+    issued = _issue(session=session, user=member)
+    if issued is None:
         raise ValidationFailed(f'{HOURLY_LIMIT} reset links were made for {member.email} in the last hour. Try later.')
-    token = secrets.token_urlsafe(32)
-    session.add(
-        PasswordResetToken(
-            user_id=stored_id(member), token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
-        )
-    )
     record_event(
         session=session,
         organization_id=actor.organization_id,
@@ -116,10 +84,29 @@ def admin_reset_link(*, session: Session, actor: User, member_id: int, ip: str |
         target=member.email,
         ip=ip,
     )
-    organization = session.get(Organization, member.organization_id)
+    return issued
+
+
+def _issue(*, session: Session, user: User) -> IssuedReset | None:
+    """Store a new one-time link for `user` (valid for LIFETIME); None when HOURLY_LIMIT were made in the last hour."""
+    now = utcnow()
+    recent = session.exec(
+        select(func.count())
+        .select_from(PasswordResetToken)
+        .where(PasswordResetToken.user_id == user.id, col(PasswordResetToken.created_at) > now - timedelta(hours=1))
+    ).one()
+    if recent >= HOURLY_LIMIT:
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordResetToken(
+            user_id=stored_id(user), token_hash=crypto.sha256_hex(token), created_at=now, expires_at=now + LIFETIME
+        )
+    )
+    organization = session.get(Organization, user.organization_id)
     return IssuedReset(
-        email=member.email,
-        name=member.name,
+        email=user.email,
+        name=user.name,
         organization_name=organization.name if organization else '',
         link=f'{current_settings().resolved_public_url}/reset-password/{token}',
         expires_at=now + LIFETIME,

@@ -6,8 +6,6 @@ handoff code (valid for a minute) that the `/session/start` route trades for the
 invitation, password reset and first-run setup makes a new token, and the browser's previous session ends.
 """
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,13 +14,12 @@ from sqlmodel import Session, col, delete, select
 
 from models import BrowserSession, User, UserStatus
 from models.base import utcnow
-from services import crypto, events, two_factor
-from services.config import current_settings, resolve_secret_key
+from services import crypto, events, handoff, two_factor
 from services.errors import NotFound
 
 LIFETIME = timedelta(days=14)
 IDLE_TIMEOUT = timedelta(hours=12)
-HANDOFF_LIFETIME = timedelta(minutes=1)
+
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # `last_seen_at` is written at most once a minute per session
 MAX_USER_AGENT = 300
 
@@ -52,20 +49,12 @@ class SessionInfo:
 def cookie_value(token: str) -> str:
     """The cookie for a session token: the token and its HMAC under a key derived from the server secret, so a
     cookie the server did not issue is refused before any database lookup."""
-    return f'{token}.{_signature(token)}'
+    return crypto.signed(token, 'session-cookie')
 
 
 def token_from_cookie(value: str | None) -> str | None:
     """The token inside a session cookie, or None when the cookie is missing or its signature is wrong."""
-    token, _, signature = (value or '').rpartition('.')
-    if not token or not hmac.compare_digest(signature, _signature(token)):
-        return None
-    return token
-
-
-def _signature(token: str) -> str:
-    key = crypto.derive_key(resolve_secret_key(current_settings()), 'session-cookie')
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return crypto.unsigned(value, 'session-cookie')
 
 
 def start(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:
@@ -94,18 +83,10 @@ def complete_handoff(*, session: Session, code: str, previous_token: str | None)
 
     The browser's previous session, if any, ends: a cookie planted before sign-in never becomes a signed-in one.
     """
-    if not code or len(code) > 100:
+    redeemed = handoff.redeem(session=session, model=BrowserSession, code=code)
+    if redeemed is None:
         return None
-    row = session.exec(select(BrowserSession).where(BrowserSession.handoff_hash == crypto.sha256_hex(code))).first()
-    if row is None:
-        return None
-    row.handoff_hash = None
-    if utcnow() - row.created_at > HANDOFF_LIFETIME:
-        session.delete(row)
-        return None
-    token = secrets.token_urlsafe(32)
-    row.token_hash = crypto.sha256_hex(token)
-    session.add(row)
+    row, token = redeemed
     if previous_token:
         session.exec(
             delete(BrowserSession).where(
@@ -219,6 +200,6 @@ def prune(*, session: Session) -> int:
         delete(BrowserSession).where(
             (col(BrowserSession.expires_at) <= now)
             | (col(BrowserSession.last_seen_at) <= now - IDLE_TIMEOUT)
-            | (col(BrowserSession.token_hash).is_(None) & (col(BrowserSession.created_at) <= now - HANDOFF_LIFETIME))
+            | (col(BrowserSession.token_hash).is_(None) & (col(BrowserSession.created_at) <= now - handoff.LIFETIME))
         )
     ).rowcount

@@ -17,7 +17,6 @@ attempt, check and record the outcome in one transaction. A wrong code returns a
 counted attempt and its audit entry are committed; the caller raises once the transaction has ended.
 """
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -31,9 +30,8 @@ from sqlmodel import Session, col, delete, func, select
 from models import AuditAction, AuthenticatorApp, Organization, PendingSignIn, RecoveryCode, Role, User, UserStatus
 from models.base import utcnow
 from models.passkey import Passkey
-from services import attempts, crypto, events
+from services import attempts, crypto, events, handoff
 from services.audit import record_event
-from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.permissions import require_admin, require_recent_password
 
@@ -44,7 +42,7 @@ RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'  # no 0/o, 1/l/i: easy to read off paper
 RECOVERY_CODE_LENGTH = 10  # shown as two groups of 5: about 49 bits each
 PENDING_LIFETIME = timedelta(minutes=10)
-HANDOFF_LIFETIME = timedelta(minutes=1)
+
 ENROLMENT_REUSE = timedelta(hours=1)  # an unconfirmed secret is shown again (another tab) within this time
 THROTTLE_PREFIX = 'second-factor:'
 OPERATOR = 'command line'
@@ -417,19 +415,8 @@ def begin_pending(*, session: Session, user: User, ip: str | None, user_agent: s
 
 def complete_pending_handoff(*, session: Session, code: str) -> str | None:
     """Trade a fresh handoff code for the pending sign-in's token (the cookie's value); None when unknown or stale."""
-    if not code or len(code) > 100:
-        return None
-    row = session.exec(select(PendingSignIn).where(PendingSignIn.handoff_hash == crypto.sha256_hex(code))).first()
-    if row is None:
-        return None
-    row.handoff_hash = None
-    if utcnow() - row.created_at > HANDOFF_LIFETIME:
-        session.delete(row)
-        return None
-    token = secrets.token_urlsafe(32)
-    row.token_hash = crypto.sha256_hex(token)
-    session.add(row)
-    return token
+    redeemed = handoff.redeem(session=session, model=PendingSignIn, code=code)
+    return None if redeemed is None else redeemed[1]
 
 
 def pending_step(*, session: Session, token: str | None) -> PendingStep | None:
@@ -501,19 +488,11 @@ def prune(*, session: Session) -> int:
 
 def cookie_value(token: str) -> str:
     """The pending cookie: the token and its HMAC under a key of its own, so a forged cookie costs no lookup."""
-    return f'{token}.{_signature(token)}'
+    return crypto.signed(token, 'pending-sign-in-cookie')
 
 
 def token_from_cookie(value: str | None) -> str | None:
-    token, _, signature = (value or '').rpartition('.')
-    if not token or not hmac.compare_digest(signature, _signature(token)):
-        return None
-    return token
-
-
-def _signature(token: str) -> str:
-    key = crypto.derive_key(resolve_secret_key(current_settings()), 'pending-sign-in-cookie')
-    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
+    return crypto.unsigned(value, 'pending-sign-in-cookie')
 
 
 # --- internals ------------------------------------------------------------------------------------------------
@@ -662,8 +641,7 @@ def _new_recovery_codes(*, session: Session, user: User) -> list[str]:
 def _recovery_hash(code: str) -> str:
     """Keyed hash of a recovery code as typed: case, spaces and dashes do not matter."""
     normalized = ''.join(char for char in (code or '').lower() if char.isalnum())[:MAX_CODE_INPUT]
-    key = crypto.derive_key(resolve_secret_key(current_settings()), 'recovery-codes')
-    return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+    return crypto.keyed_digest('recovery-codes', normalized)
 
 
 def _remove_second_factor(*, session: Session, user: User) -> None:

@@ -2,11 +2,9 @@
 at once, whether it was made here or, on PostgreSQL, in another process (`services/events.py`)."""
 
 import asyncio
-import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable
-from functools import cache
 from typing import Protocol
 from urllib.parse import urlencode
 from weakref import WeakSet
@@ -16,7 +14,6 @@ from nicegui.client import Client
 
 from models import Organization, User, UserStatus
 from services import crypto, events, sessions
-from services.config import current_settings, resolve_secret_key
 from services.db import read_scope
 from ui.session import COOKIE
 
@@ -95,12 +92,7 @@ def removed_notice(organization: str | None, signature: str | None) -> str | Non
 
 
 def _sign(text: str) -> str:
-    return hmac.new(_notice_key(resolve_secret_key(current_settings())), text.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-@cache
-def _notice_key(secret: str) -> bytes:
-    return crypto.derive_key(secret, 'removed-notice')
+    return crypto.keyed_digest('removed-notice', text)[:32]
 
 
 def show_team(view: TeamView) -> None:

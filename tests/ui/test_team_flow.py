@@ -134,8 +134,9 @@ def member_id_from(user: User, email: str) -> int:
 
 
 def invitation_link(user: User) -> str:
-    """The link shown in the `Invitation created` dialog."""
-    link = user.find(kind=ui.input, marker='invite-link').elements.pop().value
+    """The link shown in the newest `Invitation created` dialog (a closed one lingers until the browser says it has
+    closed, which a simulated user never does; `elements` is a set, so the newest is the one with the highest id)."""
+    link = max(user.find(kind=ui.input, marker='invite-link').elements, key=lambda element: element.id).value
     assert link, 'the dialog shows a link'
     return link
 
