@@ -167,3 +167,25 @@ def _organization_status(app: AppProcess, key: str) -> int:
     return httpx.get(
         f'{app.url}/api/v1/organization', headers={'Authorization': f'Bearer {key}'}, timeout=10
     ).status_code
+
+
+def test_subdomains_saved_on_a_appear_on_b_open_dashboard(
+    two_apps: tuple[AppProcess, AppProcess], new_context: Callable[..., BrowserContext]
+) -> None:
+    app_a, app_b = two_apps
+    page_a = _admin_page(new_context, app_a)
+    page_b = _admin_page(new_context, app_b)
+    subdomain_b = page_b.get_by_label('Kustomer Organization Sub Domain')
+    sandbox_b = page_b.get_by_label('Kustomer Sandbox Organization Sub Domain')
+    expect(subdomain_b).to_have_value('')
+
+    page_a.get_by_label('Kustomer Organization Sub Domain').fill('https://ACME.kustomerapp.com/app')
+    page_a.get_by_label('Kustomer Sandbox Organization Sub Domain').fill('acme-sandbox')
+    button(page_a, 'Save').click()
+    expect(page_a.get_by_text('Subdomains saved')).to_be_visible()
+    saved = time.monotonic()
+
+    expect(subdomain_b).to_have_value('acme')  # B never reloaded: the other process told its open page
+    print(f'\nsubdomains saved on A → shown on B: {(time.monotonic() - saved) * 1000:.0f} ms after A confirmed')
+    expect(sandbox_b).to_have_value('acme-sandbox')
+    expect(page_b.get_by_text('Subdomains saved')).to_have_count(0)  # B's person did nothing

@@ -1,5 +1,5 @@
-"""`Email me security alerts` on the Security page: off, the admin's own alerts stop; on again, they come back
-(received by the real test SMTP server)."""
+"""`Email me about key and team changes` on the Security page: off, the admin's own alerts stop; on again, they
+come back (received by the real test SMTP server)."""
 
 import asyncio
 
@@ -38,17 +38,17 @@ async def test_an_admin_turns_their_alerts_off_and_on_again(mail_env: SmtpServer
     await in_database(generate)
     await user.open('/security')
     await user.should_see('Security alerts')
-    await user.should_see('Email me security alerts')
+    await user.should_see('Email me about key and team changes')
     await user.should_not_see(marker='alerts-no-mail')
 
-    user.find('Email me security alerts').click()
+    user.find('Email me about key and team changes').click()
     await user.should_see('Security alerts off')
     assert not await from_database(lambda session: admin(session).alerts_enabled)
     await in_database(reveal)
     await alerts_sent()
     assert mail_env.messages == []
 
-    user.find('Email me security alerts').click()
+    user.find('Email me about key and team changes').click()
     await user.should_see('Security alerts on')
     await in_database(reveal)
     (mail,) = await asyncio.to_thread(mail_env.wait_for, 1)

@@ -7,7 +7,7 @@ from services import alerts
 from services.config import current_settings
 from ui import actions, theme
 
-SWITCH_LABEL = 'Email me security alerts'
+SWITCH_LABEL = 'Email me about key and team changes'
 EXPLANATION = (
     'Admins get an email when the API key is revealed, rotated or an old key revoked, when someone becomes an admin '
     'and when an admin is removed: who did it, when and from which address.'

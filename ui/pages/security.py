@@ -34,7 +34,8 @@ async def security_page(request: Request) -> RedirectResponse | None:
         if user.role == Role.ADMIN:
             RequirementCard(required=organization.require_two_factor)
         passkeys_section()
-        alerts_card(user=user)  # `Email me security alerts`
+        if user.role == Role.ADMIN:  # alerts go to admins only
+            alerts_card(user=user)  # `Email me about key and team changes`
     return None
 
 
