@@ -196,6 +196,8 @@ _MAX_KEY_LENGTH = 200
 # request; expiry is checked against the clock on every request, hit or miss.
 _CACHE_INFO_KEY = 'cxt_verified_keys'
 _CACHE_LIMIT = 1024
+# Keys whose last-used write failed (not a busy SQLite: e.g. a read-only PostgreSQL), with when to try again.
+_touch_failed: dict[int, datetime] = {}
 
 
 @dataclass
@@ -204,7 +206,6 @@ class _KeyLookup:
     expires_at: datetime | None
     last_used_at: datetime | None
     verified: VerifiedKey  # frozen, so a cache hit hands out the same object instead of building one
-    touch_after: datetime | None = None  # set when the last-used write failed: not tried again before then
 
 
 class Miss:
@@ -285,7 +286,10 @@ def _judge(
 def _touch_due(lookup: '_KeyLookup', now: datetime) -> bool:
     last_used_at = lookup.last_used_at
     due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
-    return due and (lookup.touch_after is None or now >= lookup.touch_after)
+    if not due:
+        return False
+    retry_at = _touch_failed.get(lookup.key_id)
+    return retry_at is None or now >= retry_at
 
 
 def _touch(connection: Connection, lookup: '_KeyLookup', now: datetime) -> None:
@@ -300,12 +304,13 @@ def _touch(connection: Connection, lookup: '_KeyLookup', now: datetime) -> None:
             connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
             connection.commit()
         lookup.last_used_at = now
+        _touch_failed.pop(lookup.key_id, None)
     except DBAPIError as error:
         with suppress(DBAPIError):
             connection.rollback()
         if connection.dialect.name == 'sqlite' and isinstance(error, OperationalError):
             return  # busy: the next request tries again
-        lookup.touch_after = now + LAST_USED_RESOLUTION
+        _touch_failed[lookup.key_id] = now + LAST_USED_RESOLUTION
         log.warning('API key %d: could not record its last use (%s); the key keeps working', lookup.key_id, error.orig)
 
 
