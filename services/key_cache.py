@@ -9,7 +9,8 @@ Invalidation. Every change to what is cached (a key generated, rotated or revoke
 PostgreSQL delivers to every listening process when, and only if, the transaction commits. A process that hears
 an `inv` empties its cache and answers `ack <token> <process>`.
 
-Fail closed. Each process runs one listener thread with its own connection (`LISTEN cxt_keys`). Every 0.2 s it
+Fail closed. Each process runs one listener thread with two connections of its own (one `LISTEN cxt_keys`, one
+sends). Every 0.2 s it
 sends itself a heartbeat (`hb <process> <n>`, the time noted before it is sent). When its own heartbeat comes back,
 the process may serve from its cache until that heartbeat's send time + `FRESH_FOR` (1 s), by its own monotonic
 clock. A lost connection stops serving from the cache at once; a listener that is stuck, a process that was
@@ -63,7 +64,6 @@ HEARTBEAT_EVERY = 0.2  # seconds between a process's heartbeats to itself
 FRESH_FOR = 1.0  # the cache is trusted this long after the send time of the newest heartbeat heard back
 CONFIRM_BOUND = 2.0  # the longest a rotating call waits after its commit (must exceed FRESH_FOR)
 SEEN_WINDOW = FRESH_FOR + 0.5  # heartbeats heard this long before a change name the processes that must confirm
-POLL = 0.025  # how long the listener waits for notifications before it sends what it owes (acks, heartbeat)
 RETRY_EVERY = 0.25  # between reconnection attempts: listening again within ~0.3 s of the database being back
 CONNECT_TIMEOUT = 2  # seconds; a stuck attempt does not keep the listener from retrying
 LIMIT = 4096  # entries; past it the cache starts over
@@ -222,7 +222,7 @@ class _Listener(threading.Thread):
         self.database_url = database_url
         self.halt = threading.Event()
         self.sent: dict[int, float] = {}  # heartbeat number -> monotonic time before it was sent
-        self.acks: list[str] = []
+        self.sending: Any = None
 
     def run(self) -> None:
         import psycopg
@@ -232,13 +232,22 @@ class _Listener(threading.Thread):
         failing = False
         while not self.halt.is_set():
             try:
-                with psycopg.connect(
-                    driver_url(self.database_url),
-                    autocommit=True,
-                    connect_timeout=CONNECT_TIMEOUT,
-                    application_name='cxt key cache',
-                ) as connection:
-                    connection.execute(f'LISTEN {CHANNEL}')
+                # One connection listens; the other sends (heartbeats, acks) without waiting for the listening one.
+                with (
+                    psycopg.connect(
+                        driver_url(self.database_url),
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT,
+                        application_name='cxt key cache',
+                    ) as listening,
+                    psycopg.connect(
+                        driver_url(self.database_url),
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT,
+                        application_name='cxt key cache sender',
+                    ) as sending,
+                ):
+                    listening.execute(f'LISTEN {CHANNEL}')
                     with _state.lock:
                         _state.entries = {}
                         _state.generation += 1
@@ -246,7 +255,7 @@ class _Listener(threading.Thread):
                     if failing:
                         log.info('Key cache: listening again')
                     failing = False
-                    self.serve(connection)
+                    self.serve(listening, sending)
             except (psycopg.Error, OSError) as error:
                 _lost()
                 if not failing:
@@ -258,23 +267,24 @@ class _Listener(threading.Thread):
                 failing = True
             self.halt.wait(RETRY_EVERY)
 
-    def serve(self, connection: Any) -> None:
-        self.sent, self.acks = {}, []
+    def serve(self, listening: Any, sending: Any) -> None:
+        self.sent = {}
+        self.sending = sending
         number = 0
         next_beat = 0.0
         while not self.halt.is_set():
-            for ack in self.acks:
-                connection.execute('SELECT pg_notify(%s, %s)', (CHANNEL, ack))
-            self.acks = []
             now = time.monotonic()
             if now >= next_beat:
                 number += 1
                 self.sent = {n: at for n, at in self.sent.items() if at > now - FRESH_FOR}
                 self.sent[number] = now
-                connection.execute('SELECT pg_notify(%s, %s)', (CHANNEL, f'hb {PROCESS} {number}'))
+                self.send(f'hb {PROCESS} {number}')
                 next_beat = now + HEARTBEAT_EVERY
-            for notify in connection.notifies(timeout=POLL):
+            for notify in listening.notifies(timeout=max(0.0, next_beat - time.monotonic())):
                 self.apply(notify.payload)
+
+    def send(self, payload: str) -> None:
+        self.sending.execute('SELECT pg_notify(%s, %s)', (CHANNEL, payload))
 
     def apply(self, payload: str) -> None:
         kind, _, rest = payload.partition(' ')
@@ -290,7 +300,7 @@ class _Listener(threading.Thread):
             token, _, sender = rest.partition(' ')
             _state.forget()
             if sender != PROCESS:
-                self.acks.append(f'ack {token} {PROCESS}')
+                self.send(f'ack {token} {PROCESS}')
                 return
             waiter = _state.waiters.get(token)
             if waiter is None:
