@@ -42,20 +42,15 @@ from tests.postgres_server import PostgresServer, find_bin_dir  # noqa: E402
 
 def second_organization(url: str, secret: str) -> str:
     """Organization B with its own key (the load's); returns the key."""
-    from services import api_keys, auth, config, db
+    from services import api_keys, config, db
+    from tests.factories import make_organization, make_user
 
     with bench.child_environment({**os.environ, 'CXT_DATABASE_URL': url, 'CXT_SECRET_KEY': secret}):
         config.configure(config.load_settings())
         engine = db.init_database(url)
         try:
             with db.write_scope() as session:
-                admin = auth.create_first_admin(
-                    session=session,
-                    organization_name='Other Org',
-                    name='Other Admin',
-                    email='other@example.com',
-                    password_hash=auth.new_password_hash('other password 123'),
-                )
+                admin = make_user(session, organization=make_organization(session, name='Other Org'))
                 return api_keys.generate_key(session=session, actor=admin)
         finally:
             engine.dispose()
