@@ -112,7 +112,7 @@ def main() -> int:
         load_key = second_organization(url, secret)
         setups = [Setup('1 process', envs[:1]), Setup('2 processes', envs[1:])]
         key_cache.start(url)  # this process listens like an app process: its rotations wait for confirmations
-        seconds = args.rotations * 0.25 + 2
+        seconds = int(args.rotations * 0.25 + 2)  # wrk takes whole seconds
         print(f'{args.rotations} rotations per setup, wrk {args.connections} connections, {os.cpu_count()} CPUs\n')
         for setup in setups:
             setup.start()

@@ -223,6 +223,8 @@ def verify_from_cache(
     trusted now, or the key's once-a-minute last-used write is due). Same arguments as `verify_key`."""
     if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
         return None
+    if not key_cache.fresh():
+        return MISS  # SQLite, or the cache is not trusted now: no hashing twice
     lookup = key_cache.get(hash_key(key))
     if lookup is None:
         return MISS
