@@ -30,6 +30,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,8 +41,9 @@ OPERATIONS = ('rotation', 'invitation', 'sign-in')
 PASSWORD = 'bench password 123'
 
 
-def worker(url: str, operation: str, seconds: float, threads: int, tag: str, start_at: float, out: object) -> None:
-    """One process: `threads` threads doing `operation` until `start_at + seconds`; puts its count into `out`."""
+def worker(url: str, operation: str, seconds: float, threads: int, tag: str, go: Any, out: Any) -> None:
+    """One process: once set up it says so on `out`, waits for `go`, then `threads` threads do `operation` for
+    `seconds`; puts its count into `out`."""
     sys.path.insert(0, str(ROOT))
     os.environ['CXT_DATABASE_URL'] = url
     os.environ['CXT_SECRET_KEY'] = 'bench-secret-0123456789abcdefghijkl'
@@ -65,13 +67,13 @@ def worker(url: str, operation: str, seconds: float, threads: int, tag: str, sta
             api_keys.generate_key(session=session, actor=admin)
         admins.append(admin)
     counts = [0] * threads
+    out.put('ready')
+    go.wait()
+    deadline = time.monotonic() + seconds
 
     def run(number: int) -> None:
         admin = admins[number]
-        while time.time() < start_at:
-            time.sleep(0.01)
-        deadline = start_at + seconds
-        while time.time() < deadline:
+        while time.monotonic() < deadline:
             if operation == 'rotation':
                 with db.write_scope() as session:
                     api_keys.rotate_key(
@@ -92,20 +94,23 @@ def worker(url: str, operation: str, seconds: float, threads: int, tag: str, sta
         thread.join()
     key_cache.stop()
     engine.dispose()
-    out.put(sum(counts))  # type: ignore[attr-defined]
+    out.put(sum(counts))
 
 
 def measure(url: str, operation: str, processes: int, seconds: float, threads: int, round_tag: str) -> float:
     context = multiprocessing.get_context('spawn')
-    out = context.Queue()
-    start_at = time.time() + 8 + 2 * processes  # every worker set up (and heard by the others) before it starts
+    out, go = context.Queue(), context.Event()
     children = [
-        context.Process(target=worker, args=(url, operation, seconds, threads, f'{round_tag}-p{index}', start_at, out))
+        context.Process(target=worker, args=(url, operation, seconds, threads, f'{round_tag}-p{index}', go, out))
         for index in range(processes)
     ]
     for child in children:
         child.start()
-    total = sum(out.get(timeout=120) for _ in children)
+    for _ in children:
+        assert out.get(timeout=180) == 'ready'
+    time.sleep(2)  # every worker listening, and heard by the others, for longer than key_cache.SEEN_WINDOW
+    go.set()
+    total = sum(out.get(timeout=180) for _ in children)
     for child in children:
         child.join(timeout=30)
     return total / seconds
