@@ -10,19 +10,19 @@ PostgreSQL delivers to every listening process when, and only if, the transactio
 an `inv` empties its cache and answers `ack <token> <process>`.
 
 Fail closed. Each process runs one listener thread with two connections of its own (one `LISTEN cxt_keys`, one
-sends). Every 0.2 s it
-sends itself a heartbeat (`hb <process> <n>`, the time noted before it is sent). When its own heartbeat comes back,
-the process may serve from its cache until that heartbeat's send time + `FRESH_FOR` (1 s), by its own monotonic
-clock. A lost connection stops serving from the cache at once; a listener that is stuck, a process that was
-frozen, a database that stopped answering all stop it within 1 s, because no newer heartbeat comes back. Until it
-is fresh again every request reads the database, as without a cache; each (re)`LISTEN` empties the cache.
+sends). Every 0.2 s it sends itself a heartbeat (`hb <process> <n>`, the time noted before it is sent). When its own
+heartbeat comes back, the process may serve from its cache until that heartbeat's send time + `FRESH_FOR` (1 s), by
+its own clock (CLOCK_BOOTTIME: it runs on while the process is stopped or the machine suspended). A lost connection
+stops serving from the cache at once; a listener that is stuck, a process that was frozen, a database that stopped
+answering all stop it within 1 s, because no newer heartbeat comes back. Until it is fresh again every request reads
+the database, as without a cache; each (re)`LISTEN` empties the cache.
 
 Why a process that has not heard an `inv` stops serving the old entry within 1 s of the commit. PostgreSQL
 delivers notifications to a listener in the order their transactions committed, and the listener thread applies
 them one at a time in that order. A heartbeat sent (so committed) after the rotation committed therefore reaches
 the process after the `inv`, which has emptied its cache by then. So while the `inv` is not applied, the freshest
 heartbeat the process has applied was sent before the commit, and its cache is trusted until less than 1 s after
-the commit, at the latest. This holds whether the process freezes (SIGSTOP: the monotonic clock runs on, so its
+the commit, at the latest. This holds whether the process freezes (SIGSTOP: its clock runs on, so its
 first request after it resumes finds the cache stale), dies, or loses its connection mid-rotation. Entries read
 from the database are only stored if no `inv` and no reconnection happened since the read began (a generation
 number), so a read from before the commit cannot be stored after the `inv` emptied the cache.
@@ -70,11 +70,20 @@ LIMIT = 4096  # entries; past it the cache starts over
 _INFO_KEY = 'cxt_key_cache_tokens'
 
 
+def _clock() -> float:
+    """Seconds on a clock that never goes back and keeps running while the process is stopped or the machine
+    suspended (Linux's CLOCK_BOOTTIME; elsewhere the monotonic clock)."""
+    return time.clock_gettime(_CLOCK_ID)
+
+
+_CLOCK_ID = getattr(time, 'CLOCK_BOOTTIME', time.CLOCK_MONOTONIC)
+
+
 @dataclass
 class _Waiter:
     """A change this process committed (or is committing): who must confirm it, who has."""
 
-    started: float  # monotonic, before the change's transaction committed
+    started: float  # `_clock()`, before the change's transaction committed
     heard: bool = False  # this process's own listener received the change's `inv`
     expected: set[str] = field(default_factory=set)
     acks: set[str] = field(default_factory=set)
@@ -86,8 +95,8 @@ class _State:
         self.lock = threading.Lock()
         self.entries: dict[Any, Any] = {}
         self.generation = 0
-        self.fresh_until = 0.0  # monotonic; 0 while not listening
-        self.listening_since: float | None = None  # monotonic, the current connection's LISTEN
+        self.fresh_until = 0.0  # `_clock()`; 0 while not listening
+        self.listening_since: float | None = None  # `_clock()`, the current connection's LISTEN
         self.last_heard: dict[str, float] = {}  # process -> when its newest heartbeat was received here
         self.waiters: dict[str, _Waiter] = {}
 
@@ -108,19 +117,19 @@ _listener: '_Listener | None' = None
 
 def fresh() -> bool:
     """Whether this process may serve from its cache now (listening, and its own heartbeat heard within 1 s)."""
-    return time.monotonic() < _state.fresh_until
+    return _clock() < _state.fresh_until
 
 
 def get(key: Any) -> Any | None:
     """The cached value for `key`, or None (not cached, or the cache may not be trusted now)."""
-    if time.monotonic() >= _state.fresh_until:
+    if _clock() >= _state.fresh_until:
         return None
     return _state.entries.get(key)
 
 
 def generation() -> int | None:
     """Take before reading the database, pass to `put`; None when the cache may not be trusted now."""
-    if time.monotonic() >= _state.fresh_until:
+    if _clock() >= _state.fresh_until:
         return None
     return _state.generation
 
@@ -148,7 +157,7 @@ def invalidate(*, session: OrmSession) -> None:
         return
     token = uuid.uuid4().hex
     with _state.lock:
-        _state.waiters[token] = _Waiter(started=time.monotonic())
+        _state.waiters[token] = _Waiter(started=_clock())
     session.info.setdefault(_INFO_KEY, []).append(token)
     payload = f'inv {token} {PROCESS}'
     session.connection().execute(text('SELECT pg_notify(:channel, :payload)'), {'channel': CHANNEL, 'payload': payload})
@@ -157,11 +166,11 @@ def invalidate(*, session: OrmSession) -> None:
 def wait_after_commit(tokens: list[str]) -> None:
     """Return once every process seen alive confirmed the changes, or after `CONFIRM_BOUND` at the most."""
     _state.forget()  # this process forgets at once, whatever its listener does
-    deadline = time.monotonic() + CONFIRM_BOUND
+    deadline = _clock() + CONFIRM_BOUND
     for token in tokens:
         waiter = _state.waiters.get(token)
         if waiter is not None:
-            waiter.done.wait(max(0.0, deadline - time.monotonic()))
+            waiter.done.wait(max(0.0, deadline - _clock()))
     _drop_waiters(tokens)
 
 
@@ -221,7 +230,7 @@ class _Listener(threading.Thread):
         super().__init__(name='key-cache-listener', daemon=True)
         self.database_url = database_url
         self.halt = threading.Event()
-        self.sent: dict[int, float] = {}  # heartbeat number -> monotonic time before it was sent
+        self.sent: dict[int, float] = {}  # heartbeat number -> `_clock()` before it was sent
         self.sending: Any = None
 
     def run(self) -> None:
@@ -251,7 +260,7 @@ class _Listener(threading.Thread):
                     with _state.lock:
                         _state.entries = {}
                         _state.generation += 1
-                        _state.listening_since = time.monotonic()
+                        _state.listening_since = _clock()
                     if failing:
                         log.info('Key cache: listening again')
                     failing = False
@@ -273,14 +282,14 @@ class _Listener(threading.Thread):
         number = 0
         next_beat = 0.0
         while not self.halt.is_set():
-            now = time.monotonic()
+            now = _clock()
             if now >= next_beat:
                 number += 1
                 self.sent = {n: at for n, at in self.sent.items() if at > now - FRESH_FOR}
                 self.sent[number] = now
                 self.send(f'hb {PROCESS} {number}')
                 next_beat = now + HEARTBEAT_EVERY
-            for notify in listening.notifies(timeout=max(0.0, next_beat - time.monotonic())):
+            for notify in listening.notifies(timeout=max(0.0, next_beat - _clock())):
                 self.apply(notify.payload)
 
     def send(self, payload: str) -> None:
@@ -290,7 +299,7 @@ class _Listener(threading.Thread):
         kind, _, rest = payload.partition(' ')
         if kind == 'hb':
             sender, _, number = rest.partition(' ')
-            now = time.monotonic()
+            now = _clock()
             _state.last_heard[sender] = now
             if sender == PROCESS:
                 sent = self.sent.pop(int(number), None) if number.isdigit() else None
@@ -330,6 +339,6 @@ def _check(waiter: _Waiter) -> None:
 
 def processes_seen(within: float = SEEN_WINDOW) -> Iterator[str]:
     """Other processes whose heartbeat this one heard lately (for tests and diagnostics)."""
-    now = time.monotonic()
+    now = _clock()
     heard = list(_state.last_heard.items())
     return (process for process, at in heard if process != PROCESS and at >= now - within)

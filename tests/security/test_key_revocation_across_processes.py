@@ -196,7 +196,7 @@ def test_a_process_frozen_during_a_rotation_refuses_the_old_key_on_its_first_req
     finally:
         os.kill(b.pid, signal.SIGCONT)
     print(f'\nrotation with a frozen process: returned after {took:.2f} s')
-    assert took < key_cache.CONFIRM_BOUND + 1.5, 'the rotation returned within its bound (plus scheduling slack)'
+    assert took < key_cache.CONFIRM_BOUND + 3, 'the rotation returned within its bound (plus slack for a busy machine)'
 
     assert httpx.get(f'{b.url}{ENDPOINT}', headers={'Authorization': f'Bearer {old}'}, timeout=10).status_code == 401
     assert httpx.get(f'{a.url}{ENDPOINT}', headers={'Authorization': f'Bearer {old}'}, timeout=10).status_code == 401
