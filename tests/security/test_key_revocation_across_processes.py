@@ -24,6 +24,7 @@ from models import ApiKey, User
 from models.base import utcnow
 from services import api_keys, config, db, key_cache
 from services.db import write_scope
+from tests.browser import app_process
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
 from tests.factories import make_organization, make_user
@@ -44,10 +45,12 @@ def apps(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     env = {'CXT_DATABASE_URL': database_url, 'CXT_SECRET_KEY': SECRET_KEY}
     pair = [AppProcess(REPO_ROOT, tmp_path_factory.mktemp(f'keys-{name}'), env=env) for name in 'ab']
     try:
-        for app in pair:
-            app.spawn()
-        for app in pair:
-            app.wait_ready()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(app_process, 'START_TIMEOUT', 180.0)  # two boots side by side on a small, busy machine
+            for app in pair:
+                app.spawn()
+            for app in pair:
+                app.wait_ready()
         yield pair[0], pair[1]
     finally:
         for app in pair:
