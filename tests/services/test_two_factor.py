@@ -92,7 +92,7 @@ def test_the_password_alone_starts_no_session_and_the_code_finishes_the_sign_in(
     token = pending_token(ada)
     with write_scope() as session:
         assert two_factor.pending_step(session=session, token=token) == two_factor.PendingStep(
-            email='ada@example.com', needs_set_up=False
+            email='ada@example.com', needs_set_up=False, has_app=True
         )
         assert two_factor.pending_step(session=session, token='forged') is None
     outcome = enter_code(token, code_for(secret, steps_ahead=1))  # the set-up used the current step

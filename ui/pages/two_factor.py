@@ -88,8 +88,14 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
     if step.needs_set_up:
         return RedirectResponse(_with_target(SET_UP_PATH, target))
     ip, agent = session.client_ip(), session.user_agent()
-    recovery = recovery and step.has_app
-    if recovery:
+    codes = step.has_app and not step.codes_locked
+    recovery = recovery and codes
+    if step.has_app and step.codes_locked:
+        title = 'Two-factor authentication'
+        intro = 'Codes no longer sign this account in.'
+        if step.has_passkey:
+            intro = 'Use your passkey to finish signing in.'
+    elif recovery:
         title, intro = 'Use a recovery code', 'Enter one of the recovery codes you saved when you set up the app.'
     elif step.has_app and step.has_passkey:
         title, intro = (
@@ -104,7 +110,7 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
         ui.label(f'Signing in as {step.email}').classes('text-sm text-grey-8')
         if step.has_app and step.codes_locked:
             ui.label(code_lock.LOCKED).props('role=alert').classes('text-negative text-sm').mark('codes-locked')
-        elif step.has_app:
+        elif codes:
             code = code_input('Recovery code' if recovery else 'Authentication code', recovery=recovery)
             message = form_message().mark('code-error')
 
@@ -124,7 +130,7 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
                 PasskeySecondStepButton(token=token, target=target)
             else:
                 ui.label(reason).classes('text-sm text-grey-8').mark('passkeys-unavailable')
-        if step.has_app and not step.codes_locked:
+        if codes:
             if recovery:
                 ui.link('Use your authenticator app', _with_target(CODE_PATH, target)).classes('text-sm')
             else:
