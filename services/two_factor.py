@@ -362,6 +362,8 @@ def reset_second_factor(
         raise ValidationFailed('Set up your own authenticator app first: resetting a second factor needs its code.')
     if not has_second_factor(session=session, user_id=user_id):
         raise ValidationFailed(f'{member.name} has no second factor to reset.')
+    if code_lock.is_locked(session=session, user_id=admin.id):
+        raise PermissionDenied(code_lock.LOCKED)
     outcome = _check_code(session=session, user=admin, code=code, ip=ip)
     if outcome.user is None:
         return False
