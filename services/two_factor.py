@@ -7,10 +7,12 @@ and the step between a right password and a session.
   step or an earlier one is refused (no replay inside its window, nor of an older code).
 - Codes are throttled like passwords (`services/attempts.py`), counted under their own key per account
   (`second-factor:<email>`), so a right password never clears the count of wrong codes; every wrong code is audited.
-- A right password for an account with a second factor (or in an organization that requires one) starts no session:
-  it starts a `PendingSignIn` (10 minutes), bound to the browser by a cookie of its own. The code step (or setting up
-  the app, when the organization requires one and the account has none) ends it; then the caller starts the session
-  (`services/sessions.start`).
+- "Has a second factor" has one definition (`holds_second_factor`: a confirmed app or a passkey) that every check
+  uses. A right password for an account with one (or in an organization that requires one) starts no session: it
+  starts a `PendingSignIn` (10 minutes), bound to the browser by a cookie of its own. Presenting a factor (a code, a
+  recovery code or one of the account's passkeys), or setting up the app (only for an account with no factor at all,
+  when the organization requires one), ends it; then the caller starts the session (`services/sessions.start`).
+- Wrong codes wear nothing down: they add up per account and lock the codes until a reset (`services/code_lock.py`).
 
 Every function here runs inside the caller's transaction; none is slow (no bcrypt), so the code checks claim their
 attempt, check and record the outcome in one transaction. A wrong code returns a refusal instead of raising, so the
