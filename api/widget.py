@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from api.database_calls import key_lookup
-from services import key_traffic
+from services import key_traffic, metrics
 from services.api_keys import VerifiedKey, verify_key
 from services.db import hot_read_connection
 from services.organizations import kustomer_url, origin_is_known, subdomain_from_origin
@@ -77,6 +77,7 @@ async def get_organization(request: Request) -> Response:
             return verified, known
 
     verified, known_origin = await key_lookup(lookup)
+    metrics.count_key_verification(_verification(verified))
     if verified is None:
         headers = {'WWW-Authenticate': 'Bearer', **(_cors_headers(origin) if known_origin else {})}
         return Response(_INVALID_KEY_JSON, status_code=401, headers=headers, media_type=_JSON)
@@ -119,3 +120,9 @@ def _presented_key(request: Request) -> str | None:
 
 def _cors_headers(origin: str | None) -> dict[str, str]:
     return {'Access-Control-Allow-Origin': origin or '', 'Vary': 'Origin'}
+
+
+def _verification(verified: VerifiedKey | None) -> metrics.KeyVerification:
+    if verified is None:
+        return metrics.KeyVerification.INVALID
+    return metrics.KeyVerification.GRACE if verified.in_grace else metrics.KeyVerification.OK
