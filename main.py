@@ -39,11 +39,12 @@ configure(settings)
 
 def cli() -> None:
     """The `cx-toolbox` command (pyproject's [project.scripts]): exactly `uv run main.py`, run as `__main__`."""
-    runpy.run_path(__file__, run_name='__main__')
+    runpy.run_path(__file__, init_globals={'PROGRAM': 'cx-toolbox'}, run_name='__main__')
 
 
 def _program_name() -> str:
-    return 'cx-toolbox' if Path(sys.argv[0]).name == 'cx-toolbox' else 'uv run main.py'
+    """What --help calls the command: `cx-toolbox` when `cli` ran this file, else the checkout's `uv run main.py`."""
+    return globals().get('PROGRAM', 'uv run main.py')
 
 
 def _command_line() -> argparse.ArgumentParser:
