@@ -6,11 +6,11 @@ the router leaves in the scope once it has matched; a request no route matched i
 method outside the known few as `other`, so no client can grow the label set.
 """
 
+import itertools
 import logging
 import os
 import re
 import time
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +22,10 @@ log = logging.getLogger('cxt.http')
 HEADER = b'x-request-id'
 # An id a proxy already gave the request is kept (it joins its logs with ours) when it is short and plain.
 _GIVEN_ID = re.compile(rb'[A-Za-z0-9._:-]{1,64}')
+# Our own ids: random per process (unique across processes and restarts), then counted (a random read per request
+# was a measurable part of the widget API's time).
+_PROCESS_PREFIX = os.urandom(6).hex()
+_numbers = itertools.count(1)
 
 
 def install_observability(app: Starlette, *, metrics_on: bool) -> None:
@@ -34,17 +38,13 @@ class Observability:
     def __init__(self, app: ASGIApp, *, metrics_on: bool) -> None:
         self.app = app
         self.metrics_on = metrics_on
-        # Label children by (route, method, status) and by route: prometheus-client's labels() lookup costs more than
-        # the increment itself, and the hot path asks for the same few children again and again.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _given_id(scope) or os.urandom(8).hex()
+        request_id = _given_id(scope) or f'{_PROCESS_PREFIX}-{next(_numbers):x}'
         header = (HEADER, request_id.encode())
         status = 500  # what the client gets if the app fails before it starts a response
 
@@ -87,16 +87,7 @@ class Observability:
         if template is None:
             template = _mount_prefix(scope) or metrics.UNMATCHED_ROUTE
         label_method = method if method in metrics.HTTP_METHODS else 'other'
-        key = (template, label_method, status)
-        counter = self._counters.get(key)
-        if counter is None:
-            label_status = str(status) if 100 <= status <= 599 else 'other'
-            counter = self._counters[key] = metrics.http_requests.labels(template, label_method, label_status)
-        counter.inc()
-        histogram = self._histograms.get(template)
-        if histogram is None:
-            histogram = self._histograms[template] = metrics.http_request_duration.labels(template)
-        histogram.observe(duration)
+        metrics.record_request(template, label_method, status if 100 <= status <= 599 else 0, duration)
 
 
 def _given_id(scope: Scope) -> str | None:

@@ -42,7 +42,7 @@ def redact(text: str) -> str:
     return text
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """The request being handled: set by the HTTP middleware, read by every line logged meanwhile."""
 
