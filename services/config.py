@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.errors import ConfigError
@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
 
+    # Operations (services/logs.py, services/metrics.py): how logs are written, and whether /metrics is served.
+    log_format: Literal['text', 'json'] = 'text'
+    log_level: Literal['debug', 'info', 'warning', 'error'] = 'info'
+    metrics_token: str | None = Field(default=None, min_length=16)
+
+    @field_validator('log_format', 'log_level', mode='before')
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f'sqlite:///{(self.data_dir / "cxt.sqlite3").resolve()}'
@@ -68,7 +78,7 @@ class Settings(BaseSettings):
 
 
 def _is_secret(variable: str) -> bool:
-    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY'))
+    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY', 'TOKEN'))
 
 
 def load_settings() -> Settings:

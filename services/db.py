@@ -122,7 +122,8 @@ def run_migrations(engine: Engine) -> None:
             # fail (UniqueViolation on pg_type). A transaction lock is released by the commit that publishes the
             # schema, so the next process finds it at head. (SQLite's BEGIN IMMEDIATE already serializes.)
             connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})')
-        if schema_revision(connection) == head_revision():
+        current, head = schema_revision(connection), head_revision()
+        if current == head:
             return
         from alembic import command
         from alembic.config import Config
@@ -131,6 +132,7 @@ def run_migrations(engine: Engine) -> None:
         config.set_main_option('script_location', str(MIGRATIONS_DIR))
         config.attributes['connection'] = connection
         command.upgrade(config, 'head')
+        log.info('Database schema migrated from %s to %s', current or 'an empty database', head)
 
 
 def head_revision() -> str:
