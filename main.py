@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
+from services.missing_database import NEW_INSTANCE_FLAG, refusal
 
 
 def _settings_or_exit() -> Settings:
@@ -38,6 +39,11 @@ def _command_line() -> argparse.ArgumentParser:
         prog='uv run main.py',
         description='Without a command: serve the dashboard. The commands are for the person running the server; '
         "each is recorded in the organization's Activity.",
+    )
+    parser.add_argument(
+        NEW_INSTANCE_FLAG,
+        action='store_true',
+        help='serve a new, empty instance in a data directory whose database is missing but whose secret is there',
     )
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     unlock = commands.add_parser('unlock', help='let an account sign in again after too many wrong passwords')
@@ -68,6 +74,7 @@ def _run_command(arguments: argparse.Namespace) -> int:
 
     if arguments.command in {'backup', 'restore'}:
         return _run_backup_command(arguments)
+    _refuse_a_missing_database(arguments)
     init_database(settings.resolved_database_url)
     try:
         with write_scope() as session:
@@ -132,11 +139,18 @@ def _run_backup_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_a_missing_database(arguments: argparse.Namespace) -> None:
+    """Stop before an empty database is created where this instance's was (its secret is still there)."""
+    if not arguments.new_instance and (line := refusal(settings)):
+        sys.exit(line)
+
+
 # Commands run before NiceGUI is even imported: they start quickly and never serve.
 if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
     _arguments = _command_line().parse_args()
     if _arguments.command is not None:
         sys.exit(_run_command(_arguments))
+    _refuse_a_missing_database(_arguments)
 
 # Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
 secret_key = _secret_or_exit(settings)
