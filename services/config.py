@@ -86,6 +86,8 @@ def load_settings() -> Settings:
 def make_data_dir_private(data_dir: Path) -> None:
     """Create the data dir for its owner only (0700); take group and other access away from it and from the app's
     files in it, where an older version left them open (0755, 0644). Other files in the dir are left as they are."""
+    if not data_dir.exists():
+        _data_dirs_made_here.add(data_dir.resolve())
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     storage = data_dir / 'nicegui'
     stored = sorted(storage.glob('storage-*.json*')) if storage.is_dir() else []
@@ -98,6 +100,14 @@ def make_data_dir_private(data_dir: Path) -> None:
             continue
         except OSError as error:
             raise ConfigError(f'CXT_DATA_DIR: cannot make {path} private to this account ({error.strerror})') from None
+
+
+_data_dirs_made_here: set[Path] = set()
+
+
+def data_dir_made_here(data_dir: Path) -> bool:
+    """Whether this process created `data_dir` (reading the settings does): a refused restore removes it again."""
+    return data_dir.resolve() in _data_dirs_made_here
 
 
 def resolve_secret_key(settings: Settings) -> str:
