@@ -5,6 +5,7 @@ back up, restore).
 """
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -164,10 +165,24 @@ from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
+from services import alerts, crypto, invitations, key_traffic, process_lock, send_watch  # noqa: E402, F401  (alerts)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
 from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
+
+
+async def _watch_sends() -> None:
+    loop = asyncio.get_running_loop()
+
+    def team_lists_changed(organizations: list[int]) -> None:
+        for organization_id in set(organizations):
+            open_pages.team_changed(organization_id)  # this process's own pages (the event reaches the others)
+
+    def on_marked(organizations: list[int]) -> None:  # on the watcher's thread: the pages live on the loop
+        loop.call_soon_threadsafe(team_lists_changed, organizations)
+
+    send_watch.start_watching(on_marked=on_marked)
+
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -178,8 +193,13 @@ if __name__ in {'__main__', '__mp_main__'}:
     engine = init_database(settings.resolved_database_url)
     if serving:
         with write_scope() as session:
-            invitations.mark_interrupted_sends(session=session)
+            if engine.dialect.name == 'postgresql':
+                invitations.beat(session=session)  # first, so this process's own sends are never taken for dead
+            invitations.mark_interrupted_sends(session=session)  # only those of processes that are gone
     if serving and engine.dialect.name == 'postgresql':
+        # Sends cut short by another process dying: found within seconds by the processes still alive.
+        nicegui_app.on_startup(_watch_sends)
+        nicegui_app.on_shutdown(send_watch.stop_watching)
         # Other processes on the same database remove members, end sessions, rotate the key: their open pages here
         # follow within a moment (on SQLite this process is the only one).
         nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
