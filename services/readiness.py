@@ -41,7 +41,7 @@ _EXPLANATIONS = {
     NotReady.UNREACHABLE: 'The database is not answering.',
     NotReady.READ_ONLY: 'The database is read-only: nothing can be saved.',
     NotReady.MISSING: 'The database this process opened is gone (deleted or replaced): restore it and restart.',
-    NotReady.DISK: "The database's disk is (almost) full or fails to write.",
+    NotReady.DISK: "The data directory's disk is (almost) full.",
 }
 _FAILURES = {
     db.UNAVAILABLE: NotReady.UNREACHABLE,
