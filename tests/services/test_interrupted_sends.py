@@ -188,7 +188,7 @@ def test_a_process_killed_mid_send_is_marked_by_the_live_one_and_a_live_send_nev
     (tmp_path / 'b').mkdir()
     other = AppProcess(REPO_ROOT, tmp_path / 'b', env={'CXT_DATABASE_URL': pg_database, 'CXT_SECRET_KEY': SECRET_KEY})
     try:
-        assert sender.stdout is not None
+        assert sender.stdout is not None and sender.stderr is not None
         invitation_id = int(sender.stdout.readline() or '0')
         assert invitation_id, sender.stderr.read() if sender.poll() is not None else 'no invitation id'
         assert mail_server.connected.wait(30), 'the sender never reached the mail server'
