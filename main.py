@@ -5,6 +5,7 @@ back up, restore). Installed from the wheel, the same command line is `cx-toolbo
 """
 
 import argparse
+import asyncio
 import os
 import runpy
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from services import logs
 from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
+from services.missing_database import NEW_INSTANCE_FLAG, refusal
 from services.version import app_version
 
 PRODUCT = 'CX Toolbox Dashboard'
@@ -54,6 +56,11 @@ def _command_line() -> argparse.ArgumentParser:
         "each is recorded in the organization's Activity.",
     )
     parser.add_argument('--version', action='version', version=f'{PRODUCT} {app_version()}')
+    parser.add_argument(
+        NEW_INSTANCE_FLAG,
+        action='store_true',
+        help='serve a new, empty instance in a data directory whose database is missing but whose secret is there',
+    )
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     unlock = commands.add_parser('unlock', help='let an account sign in again after too many wrong passwords')
     unlock.add_argument('email')
@@ -83,6 +90,7 @@ def _run_command(arguments: argparse.Namespace) -> int:
 
     if arguments.command in {'backup', 'restore'}:
         return _run_backup_command(arguments)
+    _refuse_a_missing_database(arguments)
     init_database(settings.resolved_database_url)
     try:
         with write_scope() as session:
@@ -147,12 +155,19 @@ def _run_backup_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_a_missing_database(arguments: argparse.Namespace) -> None:
+    """Stop before an empty database is created where this instance's was (its secret is still there)."""
+    if not arguments.new_instance and (line := refusal(settings)):
+        sys.exit(line)
+
+
 # Commands run before NiceGUI is even imported: they start quickly and never serve.
 if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
     _arguments = _command_line().parse_args()
     if _arguments.command is not None:
         logs.configure_logging(log_format=settings.log_format, level=settings.log_level)
         sys.exit(_run_command(_arguments))
+    _refuse_a_missing_database(_arguments)
 
 # Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
 secret_key = _secret_or_exit(settings)
@@ -167,10 +182,33 @@ from nicegui import app as nicegui_app  # noqa: E402
 from api import create_api_app  # noqa: E402
 from api.observability import install_observability  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import alerts, crypto, invitations, key_cache, key_traffic, metrics, process_lock  # noqa: E402, F401  (alerts: on import)
+from services import (  # noqa: E402, F401  (alerts: on import)
+    alerts,
+    crypto,
+    invitations,
+    key_cache,
+    key_traffic,
+    metrics,
+    process_lock,
+    send_watch,
+)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
 from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
+
+
+async def _watch_sends() -> None:
+    loop = asyncio.get_running_loop()
+
+    def team_lists_changed(organizations: list[int]) -> None:
+        for organization_id in set(organizations):
+            open_pages.team_changed(organization_id)  # this process's own pages (the event reaches the others)
+
+    def on_marked(organizations: list[int]) -> None:  # on the watcher's thread: the pages live on the loop
+        loop.call_soon_threadsafe(team_lists_changed, organizations)
+
+    send_watch.start_watching(on_marked=on_marked)
+
 
 if __name__ in {'__main__', '__mp_main__'}:
     logs.configure_logging(log_format=settings.log_format, level=settings.log_level)
@@ -182,8 +220,13 @@ if __name__ in {'__main__', '__mp_main__'}:
     engine = init_database(settings.resolved_database_url)
     if serving:
         with write_scope() as session:
-            invitations.mark_interrupted_sends(session=session)
+            if engine.dialect.name == 'postgresql':
+                invitations.beat(session=session)  # first, so this process's own sends are never taken for dead
+            invitations.mark_interrupted_sends(session=session)  # only those of processes that are gone
     if serving and engine.dialect.name == 'postgresql':
+        # Sends cut short by another process dying: found within seconds by the processes still alive.
+        nicegui_app.on_startup(_watch_sends)
+        nicegui_app.on_shutdown(send_watch.stop_watching)
         # Other processes on the same database remove members, end sessions, rotate the key: their open pages here
         # follow within a moment (on SQLite this process is the only one).
         nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
