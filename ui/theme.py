@@ -57,7 +57,7 @@ a.nicegui-link, a.nicegui-link:visited { color: var(--q-primary); }
 h1.cxt-heading, h2.cxt-heading, h3.cxt-heading, h4.cxt-heading { margin: 0; }
 /* A time shows how long ago (or until); the exact time on hover (its title) and, for keyboards, on focus. */
 time.cxt-time { text-decoration: underline dotted; text-underline-offset: 3px; cursor: help; }
-time.cxt-time:focus-visible::after { content: ' (' attr(title) ')'; }
+time.cxt-time:focus::after { content: ' (' attr(title) ')'; }
 """.replace('FOCUS_RING', FOCUS_RING)
 
 

@@ -61,9 +61,10 @@ class TwoFactorCard:
 
     async def cancel_set_up(self) -> None:
         """Back to `Set up authenticator app`; nothing was switched on (the unconfirmed secret is never used)."""
-        self.set_up_area.clear()
         self.start.set_visibility(True)
-        ui.run_javascript(f'requestAnimationFrame(() => getHtmlElement({self.start.id})?.focus())')
+        # Focus where the set-up began, once it is drawn again (asked before the Cancel button itself goes away).
+        self.start.client.run_javascript(f'setTimeout(() => getHtmlElement({self.start.id})?.focus(), 100)')
+        self.set_up_area.clear()
 
     async def renew(self) -> None:
         codes = await actions.act(
