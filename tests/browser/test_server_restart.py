@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 RELOAD_TIMEOUT = 45_000  # the server's start-up plus the socket's reconnection back-off (at most ~7.5 s)
 
 
-def banner(page: Page):  # noqa: ANN201  (a Locator)
+def banner(page: Page):
     return page.get_by_role('alert').filter(has_text='Connection lost')
 
 

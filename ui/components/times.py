@@ -11,8 +11,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nicegui import context
-from nicegui.elements.mixins.text_element import TextElement
+from nicegui import context, ui
 
 ZONE_COOKIE = 'cxt_tz'
 EXACT_FORMAT = '%Y-%m-%d %H:%M'
@@ -108,14 +107,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class TimeText(TextElement):
+class TimeText(ui.label):
     """`<time>` with the relative text; its exact time in the title (shown on hover), and on keyboard focus after
     the text (`.cxt-time:focus::after`, CSS in `theme.py`). Focusable, so keyboard and touch users reach it too."""
 
     def __init__(self, moment: datetime, *, prefix: str = '', zone: tzinfo | None = None) -> None:
         zone = zone if zone is not None else reader_zone()
         exact_text = exact(moment, zone)
-        super().__init__(tag='time', text=f'{prefix}{relative(moment, now(), zone)}')
+        super().__init__(f'{prefix}{relative(moment, now(), zone)}')
+        self.tag = 'time'  # a label (found and read like one) written as `<time>`
         self.classes('cxt-time')
         self.props(f'datetime="{_aware(moment).isoformat()}" title="{exact_text}" tabindex=0')
         self.exact = exact_text
