@@ -149,7 +149,7 @@ class PasskeysCard:
                             if info.last_used_at:
                                 times.time_text(info.last_used_at, prefix='last used ')
                             else:
-                                ui.label('never used')
+                                ui.label('last used never')
                     remove = ui.button('Remove').props('flat dense no-caps color=negative')
                     remove.props.update({'aria-label': f'Remove passkey {info.name}'})  # names which passkey
                     remove.on_click(functools.partial(self.remove, info, remove))

@@ -104,8 +104,9 @@ async def dashboard_page(
         await open_tab(first.props['name'])
         if role == 'changed':
             ui.notify(f'Your role changed to {user.role.label}', type='info', close_button='OK', timeout=0)
-        if role is not None or billing is not None or tab != shown_in_address[0]:
+        if role is not None or (tab is not None and tab != shown_in_address[0]):
             # The address says the tab shown and nothing else (a notice's parameter would say it again on Reload).
+            # (`billing=` is the Dashboard Settings card's own to clear.)
             ui.navigate.history.replace(tab_url(shown_in_address[0]))
         with ui.row().classes('gap-4 text-sm items-center'):
             ui.label('Help:').classes('text-grey-8')
