@@ -397,6 +397,7 @@ def _connection_lost(world: World, page: Page) -> Cleanup:
     """The page's socket closed for good (as when the server is down): the `Connection lost` banner, saving off."""
     page.goto('/')
     expect(button(page, 'Reveal API Key')).to_be_visible()
+    expect(page.locator('.nicegui-echart:not([role])')).to_have_count(0)  # the chart drawn, as in `admin-settings`
     page.evaluate('() => { window.socket.io.reconnection(false); window.socket.io.engine.close(); }')
     expect(page.get_by_role('alert').filter(has_text='Connection lost')).to_be_visible()
     expect(button(page, 'Save')).to_be_disabled()
