@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import sqlite3
-import tomllib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import URL, make_url
 
+from services import version
 from services.config import SECRET_FILE_NAME, Settings
 from services.db import MIGRATIONS_DIR
 from services.errors import ServiceError
@@ -28,7 +28,6 @@ from services.errors import ServiceError
 DATABASE_FILE_NAME = 'cxt.sqlite3'
 MANIFEST_FILE_NAME = 'manifest.json'
 DUMP_FILE_NAME = 'cxt.dump'  # where the printed pg_dump command writes, beside the secret
-PYPROJECT = Path(__file__).resolve().parent.parent / 'pyproject.toml'
 
 Engine = Literal['sqlite', 'postgresql']
 ENGINE_NAMES: dict[str, str] = {'sqlite': 'SQLite', 'postgresql': 'PostgreSQL'}
@@ -176,7 +175,7 @@ def read_manifest(source: Path) -> Manifest:
 
 
 def app_version() -> str:
-    return tomllib.loads(PYPROJECT.read_text())['project']['version']
+    return version.app_version()  # also where no pyproject.toml is (an installed wheel)
 
 
 def _engine_of(settings: Settings) -> Engine:

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.errors import ConfigError
@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path('./data')
     database_url: str | None = None
+    # PostgreSQL: the most connections one process opens for requests and pages (its two listeners come on top).
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     public_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=16)
 
@@ -43,6 +45,16 @@ class Settings(BaseSettings):
     stripe_price_id: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+
+    # Operations (services/logs.py, services/metrics.py): how logs are written, and whether /metrics is served.
+    log_format: Literal['text', 'json'] = 'text'
+    log_level: Literal['debug', 'info', 'warning', 'error'] = 'info'
+    metrics_token: str | None = Field(default=None, min_length=16)
+
+    @field_validator('log_format', 'log_level', mode='before')
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -66,7 +78,7 @@ class Settings(BaseSettings):
 
 
 def _is_secret(variable: str) -> bool:
-    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY'))
+    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY', 'TOKEN'))
 
 
 def load_settings() -> Settings:

@@ -388,6 +388,7 @@ def invitation_email(issued: IssuedInvitation) -> mail.Email:
         subject=f'You are invited to join {organization} on CX Toolbox',
         text=text,
         html=f'<html><body>{body}</body></html>',
+        kind='invitation',
     )
 
 
