@@ -252,6 +252,7 @@ if __name__ in {'__main__', '__mp_main__'}:
         show_welcome_message=False,
     )
     socket_guard.install(settings.public_url)  # the page socket: own origin and own browser only
+    pages.not_found.install()  # our own 404 page in the product's frame
     if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
         _listening = f'http://{settings.host}:{settings.port}'
 

@@ -97,11 +97,23 @@ def setup_needed(*, session: Session) -> bool:
 
 
 def validate_first_admin(*, organization_name: str, name: str, email: str, password: str) -> None:
-    """Every field of the setup form, in the order the form shows them (no database, no bcrypt)."""
-    validate_name(organization_name, field='organization', what='the organization name')
-    validate_name(name)
-    normalize_email(email)
-    validate_password(password)
+    """Every field of the setup form (no database, no bcrypt); every invalid one is reported at once, in the order the
+    form shows them."""
+    errors: dict[str, str] = {}
+    checks = (
+        lambda: validate_name(organization_name, field='organization', what='the organization name'),
+        lambda: validate_name(name),
+        lambda: normalize_email(email),
+        lambda: validate_password(password),
+    )
+    for check in checks:
+        try:
+            check()
+        except ValidationFailed as error:
+            for field, message in error.errors.items():
+                errors.setdefault(field or '', message)
+    if errors:
+        raise ValidationFailed.for_fields(errors)
 
 
 def create_first_admin(
