@@ -57,8 +57,9 @@ def token_from_cookie(value: str | None) -> str | None:
     return crypto.unsigned(value, 'session-cookie')
 
 
-def start(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:
-    """A new session for `user`, just signed in (which counts as a password entry); returns its handoff code."""
+def start(*, session: Session, user: User, ip: str | None, user_agent: str | None, single_sign_on: bool = False) -> str:
+    """A new session for `user`, just signed in (which counts as a password entry); returns its handoff code.
+    `single_sign_on`: signed in through the identity provider, which owns the second factor."""
     assert user.id is not None
     code = secrets.token_urlsafe(32)
     now = utcnow()
@@ -72,6 +73,7 @@ def start(*, session: Session, user: User, ip: str | None, user_agent: str | Non
             password_confirmed_at=now,
             ip=(ip or '')[:64] or None,
             user_agent=(user_agent or '')[:MAX_USER_AGENT] or None,
+            single_sign_on=single_sign_on,
         )
     )
     session.flush()
@@ -109,7 +111,7 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
     user = session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         return None
-    if two_factor.setup_required(session=session, user=user):
+    if not row.single_sign_on and two_factor.setup_required(session=session, user=user):
         return None  # the organization requires a second factor: the next sign-in sets it up first
     assert row.id is not None
     return SignedIn(

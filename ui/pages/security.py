@@ -16,6 +16,7 @@ from ui import actions, session, theme
 from ui.components.alert_settings import alerts_card
 from ui.components.forms import new_password_input, password_input
 from ui.components.passkeys import passkeys_section
+from ui.components.single_sign_on_settings import SingleSignOnCard
 from ui.components.two_factor_settings import RequirementCard, TwoFactorCard
 
 
@@ -33,6 +34,7 @@ async def security_page(request: Request) -> RedirectResponse | None:
         TwoFactorCard()
         if user.role == Role.ADMIN:
             RequirementCard(required=organization.require_two_factor)
+        SingleSignOnCard(user=user, organization=organization)  # admins: `Require single sign-on for everyone`
         passkeys_section()
         if user.role == Role.ADMIN:  # alerts go to admins only
             alerts_card(user=user)  # `Email me about key and team changes`
