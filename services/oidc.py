@@ -103,7 +103,6 @@ def _client(settings: Settings) -> StarletteOAuth2App:
     key = (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_scopes)
     if key not in _clients:
         oauth = OAuth(cache=StateStore())
-        oauth.framework.expires_in = int(ROUND_TRIP_LIFETIME.total_seconds())
         _clients[key] = oauth.register(
             name=_CLIENT_NAME,
             client_id=settings.oidc_client_id,
@@ -111,6 +110,7 @@ def _client(settings: Settings) -> StarletteOAuth2App:
             server_metadata_url=discovery_url(settings.oidc_issuer),
             client_kwargs={'scope': settings.oidc_scopes, 'code_challenge_method': 'S256', 'timeout': PROVIDER_TIMEOUT},
         )
+        _clients[key].framework.expires_in = int(ROUND_TRIP_LIFETIME.total_seconds())
     return _clients[key]
 
 
