@@ -3,7 +3,6 @@ nonce, expired or signed with a key the issuer does not publish (altered by the 
 tests/oidc_provider/provider.mjs), an unverified email, a stranger, a removed member. Each is refused with nothing
 created: no account, no link to the provider, no session, no accepted invitation."""
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,17 +25,16 @@ from models import User as Account
 from models.base import utcnow
 from services import crypto
 from tests.factories import make_organization, make_user, random_email
-from tests.oidc_provider import OidcProvider, callback_path, query_of
+from tests.oidc_provider import OidcProvider
+from tests.oidc_provider.app_flow import at_provider, come_back, configure_app, refusal_on_login, round_trip, start
 from tests.ui.helpers import from_database, in_database
-from ui.oidc_routes import START_PATH
 from ui.session import COOKIE
 
 
 @pytest.fixture
 def single_sign_on(oidc_provider: OidcProvider, monkeypatch: pytest.MonkeyPatch) -> OidcProvider:
     """The app (started by the `user` fixture, which must come after this one) configured for the test provider."""
-    for name, value in oidc_provider.environment(CXT_OIDC_ALLOWED_DOMAINS='allowed.example').items():
-        monkeypatch.setenv(name, value)
+    configure_app(oidc_provider, monkeypatch, CXT_OIDC_ALLOWED_DOMAINS='allowed.example')
     return oidc_provider
 
 
@@ -62,36 +60,6 @@ def _counts(session: Session) -> Counts:
 
 async def counts() -> Counts:
     return await from_database(_counts)
-
-
-async def start(visitor: User) -> str:
-    """`Sign in with …` in this browser: the provider's authorization URL."""
-    response = await visitor.http_client.get(f'{START_PATH}?next=/')
-    assert response.status_code == 302, response.text
-    return response.headers['location']
-
-
-async def at_provider(provider: OidcProvider, authorization_url: str, login: str) -> str:
-    return await asyncio.to_thread(provider.sign_in, authorization_url, login)
-
-
-async def come_back(visitor: User, callback_url: str) -> str:
-    """The browser brought back to the app by the provider; where the app sends it next."""
-    response = await visitor.http_client.get(callback_path(callback_url))
-    assert response.status_code == 303, response.text
-    return response.headers['location']
-
-
-async def round_trip(visitor: User, provider: OidcProvider, login: str) -> str:
-    return await come_back(visitor, await at_provider(provider, await start(visitor), login))
-
-
-def refusal_on_login(location: str) -> str:
-    """The sentence `/login` shows for a refusal (the app signs it, so it is readable from the redirect)."""
-    assert location.startswith('/login?notice='), location
-    said = crypto.unsigned(query_of(location)['notice'], 'sso-notice')
-    assert said is not None
-    return said
 
 
 async def member(role: Role = Role.MEMBER, *, email: str | None = None) -> str:
