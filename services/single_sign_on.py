@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from models import AuditAction, Organization, Role, SingleSignOnLink, User, UserStatus
 from models.base import utcnow
-from services import auth, invitations, sessions
+from services import auth, events, invitations, sessions
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
@@ -86,6 +86,7 @@ def sign_in(
         user = User(organization_id=organization.id, email=email, name=name, password_hash='', role=Role.MEMBER)
         session.add(user)
         session.flush()
+        events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=organization.id)
         record_event(
             session=session,
             organization_id=organization.id,

@@ -15,12 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from models import User
 from services import crypto, oidc, sessions, single_sign_on
 from services.config import current_settings
 from services.db import read_scope, write_scope
 from services.single_sign_on import Refusal
-from ui import open_pages
 from ui.session import COOKIE, safe_redirect_target, start_url
 
 START_PATH = '/login/oidc/start'
@@ -100,9 +98,7 @@ async def callback(request: Request) -> RedirectResponse:
     outcome = await run_in_threadpool(_sign_in, identity, ip, agent, context.get('invitation') or None)
     if isinstance(outcome, Refusal):
         return RedirectResponse(notice_url(outcome.message), status_code=303)
-    code, user = outcome
-    open_pages.team_changed(user.organization_id)
-    return RedirectResponse(start_url(code, target), status_code=303)
+    return RedirectResponse(start_url(outcome, target), status_code=303)
 
 
 class _RolledBack(Exception):
@@ -113,14 +109,14 @@ class _RolledBack(Exception):
 
 def _sign_in(
     identity: oidc.ProviderIdentity, ip: str | None, user_agent: str | None, invitation: str | None
-) -> tuple[str, User] | Refusal:
+) -> str | Refusal:
     """Who gets in, and their session's handoff code; a refusal rolls everything back and is recorded on its own."""
     try:
         with write_scope() as db:
             outcome = single_sign_on.sign_in(session=db, identity=identity, ip=ip, invitation_token=invitation)
             if isinstance(outcome, Refusal):
                 raise _RolledBack(outcome)
-            return single_sign_on.start_session(session=db, user=outcome, ip=ip, user_agent=user_agent), outcome
+            return single_sign_on.start_session(session=db, user=outcome, ip=ip, user_agent=user_agent)
     except _RolledBack as rolled_back:
         _record(rolled_back.refusal, ip)
         return rolled_back.refusal

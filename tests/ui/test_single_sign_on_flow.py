@@ -255,3 +255,21 @@ def test_a_bad_single_sign_on_setting_is_one_line(
         config.load_settings()
     assert str(refused.value).startswith(line)
     assert '\n' not in str(refused.value)
+
+
+async def test_the_provider_owns_the_second_factor(single_sign_on: OidcProvider, user: User) -> None:
+    """With two-factor required and none set up here, a password sign-in must set one up first; a sign-in through
+    the provider is not asked for this app's own second factor."""
+    await set_up_organization(user)
+
+    def require_two_factor(session: Session) -> None:
+        organization = session.exec(select(Organization)).one()
+        organization.require_two_factor = True
+        session.add(organization)
+
+    await in_database(require_two_factor)
+    await user.open('/')
+    await user.should_see('Forgot password?')  # the password session no longer counts without a second factor
+    await signed_in_through(user, single_sign_on, ADMIN_EMAIL)
+    await user.open('/')
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
