@@ -14,13 +14,8 @@ import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth
-from authlib.integrations.starlette_client.apps import StarletteOAuth2App
-from joserfc.errors import JoseError
 from sqlmodel import col, delete, select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -30,6 +25,9 @@ from models.base import utcnow
 from services import crypto
 from services.config import Settings, current_settings
 from services.db import write_scope
+
+if TYPE_CHECKING:  # Authlib (with joserfc and `cryptography`) loads on the first round trip, not at start-up
+    from authlib.integrations.starlette_client.apps import StarletteOAuth2App
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +92,13 @@ class StateStore:
             )
 
 
-_clients: dict[tuple[str, str, str, str], StarletteOAuth2App] = {}
+_clients: dict[tuple[str, str, str, str], 'StarletteOAuth2App'] = {}
 
 
-def _client(settings: Settings) -> StarletteOAuth2App:
+def _client(settings: Settings) -> 'StarletteOAuth2App':
     """The Authlib client for these settings (one per configuration; it keeps the discovered metadata and keys)."""
+    from authlib.integrations.starlette_client import OAuth
+
     assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
     key = (settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_scopes)
     if key not in _clients:
@@ -120,6 +120,8 @@ def discovery_url(issuer: str) -> str:
 
 async def discover(settings: Settings | None = None) -> dict[str, Any]:
     """The provider's discovery document, fetched once per process and checked; ProviderUnavailable otherwise."""
+    import httpx
+
     settings = settings or current_settings()
     issuer = settings.oidc_issuer or ''
     client = _client(settings)
@@ -151,6 +153,8 @@ def _metadata_problem(metadata: dict[str, Any], issuer: str) -> str | None:
 
 
 def _short(error: BaseException) -> str:
+    import httpx
+
     if isinstance(error, httpx.HTTPStatusError):
         return f'HTTP {error.response.status_code}'
     return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
@@ -159,6 +163,9 @@ def _short(error: BaseException) -> str:
 async def begin(request: Request, *, fresh_sign_in: bool = False) -> tuple[RedirectResponse, str]:
     """The redirect to the provider's sign-in (with `prompt=login` and `max_age=0` when `fresh_sign_in`: the person
     must enter their credentials there again) and the round trip's state. ProviderUnavailable when it cannot start."""
+    import httpx
+    from authlib.common.errors import AuthlibBaseError
+
     settings = current_settings()
     await discover(settings)
     client = _client(settings)
@@ -175,6 +182,10 @@ async def begin(request: Request, *, fresh_sign_in: bool = False) -> tuple[Redir
 async def finish(request: Request) -> ProviderIdentity:
     """The callback: Authlib takes the state (once, from this browser), trades the code with the PKCE verifier and
     checks the ID token; the identity it proves, or SignInFailed saying why not."""
+    import httpx
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+
     settings = current_settings()
     if request.query_params.get('error'):
         said = request.query_params.get('error_description') or request.query_params['error']
