@@ -1,6 +1,6 @@
 """single sign-on: a person's link to the identity provider, started round trips, the organization's requirement
 
-Revision ID: 0008_single_sign_on
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision: str = '0008_single_sign_on'
+revision: str = '0008'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
