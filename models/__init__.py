@@ -9,7 +9,7 @@ from models.key_traffic import KeyTraffic
 from models.organization import Organization
 from models.passkey import Passkey
 from models.single_sign_on import SingleSignOnLink, SingleSignOnState
-from models.two_factor import AuthenticatorApp, PendingSignIn, RecoveryCode
+from models.two_factor import AuthenticatorApp, CodeLock, PendingSignIn, RecoveryCode
 from models.user import LoginFailure, PasswordResetToken, Role, User, UserStatus
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     'AuditEvent',
     'AuthenticatorApp',
     'BrowserSession',
+    'CodeLock',
     'DeliveryStatus',
     'Invitation',
     'KeyTraffic',
