@@ -1,6 +1,7 @@
 """Single sign-on in Chromium: `Sign in with …` on `/login`, the real provider's own login page, and back on `/` signed
 in; a stranger is told why on `/login`."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,13 +14,25 @@ from tests.browser.helpers import ADMIN, DESKTOP, REPO_ROOT, set_up_organization
 from tests.oidc_provider import OidcProvider
 
 NAME = 'Acme ID'
+BOOT_TIMEOUT = 180.0
+
+
+def _answers(app: AppProcess) -> bool:
+    try:
+        return httpx.get(f'{app.url}/api/health', timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture(scope='module')
 def sso_app(oidc_provider: OidcProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     """The app as its own process, configured for the test provider."""
     workdir: Path = tmp_path_factory.mktemp('sso-app')
-    app = AppProcess(REPO_ROOT, workdir, env=oidc_provider.environment(CXT_OIDC_NAME=NAME)).start()
+    app = AppProcess(REPO_ROOT, workdir, env=oidc_provider.environment(CXT_OIDC_NAME=NAME)).spawn()
+    deadline = time.monotonic() + BOOT_TIMEOUT  # a busy machine boots it slowly; wait_ready then answers at once
+    while time.monotonic() < deadline and not _answers(app):
+        time.sleep(0.2)
+    app.wait_ready()
     yield app
     app.stop()
 
