@@ -194,7 +194,7 @@ from services import (  # noqa: E402, F401  (alerts: on import)
 )
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
-from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
+from ui import oidc_routes, open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
 
 
 async def _watch_sends() -> None:
@@ -238,6 +238,9 @@ if __name__ in {'__main__', '__mp_main__'}:
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)
     nicegui_app.include_router(session_routes.router)
+    nicegui_app.include_router(oidc_routes.router)  # /login/oidc/start and /login/oidc/callback: single sign-on
+    if serving:
+        nicegui_app.on_startup(oidc_routes.check_provider)  # one line: did the identity provider answer?
     nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)

@@ -8,6 +8,7 @@ from models.invitation import DeliveryStatus, Invitation, LinkState, ProcessHear
 from models.key_traffic import KeyTraffic
 from models.organization import Organization
 from models.passkey import Passkey
+from models.single_sign_on import SingleSignOnLink, SingleSignOnState
 from models.two_factor import AuthenticatorApp, CodeLock, PendingSignIn, RecoveryCode
 from models.user import LoginFailure, PasswordResetToken, Role, User, UserStatus
 
@@ -30,6 +31,8 @@ __all__ = [
     'ProcessHeartbeat',
     'RecoveryCode',
     'Role',
+    'SingleSignOnLink',
+    'SingleSignOnState',
     'StripeEvent',
     'User',
     'UserStatus',

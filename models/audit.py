@@ -46,6 +46,15 @@ class AuditAction(StrEnum):
     RECOVERY_CODES_RENEWED = 'two_factor.recovery_codes_renewed'
     TWO_FACTOR_REQUIRED = 'organization.two_factor_required'
     TWO_FACTOR_NOT_REQUIRED = 'organization.two_factor_optional'
+    SSO_SIGN_IN_SUCCEEDED = 'login.sso_succeeded'
+    SSO_SIGN_IN_REFUSED = 'login.sso_refused'
+    SSO_LINKED = 'sso.linked'
+    SSO_JOINED = 'sso.joined'
+    SSO_CONFIRMED = 'sso.confirmed'
+    SSO_REQUIRED = 'organization.sso_required'
+    SSO_NOT_REQUIRED = 'organization.sso_optional'
+    SSO_PASSWORD_REFUSED = 'login.password_refused_sso'
+    SSO_BREAK_GLASS = 'login.break_glass'
 
     @property
     def label(self) -> str:
@@ -91,6 +100,15 @@ ACTION_LABELS = {
     AuditAction.RECOVERY_CODES_RENEWED: 'Made new recovery codes',
     AuditAction.TWO_FACTOR_REQUIRED: 'Required two-factor authentication for everyone',
     AuditAction.TWO_FACTOR_NOT_REQUIRED: 'Stopped requiring two-factor authentication',
+    AuditAction.SSO_SIGN_IN_SUCCEEDED: 'Signed in with single sign-on',
+    AuditAction.SSO_SIGN_IN_REFUSED: 'Refused single sign-on',
+    AuditAction.SSO_LINKED: 'Linked single sign-on',
+    AuditAction.SSO_JOINED: 'Joined with single sign-on',
+    AuditAction.SSO_CONFIRMED: 'Confirmed with single sign-on',
+    AuditAction.SSO_REQUIRED: 'Required single sign-on for everyone',
+    AuditAction.SSO_NOT_REQUIRED: 'Stopped requiring single sign-on',
+    AuditAction.SSO_PASSWORD_REFUSED: 'Refused a password sign-in (single sign-on required)',
+    AuditAction.SSO_BREAK_GLASS: 'Signed in with a password while single sign-on is required',
 }
 
 

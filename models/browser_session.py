@@ -1,6 +1,7 @@
 from datetime import datetime
 from typing import ClassVar
 
+from sqlalchemy import Boolean, false
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
@@ -26,3 +27,5 @@ class BrowserSession(SQLModel, table=True):
     password_confirmed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=300)
+    # Signed in through the identity provider, which owns the second factor: this app asks for none of its own.
+    single_sign_on: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))

@@ -19,3 +19,8 @@ class Organization(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     # Every member signs in with a second factor; one without is sent to set it up at their next sign-in.
     require_two_factor: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
+    # Members sign in with single sign-on only (no password, no password reset); admins keep their password as a way
+    # back in when the provider is down, and each such sign-in is audited and mailed to the admins.
+    require_single_sign_on: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
+    )

@@ -42,6 +42,7 @@ ALERTED_ACTIONS = frozenset(
         AuditAction.MEMBER_REMOVED,
         AuditAction.ADMIN_CREATED,
         AuditAction.INVITATION_ACCEPTED,
+        AuditAction.SSO_BREAK_GLASS,
     }
 )
 
@@ -177,6 +178,9 @@ def describe(session: Session, alert: Alert) -> _Change | None:
         AuditAction.API_KEY_ROTATED: lambda: _Change('The API key was rotated', target),
         AuditAction.API_KEY_OLD_REVOKED: lambda: _Change('An old API key was revoked', target),
         AuditAction.ADMIN_CREATED: lambda: _Change(f'{target} was made an admin from the command line'),
+        AuditAction.SSO_BREAK_GLASS: lambda: _Change(
+            f'{target} signed in with a password while single sign-on is required'
+        ),
     }
     if alert.action in simple:
         return simple[alert.action]()

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    # Single sign-on (OpenID Connect): all optional; nothing changes while the issuer is unset.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_name: str = Field(default='single sign-on', min_length=1, max_length=60)
+    oidc_scopes: str = 'openid email profile'
+    oidc_allowed_domains: str = ''
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f'sqlite:///{(self.data_dir / "cxt.sqlite3").resolve()}'
@@ -76,6 +84,21 @@ class Settings(BaseSettings):
     def billing_configured(self) -> bool:
         return bool(self.stripe_secret_key)
 
+    @property
+    def single_sign_on_configured(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def oidc_redirect_uri(self) -> str:
+        """What the provider must allow as the redirect (callback) URI."""
+        return f'{self.resolved_public_url}/login/oidc/callback'
+
+    @property
+    def oidc_allowed_domain_set(self) -> frozenset[str]:
+        return frozenset(
+            part.strip().lower().lstrip('@') for part in self.oidc_allowed_domains.split(',') if part.strip()
+        )
+
 
 def _is_secret(variable: str) -> bool:
     return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY', 'TOKEN'))
@@ -91,8 +114,24 @@ def load_settings() -> Settings:
         # A secret's value is never repeated: this line goes to the start-up log.
         shown = '' if _is_secret(variable) else f' (got {error.get("input")!r})'
         raise ConfigError(f'{variable}: {error["msg"]}{shown}') from None
+    check_single_sign_on(settings)
     make_data_dir_private(settings.data_dir)
     return settings
+
+
+def check_single_sign_on(settings: Settings) -> None:
+    """The single sign-on variables make sense together (the provider itself is asked later, at start-up)."""
+    if not settings.oidc_issuer:
+        return
+    issuer = settings.oidc_issuer.strip()
+    if not issuer.startswith(('https://', 'http://')) or ' ' in issuer:
+        raise ConfigError(f'CXT_OIDC_ISSUER: must be the https:// address of the identity provider (got {issuer!r})')
+    if not settings.oidc_client_id:
+        raise ConfigError('CXT_OIDC_CLIENT_ID: required when CXT_OIDC_ISSUER is set')
+    if not settings.oidc_client_secret:
+        raise ConfigError('CXT_OIDC_CLIENT_SECRET: required when CXT_OIDC_ISSUER is set')
+    if 'openid' not in settings.oidc_scopes.split():
+        raise ConfigError(f'CXT_OIDC_SCOPES: must include openid (got {settings.oidc_scopes!r})')
 
 
 def make_data_dir_private(data_dir: Path) -> None:

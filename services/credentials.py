@@ -3,17 +3,27 @@ invitation brings the same address back (the same person, or a mailbox given to 
 invitation starts from nothing but the new password.
 
 Passkeys, the authenticator app and its recovery codes, open password-reset links, sign-ins waiting for their second
-step, the code lock, and every session (in every process: sessions are rows, see `services/sessions.py`).
+step, the code lock, the link to the identity provider (single sign-on), and every session (in every process:
+sessions are rows, see `services/sessions.py`).
 """
 
 from sqlmodel import Session, col, delete
 
-from models import AuthenticatorApp, CodeLock, Passkey, PasswordResetToken, PendingSignIn, RecoveryCode
+from models import (
+    AuthenticatorApp,
+    CodeLock,
+    Passkey,
+    PasswordResetToken,
+    PendingSignIn,
+    RecoveryCode,
+    SingleSignOnLink,
+)
 from services import sessions
 
 
 def forget_all(*, session: Session, user_id: int) -> None:
     """Delete every credential and session of the account (inside the caller's transaction)."""
-    for model in (Passkey, AuthenticatorApp, RecoveryCode, PasswordResetToken, PendingSignIn, CodeLock):
+    forgotten = (Passkey, AuthenticatorApp, RecoveryCode, PasswordResetToken, PendingSignIn, CodeLock, SingleSignOnLink)
+    for model in forgotten:
         session.exec(delete(model).where(col(model.user_id) == user_id))
     sessions.end_all(session=session, user_id=user_id)

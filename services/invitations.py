@@ -371,8 +371,35 @@ def accept_invitation(*, session: Session, token: str, name: str, password_hash:
     view = lookup_invitation(session=session, token=token)
     if view.state != LinkState.VALID:
         raise ValidationFailed(view.message)
+    return _claim_and_create(
+        session=session, token_hash=crypto.sha256_hex(token), name=name, password_hash=password_hash, ip=ip
+    )
+
+
+def pending_for_email(*, session: Session, email: str) -> Invitation | None:
+    """The newest invitation for `email` that can still be accepted (single sign-on accepts it without the link)."""
     now = utcnow()
-    token_hash = crypto.sha256_hex(token)
+    return session.exec(
+        select(Invitation)
+        .where(
+            Invitation.email == email,
+            col(Invitation.accepted_at).is_(None),
+            col(Invitation.revoked_at).is_(None),
+            col(Invitation.expires_at) > now,
+        )
+        .order_by(col(Invitation.sent_at).desc(), col(Invitation.id).desc())
+    ).first()
+
+
+def accept_pending(*, session: Session, invitation: Invitation, name: str, ip: str | None = None) -> User:
+    """Accept a pending invitation for someone the identity provider vouched for (`pending_for_email`): the account
+    has no password of its own (single sign-on signs it in)."""
+    return _claim_and_create(session=session, token_hash=invitation.token_hash, name=name, password_hash='', ip=ip)
+
+
+def _claim_and_create(*, session: Session, token_hash: str, name: str, password_hash: str, ip: str | None) -> User:
+    """Claim the invitation (once: two accepts at once create one user) and create or revive its account."""
+    now = utcnow()
     claimed = session.exec(
         update(Invitation)
         .where(

@@ -175,6 +175,8 @@ _AUDITED_SIGN_INS = {
     'login.failed': sign_ins.labels(SignInMethod.PASSWORD, SignInResult.FAILED),
     'login.passkey_succeeded': sign_ins.labels(SignInMethod.PASSKEY, SignInResult.OK),
     'login.passkey_failed': sign_ins.labels(SignInMethod.PASSKEY, SignInResult.FAILED),
+    'login.sso_succeeded': sign_ins.labels(SignInMethod.SSO, SignInResult.OK),
+    'login.sso_refused': sign_ins.labels(SignInMethod.SSO, SignInResult.FAILED),
 }
 
 

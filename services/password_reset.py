@@ -10,7 +10,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from models import AuditAction, LinkState, LoginFailure, Organization, PasswordResetToken, User, UserStatus
 from models.base import stored_id, utcnow
-from services import auth, code_lock, crypto, mail, sessions
+from services import auth, code_lock, crypto, mail, sessions, single_sign_on
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotFound, PermissionDenied, ValidationFailed
@@ -47,7 +47,7 @@ def request_reset(
     except ValidationFailed:
         return None
     user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
-    if user is None:
+    if user is None or single_sign_on.password_refused(session=session, user=user):
         return None
     issued = _issue(session=session, user=user)
     if issued is None:
@@ -154,6 +154,7 @@ def reset_password(*, session: Session, token: str, password_hash: str, ip: str 
     user = session.get(User, record.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         raise ValidationFailed(STATE_MESSAGES[LinkState.UNKNOWN])
+    single_sign_on.refuse_password_reset(session=session, user=user)
     user.password_hash = password_hash
     session.add(user)
     assert user.id is not None

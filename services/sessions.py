@@ -57,15 +57,24 @@ def token_from_cookie(value: str | None) -> str | None:
     return crypto.unsigned(value, 'session-cookie')
 
 
-def start(*, session: Session, user: User, ip: str | None, user_agent: str | None, second_factor: bool = False) -> str:
+def start(
+    *,
+    session: Session,
+    user: User,
+    ip: str | None,
+    user_agent: str | None,
+    second_factor: bool = False,
+    single_sign_on: bool = False,
+) -> str:
     """A new session for `user`, just signed in; returns its handoff code. The sign-in counts as a password entry
     (sensitive actions need none for 10 minutes) when it presented a second factor (`second_factor`: a code, a
     passkey, or an app set up in this sign-in), or when the account has none: a password alone never does for an
-    account with a second factor."""
+    account with a second factor. `single_sign_on`: signed in through the identity provider, which owns the second
+    factor (and counts as a password entry, like `Confirm with …`)."""
     assert user.id is not None
     code = secrets.token_urlsafe(32)
     now = utcnow()
-    counts = second_factor or not two_factor.has_second_factor(session=session, user_id=user.id)
+    counts = second_factor or single_sign_on or not two_factor.has_second_factor(session=session, user_id=user.id)
     session.add(
         BrowserSession(
             user_id=user.id,
@@ -76,6 +85,7 @@ def start(*, session: Session, user: User, ip: str | None, user_agent: str | Non
             password_confirmed_at=now if counts else None,
             ip=(ip or '')[:64] or None,
             user_agent=(user_agent or '')[:MAX_USER_AGENT] or None,
+            single_sign_on=single_sign_on,
         )
     )
     session.flush()
@@ -113,7 +123,7 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
     user = session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
         return None
-    if two_factor.setup_required(session=session, user=user):
+    if not row.single_sign_on and two_factor.setup_required(session=session, user=user):
         return None  # the organization requires a second factor: the next sign-in sets it up first
     assert row.id is not None
     return SignedIn(

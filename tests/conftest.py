@@ -9,6 +9,7 @@ import pytest
 from nicegui.testing import User
 
 from services import auth, config, db, key_cache
+from tests.oidc_provider import OidcProvider
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 
@@ -102,6 +103,15 @@ def postgres() -> Iterator[PostgresServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope='session')
+def oidc_provider() -> Iterator[OidcProvider]:
+    """A real OpenID Connect provider (panva's oidc-provider under Node, tests/oidc_provider/) on 127.0.0.1 for the
+    whole run; started only when a test asks for it."""
+    provider = OidcProvider().start()
+    yield provider
+    provider.stop()
 
 
 @pytest.fixture

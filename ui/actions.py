@@ -22,15 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from nicegui import run, ui
+from nicegui import context, run, ui
 from sqlmodel import Session
 
 from models import User
-from services import auth, sessions
+from services import auth, sessions, single_sign_on
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.permissions import password_is_recent
 from ui import open_pages, session, theme
+from ui.components import single_sign_on as single_sign_on_buttons
 from ui.components.busy import busy
 from ui.components.forms import (
     clear_field_errors,
@@ -203,6 +204,8 @@ def confirm_password_title(purpose: str | None = None) -> str:
 async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = None) -> datetime | None:
     """The `Confirm your password [to <purpose>]` dialog, named by that title; the new password time of this session
     once confirmed, else None. Closing it gives the focus back to the control that opened it."""
+    if not single_sign_on.has_password(signed.user) and single_sign_on_buttons.configured():
+        return await _confirm_with_provider(purpose)
     ip = session.client_ip()
     with theme.dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
         ui.label('It has been more than 10 minutes since you last entered your password.').classes(
@@ -225,6 +228,24 @@ async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = N
             confirm_button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-password')
     confirmed_at = await dialog
     return confirmed_at if isinstance(confirmed_at, datetime) else None
+
+
+async def _confirm_with_provider(purpose: str | None) -> None:
+    """For someone without a password here: `Confirm with <name>`, a fresh sign-in at the identity provider, which
+    brings this page back with the confirmation recorded (the person then repeats the action)."""
+    request = context.client.request
+    here = request.url.path + (f'?{request.url.query}' if request.url.query else '') if request is not None else '/'
+    with theme.dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
+        name = single_sign_on_buttons.provider_name()
+        ui.label(
+            f'It has been more than 10 minutes since you last signed in. Sign in again with {name}, then repeat '
+            'what you were doing.'
+        ).classes('text-sm text-grey-8')
+        single_sign_on_buttons.confirm_button(here)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
+    await dialog
+    return None
 
 
 def password_is_right(user: User, password: str, ip: str | None) -> bool:

@@ -126,7 +126,12 @@ def app_pool(
         'CXT_STRIPE_WEBHOOK_SECRET': stripe.webhook_secret,
     }
     here = Path(__file__).parent
-    modules = {item.path for item in request.session.items if here in item.path.parents}
+    # Modules that bring their own app (single sign-on's, configured for the test provider) take none from the pool.
+    modules = {
+        item.path
+        for item in request.session.items
+        if here in item.path.parents and 'app' in getattr(item, 'fixturenames', ())
+    }
     pool = AppPool(lambda: AppProcess(REPO_ROOT, tmp_path_factory.mktemp('app'), env=env), wanted=len(modules))
     yield pool
     pool.stop_all()

@@ -7,6 +7,7 @@ from services import auth, invitations
 from services.db import write_scope
 from ui import actions, open_pages, session, theme
 from ui.components.forms import new_password_input
+from ui.components.single_sign_on import accept_button
 from ui.pages.two_factor import after_password
 
 NEWER_INVITATION = (
@@ -51,6 +52,7 @@ async def invite_page(token: str) -> None:
 
         fields['password'].on('keydown.enter', accept)
         button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')
+        accept_button(token)  # `Accept with <name>`, when single sign-on is configured
 
 
 def _accept(token: str, name: str, password: str, ip: str | None, user_agent: str | None) -> tuple[User, str]:

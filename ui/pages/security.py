@@ -21,6 +21,7 @@ from ui.components import times
 from ui.components.alert_settings import alerts_card
 from ui.components.forms import new_password_input, password_input
 from ui.components.passkeys import browser_name, passkeys_section
+from ui.components.single_sign_on_settings import SingleSignOnCard
 from ui.components.two_factor_settings import TwoFactorCard
 from ui.pages.login import SIGNED_OUT_EVERYWHERE
 from ui.pages.organization import ORGANIZATION_PATH
@@ -43,6 +44,7 @@ async def security_page(request: Request) -> RedirectResponse | None:
             with ui.row().classes('items-center gap-1 text-body2'):
                 ui.label('Rules for everyone in your organization, like requiring two-factor authentication:')
                 ui.link('Organization', ORGANIZATION_PATH)
+        SingleSignOnCard(user=user, organization=organization)  # admins: `Require single sign-on for everyone`
         passkeys_section()
         if user.role == Role.ADMIN:  # alerts go to admins only
             alerts_card(user=user)  # `Email me about key and team changes`

@@ -1,0 +1,160 @@
+"""`/login/oidc/start` and `/login/oidc/callback`: the round trip to the identity provider (single sign-on).
+
+Plain HTTP routes, like `/session/start`: the start redirects the browser to the provider (Authlib keeps the round
+trip's state bound to this browser, `services/oidc.py`); the callback checks what the provider sent, applies the rules
+of who gets in (`services/single_sign_on.py`) and hands the new session to `/session/start`, which sets the cookie.
+Every refusal ends on `/login` with one plain sentence; nothing is created.
+"""
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from services import crypto, oidc, sessions, single_sign_on
+from services.config import current_settings
+from services.db import read_scope, write_scope
+from services.single_sign_on import Refusal
+from ui.session import COOKIE, safe_redirect_target, start_url
+
+START_PATH = '/login/oidc/start'
+CALLBACK_PATH = '/login/oidc/callback'
+_CONTEXT = 'cxt_sso'  # in the browser's signed session: what the round trip is for
+_NOTICE = 'sso-notice'
+MAX_INVITATION_TOKEN = 100
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def sign_in_url(*, target: str = '/', invitation: str | None = None, confirm: bool = False) -> str:
+    """Where `Sign in with …`, `Accept with …` and `Confirm with …` go."""
+    query: dict[str, str] = {'next': safe_redirect_target(target)}
+    if invitation:
+        query['invitation'] = invitation
+    if confirm:
+        query['confirm'] = '1'
+    return f'{START_PATH}?{urlencode(query)}'
+
+
+def notice_url(message: str, target: str = '/') -> str:
+    """`/login` saying `message` (signed, so nobody can make the page say something else)."""
+    query = {'notice': crypto.signed(message, _NOTICE), 'redirect_to': safe_redirect_target(target)}
+    return f'/login?{urlencode(query)}'
+
+
+def notice_from(value: str | None) -> str | None:
+    return crypto.unsigned(value, _NOTICE) if value else None
+
+
+@router.get(START_PATH, include_in_schema=False)
+async def start(request: Request, next: str = '/', invitation: str = '', confirm: str = '') -> RedirectResponse:
+    target = safe_redirect_target(next)
+    if not current_settings().single_sign_on_configured:
+        return RedirectResponse('/login', status_code=303)
+    if confirm and await run_in_threadpool(_signed_in, request) is None:
+        return RedirectResponse('/login', status_code=303)
+    try:
+        response, state = await oidc.begin(request, fresh_sign_in=bool(confirm))
+    except oidc.ProviderUnavailable as unavailable:
+        log.warning('%s', unavailable)
+        return RedirectResponse(notice_url(str(unavailable), target), status_code=303)
+    request.session[_CONTEXT] = {
+        'state': state,
+        'next': target,
+        'invitation': invitation[:MAX_INVITATION_TOKEN],
+        'confirm': bool(confirm),
+        'started': time.time(),
+    }
+    return response
+
+
+@router.get(CALLBACK_PATH, include_in_schema=False)
+async def callback(request: Request) -> RedirectResponse:
+    context: dict[str, Any] = request.session.pop(_CONTEXT, None) or {}
+    target = safe_redirect_target(context.get('next'))
+    ip = request.client.host if request.client else None
+    try:
+        identity = await oidc.finish(request)
+    except oidc.SignInFailed as failed:
+        log.warning('single sign-on refused: %s', failed.reason)
+        await run_in_threadpool(_record, Refusal(str(failed), failed.reason), ip)
+        return RedirectResponse(notice_url(str(failed), target), status_code=303)
+    if context.get('state') != request.query_params.get('state'):  # Authlib took this browser's state: it must be ours
+        refusal = Refusal('That sign-in did not work. Start again from the sign-in page.', 'round trip mismatch')
+        await run_in_threadpool(_record, refusal, ip)
+        return RedirectResponse(notice_url(refusal.message), status_code=303)
+    if context.get('confirm'):
+        token = sessions.token_from_cookie(request.cookies.get(COOKIE))
+        said = await run_in_threadpool(_confirm, identity, token, float(context.get('started') or 0), ip)
+        if said is not None:
+            return RedirectResponse(notice_url(said, target), status_code=303)
+        return RedirectResponse(target, status_code=303)
+    agent = request.headers.get('user-agent')
+    outcome = await run_in_threadpool(_sign_in, identity, ip, agent, context.get('invitation') or None)
+    if isinstance(outcome, Refusal):
+        return RedirectResponse(notice_url(outcome.message), status_code=303)
+    return RedirectResponse(start_url(outcome, target), status_code=303)
+
+
+class _RolledBack(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+def _sign_in(
+    identity: oidc.ProviderIdentity, ip: str | None, user_agent: str | None, invitation: str | None
+) -> str | Refusal:
+    """Who gets in, and their session's handoff code; a refusal rolls everything back and is recorded on its own."""
+    try:
+        with write_scope() as db:
+            outcome = single_sign_on.sign_in(session=db, identity=identity, ip=ip, invitation_token=invitation)
+            if isinstance(outcome, Refusal):
+                raise _RolledBack(outcome)
+            return single_sign_on.start_session(session=db, user=outcome, ip=ip, user_agent=user_agent)
+    except _RolledBack as rolled_back:
+        _record(rolled_back.refusal, ip)
+        return rolled_back.refusal
+
+
+def _confirm(identity: oidc.ProviderIdentity, token: str | None, started_at: float, ip: str | None) -> str | None:
+    """`Confirm with …` came back: None once this session's password time is renewed, else what to tell."""
+    with write_scope() as db:
+        signed = sessions.signed_in(session=db, token=token)
+        if signed is None:
+            return 'Your session has ended. Sign in again.'
+        outcome = single_sign_on.confirm(
+            session=db, identity=identity, session_id=signed.session_id, user=signed.user, started_at=started_at, ip=ip
+        )
+        if isinstance(outcome, Refusal):
+            single_sign_on.record_refusal(session=db, refusal=outcome, ip=ip)
+            return outcome.message
+    return None
+
+
+def _record(refusal: Refusal, ip: str | None) -> None:
+    with write_scope() as db:
+        single_sign_on.record_refusal(session=db, refusal=refusal, ip=ip)
+
+
+def _signed_in(request: Request) -> sessions.SignedIn | None:
+    with read_scope() as db:
+        return sessions.signed_in(session=db, token=sessions.token_from_cookie(request.cookies.get(COOKIE)))
+
+
+async def check_provider() -> None:
+    """At start-up: one line saying whether the identity provider answered (the app serves either way)."""
+    settings = current_settings()
+    if not settings.single_sign_on_configured:
+        return
+    try:
+        await oidc.discover(settings)
+    except oidc.ProviderUnavailable as unavailable:
+        log.warning('%s. Passwords keep working; /login says so when someone tries it.', unavailable)
+        return
+    log.info('Single sign-on with %s (%s) is on', settings.oidc_name, settings.oidc_issuer)
