@@ -44,7 +44,7 @@ RECOVERY_CODE_LENGTH = 10  # shown as two groups of 5: about 49 bits each
 PENDING_LIFETIME = timedelta(minutes=10)
 
 ENROLMENT_REUSE = timedelta(hours=1)  # an unconfirmed secret is shown again (another tab) within this time
-THROTTLE_PREFIX = 'second-factor:'
+THROTTLE = attempts.Throttle.SECOND_FACTOR
 OPERATOR = 'command line'
 MAX_CODE_INPUT = 40
 
@@ -213,7 +213,7 @@ def confirm_enrolment(*, session: Session, user: User, code: str, ip: str | None
     if step is None:
         _record_failure(session=session, user=stored, ip=ip)
         return None
-    attempts.succeeded(session=session, claim_id=claim_id, email=THROTTLE_PREFIX + stored.email, ip=ip)
+    attempts.succeeded(session=session, claim_id=claim_id, email=stored.email, ip=ip, throttle=THROTTLE)
     app.confirmed_at, app.last_used_step = utcnow(), step
     session.add(app)
     codes = _new_recovery_codes(session=session, user=stored)
@@ -523,7 +523,7 @@ def _pending(*, session: Session, token: str | None) -> tuple[PendingSignIn | No
 
 def _claim(*, session: Session, user: User, ip: str | None) -> int:
     """Count a code attempt before it is checked (raises `LoginLocked` at the limit, like passwords)."""
-    return attempts.claim(session=session, email=THROTTLE_PREFIX + user.email, ip=ip)
+    return attempts.claim(session=session, email=user.email, ip=ip, throttle=THROTTLE)
 
 
 def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> CodeOutcome:
@@ -559,7 +559,7 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
     if not accepted:
         _record_failure(session=session, user=user, ip=ip)
         return CodeOutcome(user=None)
-    attempts.succeeded(session=session, claim_id=claim_id, email=THROTTLE_PREFIX + user.email, ip=ip)
+    attempts.succeeded(session=session, claim_id=claim_id, email=user.email, ip=ip, throttle=THROTTLE)
     left = 0
     if used_recovery:
         session.flush()
@@ -650,4 +650,4 @@ def _remove_second_factor(*, session: Session, user: User) -> None:
     session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     session.exec(delete(PendingSignIn).where(col(PendingSignIn.user_id) == user.id))
     session.exec(delete(Passkey).where(col(Passkey.user_id) == user.id))  # the lost phone may have held them too
-    attempts.unlock(session=session, email=THROTTLE_PREFIX + user.email)
+    attempts.unlock(session=session, email=user.email, throttle=THROTTLE)
