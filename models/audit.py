@@ -46,6 +46,8 @@ class AuditAction(StrEnum):
     RECOVERY_CODES_RENEWED = 'two_factor.recovery_codes_renewed'
     TWO_FACTOR_REQUIRED = 'organization.two_factor_required'
     TWO_FACTOR_NOT_REQUIRED = 'organization.two_factor_optional'
+    ALERTS_TURNED_ON = 'alerts.turned_on'
+    ALERTS_TURNED_OFF = 'alerts.turned_off'
 
     @property
     def label(self) -> str:
@@ -91,6 +93,8 @@ ACTION_LABELS = {
     AuditAction.RECOVERY_CODES_RENEWED: 'Made new recovery codes',
     AuditAction.TWO_FACTOR_REQUIRED: 'Required two-factor authentication for everyone',
     AuditAction.TWO_FACTOR_NOT_REQUIRED: 'Stopped requiring two-factor authentication',
+    AuditAction.ALERTS_TURNED_ON: 'Turned security alerts on',
+    AuditAction.ALERTS_TURNED_OFF: 'Turned security alerts off',
 }
 
 
