@@ -43,7 +43,6 @@ RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'  # no 0/o, 1/l/i: easy to 
 RECOVERY_CODE_LENGTH = 10  # shown as two groups of 5: about 49 bits each
 PENDING_LIFETIME = timedelta(minutes=10)
 
-ENROLMENT_REUSE = timedelta(hours=1)  # an unconfirmed secret is shown again (another tab) within this time
 THROTTLE = attempts.Throttle.SECOND_FACTOR
 OPERATOR = 'command line'
 MAX_CODE_INPUT = 40
@@ -181,22 +180,22 @@ def status(*, session: Session, user: User) -> Status:
 # --- setting up the authenticator app -------------------------------------------------------------------------
 
 
-def begin_enrolment(*, session: Session, user: User) -> Enrolment:
-    """A secret for a new authenticator app, stored unconfirmed until one code from the app is entered; an
-    unconfirmed secret from the last hour is shown again (a second tab shows the same QR code)."""
+def begin_enrolment(*, session: Session, user: User, password_confirmed_at: datetime | None) -> Enrolment:
+    """A secret for a new authenticator app (needs a recent password, like adding a passkey), stored unconfirmed until
+    one code from the app is entered. Always a new one: an unconfirmed secret is never shown again (to another
+    session, say); a set-up started again replaces the earlier one."""
+    require_recent_password(password_confirmed_at)
     stored = _active_user(session=session, user_id=user.id)
     app = _app_of(session=session, user_id=stored.id)
     if app is not None and app.confirmed_at is not None:
         raise ValidationFailed('Your authenticator app is already set up. Turn it off first to set up another.')
-    secret = _reusable_secret(app)
-    if secret is None:
-        if app is not None:
-            session.delete(app)
-            session.flush()
-        secret = pyotp.random_base32()
-        assert stored.id is not None
-        session.add(AuthenticatorApp(user_id=stored.id, secret_encrypted=crypto.encrypt(secret)))
+    if app is not None:
+        session.delete(app)
         session.flush()
+    secret = pyotp.random_base32()
+    assert stored.id is not None
+    session.add(AuthenticatorApp(user_id=stored.id, secret_encrypted=crypto.encrypt(secret)))
+    session.flush()
     uri = TOTP(secret).provisioning_uri(name=stored.email, issuer_name=ISSUER)
     return Enrolment(secret=secret, uri=uri)
 
@@ -428,6 +427,15 @@ def pending_step(*, session: Session, token: str | None) -> PendingStep | None:
     return PendingStep(email=user.email, needs_set_up=not has_authenticator_app(session=session, user_id=user.id))
 
 
+def begin_pending_enrolment(*, session: Session, token: str | None) -> Enrolment:
+    """`begin_enrolment` for the account behind this browser's pending sign-in, whose password was entered when the
+    pending sign-in began (at most 10 minutes ago)."""
+    row, user = _pending(session=session, token=token)
+    if row is None or user is None:
+        raise SignInExpired()
+    return begin_enrolment(session=session, user=user, password_confirmed_at=row.created_at)
+
+
 def pending_user(*, session: Session, token: str | None) -> User:
     """The account behind this browser's pending sign-in; raises `SignInExpired` when there is none."""
     row, user = _pending(session=session, token=token)
@@ -587,16 +595,6 @@ def _record_failure(*, session: Session, user: User, ip: str | None) -> None:
         ip=ip,
     )
     attempts.prune(session=session)
-
-
-def _reusable_secret(app: AuthenticatorApp | None) -> str | None:
-    """An unconfirmed app's secret from the last hour, when the server can still read it."""
-    if app is None or utcnow() - app.created_at >= ENROLMENT_REUSE:
-        return None
-    try:
-        return crypto.decrypt(app.secret_encrypted)
-    except ServiceError:
-        return None
 
 
 def _secret_of(app: AuthenticatorApp) -> str:

@@ -55,7 +55,7 @@ def subjects(server: SmtpServer) -> dict[str, set[str]]:
 
 def set_up_app(user: User) -> str:
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=user).secret
+        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
         assert two_factor.confirm_enrolment(session=session, user=user, code=TOTP(secret).now(), ip=ADDRESS)
     return secret
 

@@ -8,6 +8,7 @@ import pytest
 from pyotp.totp import TOTP
 
 from models import User
+from models.base import utcnow
 from services import attempts, passkeys, two_factor
 from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked
@@ -21,7 +22,7 @@ def victim(database: None) -> tuple[User, str]:
     """An account with an authenticator app: it and its secret."""
     with write_scope() as session:
         user = make_user(session, organization=make_organization(session), email='victim@example.com')
-        secret = two_factor.begin_enrolment(session=session, user=user).secret
+        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
         assert two_factor.confirm_enrolment(session=session, user=user, code=TOTP(secret).now()) is not None
     return user, secret
 

@@ -29,7 +29,7 @@ START_PATH = '/login/code/start'
 
 def enrol(session: Session, email: str = ADMIN_EMAIL) -> str:
     account = session.exec(select(Account).where(Account.email == email)).one()
-    secret = two_factor.begin_enrolment(session=session, user=account).secret
+    secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
     assert two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now()) is not None
     return secret
 

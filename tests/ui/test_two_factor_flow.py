@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
+from models.base import utcnow
 from services import attempts, auth, sessions, two_factor
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, from_database, in_database, set_up_organization, sign_in
 from tests.ui.test_team_flow import member_event, rows, should_see_in_row
@@ -35,7 +36,7 @@ async def enrolled(email: str = ADMIN_EMAIL) -> tuple[str, list[str]]:
 
     def enrol(session: Session) -> tuple[str, list[str]]:
         account = session.exec(select(Account).where(Account.email == email)).one()
-        secret = two_factor.begin_enrolment(session=session, user=account).secret
+        secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
         codes = two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now())
         assert codes is not None
         return secret, codes

@@ -160,8 +160,7 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
 
 def _begin(token: str | None) -> two_factor.Enrolment:
     with write_scope() as db:
-        user = two_factor.pending_user(session=db, token=token)
-        return two_factor.begin_enrolment(session=db, user=user)
+        return two_factor.begin_pending_enrolment(session=db, token=token)
 
 
 def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
