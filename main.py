@@ -149,6 +149,7 @@ from nicegui import app as nicegui_app  # noqa: E402
 from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
+from api.host_check import install_host_check  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
 from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
 from services.db import init_database, write_scope  # noqa: E402
@@ -178,6 +179,7 @@ if __name__ in {'__main__', '__mp_main__'}:
     nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)
+    install_host_check(app, public_url=settings.public_url)  # DNS rebinding: only our own names
     ui.run_with(
         app,
         title='CX Toolbox Dashboard',
