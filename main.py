@@ -154,7 +154,7 @@ from api.security_headers import install_security_headers  # noqa: E402
 from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
-from ui import housekeeping, open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
+from ui import housekeeping, open_pages, pages, session_routes, sign_in_binding, socket_guard  # noqa: E402  (importing pages registers every page)
 
 if __name__ in {'__main__', '__mp_main__'}:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
@@ -175,6 +175,8 @@ if __name__ in {'__main__', '__mp_main__'}:
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)
     nicegui_app.on_startup(housekeeping.start)  # ended sessions, stale handoff codes: deleted every 10 minutes
+    # Every page gives its browser a nonce its sign-in codes are bound to (no login CSRF).
+    nicegui_app.add_middleware(sign_in_binding.SignInNonces, https=settings.resolved_public_url.startswith('https://'))
     nicegui_app.include_router(session_routes.router)
     nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()

@@ -14,7 +14,16 @@ from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
 from models.base import utcnow
 from services import attempts, auth, sessions, two_factor
-from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, from_database, in_database, set_up_organization, sign_in
+from tests.ui.helpers import (
+    ADMIN_EMAIL,
+    PASSWORD,
+    button,
+    from_database,
+    in_database,
+    open_handoff,
+    set_up_organization,
+    sign_in,
+)
 from tests.ui.test_team_flow import member_event, rows, should_see_in_row
 from ui.session import start_url
 
@@ -160,7 +169,7 @@ async def test_the_organization_requirement_sends_a_member_to_set_up_the_app(
         return sessions.start(session=session, user=member, ip='192.0.2.7', user_agent='Member browser')
 
     member_browser = create_user()
-    await member_browser.open(start_url(await in_database(add_member)))
+    await open_handoff(member_browser, start_url(await in_database(add_member)))
     await member_browser.should_see(f'Signed in as {MEMBER_EMAIL}')
 
     await user.open('/security')

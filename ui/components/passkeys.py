@@ -14,7 +14,7 @@ from nicegui.element import Element
 from services import passkeys, sessions
 from services.db import write_scope
 from services.errors import ServiceError
-from ui import actions, session, theme
+from ui import actions, session, sign_in_binding, theme
 
 # What the person is told when the browser's part did not happen (nothing reached the server).
 _ADD_FAILURES = {
@@ -245,7 +245,7 @@ class PasskeySignInButton:
         if handoff is None:
             self.renew()  # single use: the next try gets a new challenge
             return
-        ui.navigate.to(session.start_url(handoff, self.target))
+        sign_in_binding.go(session.start_url(handoff, self.target))
 
     def failed(self, reason: str, detail: str) -> None:
         _say(self.alert, _SIGN_IN_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))

@@ -6,7 +6,7 @@ from nicegui import ui
 from services import auth, sessions, two_factor
 from services.db import write_scope
 from services.errors import InvalidCredentials
-from ui import actions, open_pages, session, theme
+from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import form_message, password_input
 from ui.components.passkeys import passkey_sign_in_button
 from ui.pages.two_factor import pending_start_url
@@ -37,7 +37,7 @@ async def login_page(
                 password.value = ''
                 password.run_method('focus')  # where the next try starts (the message is announced meanwhile)
                 return
-            ui.navigate.to(destination)
+            sign_in_binding.go(destination)
 
         ip, agent = session.client_ip(), session.user_agent()
         password.on('keydown.enter', sign_in)

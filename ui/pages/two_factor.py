@@ -20,7 +20,7 @@ from services import sessions, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ValidationFailed
-from ui import actions, session, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.authenticator import AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
 
@@ -50,7 +50,10 @@ def _with_target(path: str, target: str, **extra: str) -> str:
 
 
 @router.get(START_PATH, include_in_schema=False)
-async def start_pending(code: str = '', next: str = '/') -> RedirectResponse:
+async def start_pending(request: Request, code: str = '', next: str = '/', bind: str = '') -> RedirectResponse:
+    if not sign_in_binding.is_bound(request, code=code, bind=bind):
+        return RedirectResponse('/login', status_code=303)  # a code handed to another browser: login CSRF
+
     def trade() -> str | None:
         with write_scope() as db:
             return two_factor.complete_pending_handoff(session=db, code=code)
@@ -101,7 +104,7 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
             )
             if handoff is None:
                 return
-            ui.navigate.to(session.start_url(handoff, target))
+            sign_in_binding.go(session.start_url(handoff, target))
 
         code.on('keydown.enter', verify)
         button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
@@ -150,7 +153,7 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
         async def done() -> None:
             handoff = await actions.submit(lambda: _finish(token, ip, agent))
             if handoff is not None:
-                ui.navigate.to(session.start_url(handoff, target))
+                sign_in_binding.go(session.start_url(handoff, target))
 
         set_up = AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=done, done_label='Continue')
         ui.link('Back to sign in', '/login').classes('text-sm')
