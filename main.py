@@ -151,7 +151,7 @@ from nicegui import run, ui  # noqa: E402
 from api import create_api_app  # noqa: E402
 from api.host_check import install_host_check  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
+from services import alerts, crypto, invitations, key_cache, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
 from ui import housekeeping, open_pages, pages, session_routes, sign_in_binding, socket_guard  # noqa: E402  (importing pages registers every page)
@@ -171,6 +171,9 @@ if __name__ in {'__main__', '__mp_main__'}:
         # follow within a moment (on SQLite this process is the only one).
         nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
         nicegui_app.on_shutdown(open_pages.stop_following)
+        # The widget API's per-process cache, trusted only while its listener hears itself (services/key_cache.py).
+        nicegui_app.on_startup(lambda: key_cache.start(settings.resolved_database_url))
+        nicegui_app.on_shutdown(key_cache.stop)
     # The widget API's request counts: written once a minute and at shutdown (services/key_traffic.py).
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)

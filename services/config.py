@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path('./data')
     database_url: str | None = None
+    # PostgreSQL: the most connections one process opens for requests and pages (its two listeners come on top).
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     public_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=16)
 

@@ -37,10 +37,19 @@ READ_ONLY_OPTION = 'cxt_read_only'
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE transactions."""
+def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE transactions.
+
+    A networked database gets a pool of `pool_size` connections (default: `CXT_DATABASE_POOL_SIZE` when the settings
+    are configured, else 10), opened as needed and kept; no overflow beyond it, and a request that finds them all busy
+    waits up to 10 s (the widget API then answers 503). Pre-ping stays: it costs a round trip per checkout, which the
+    widget API now pays only on a cache miss (services/key_cache.py), and it spares a request the dead connection a
+    database restart leaves in the pool.
+    """
     if not url.startswith('sqlite'):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size or _configured_pool_size(), max_overflow=0, pool_timeout=10
+        )
     engine = _sqlite_engine(url)
 
     @event.listens_for(engine, 'begin')
@@ -53,6 +62,15 @@ def make_engine(url: str) -> Engine:
     # Held readers (hot_read_connection) must not outlive their engine.
     event.listen(engine, 'engine_disposed', _release_readers)
     return engine
+
+
+def _configured_pool_size() -> int:
+    from services.config import current_settings
+
+    try:
+        return current_settings().database_pool_size
+    except RuntimeError:
+        return 10
 
 
 def _sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:

@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL = 'cxt_events'
 PROCESS_ID = f'{os.getpid()}-{uuid.uuid4().hex[:12]}'  # unique per process, also across machines
-RETRY_FIRST = 0.5  # seconds before the first reconnection attempt; doubles up to RETRY_MAX
-RETRY_MAX = 10.0
+RETRY_FIRST = 0.25  # seconds before the first reconnection attempt; doubles up to RETRY_MAX
+# At most this long between attempts, so a process listens again within ~1 s of the database being back (a refused
+# attempt costs the database next to nothing; a failure is logged once, not per attempt).
+RETRY_MAX = 0.75
 
 
 class EventKind(StrEnum):
