@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Receive, Scope, Send
 
 from api.database_calls import key_lookup
-from services import key_traffic
+from services import key_traffic, metrics
 from services.api_keys import Miss, VerifiedKey, verify_from_cache, verify_key
 from services.db import hot_read_connection
 from services.db_errors import unavailable
@@ -103,8 +103,10 @@ async def get_organization(request: Request) -> Response:
         if known_origin is None:
             return _unavailable()
     if not isinstance(verified, VerifiedKey):
+        metrics.count_key_verification(metrics.KeyVerification.INVALID)
         headers = {'WWW-Authenticate': 'Bearer', **(_cors_headers(origin) if known_origin else {})}
         return Response(_INVALID_KEY_JSON, status_code=401, headers=headers, media_type=_JSON)
+    metrics.count_key_verification(metrics.KeyVerification.GRACE if verified.in_grace else metrics.KeyVerification.OK)
     body = _organization_json(
         verified.organization_id,
         verified.organization_name,
@@ -203,3 +205,9 @@ def _presented_key(request: Request) -> str | None:
 
 def _cors_headers(origin: str | None) -> dict[str, str]:
     return {'Access-Control-Allow-Origin': origin or '', 'Vary': 'Origin'}
+
+
+def _verification(verified: VerifiedKey | None) -> metrics.KeyVerification:
+    if verified is None:
+        return metrics.KeyVerification.INVALID
+    return metrics.KeyVerification.GRACE if verified.in_grace else metrics.KeyVerification.OK

@@ -171,6 +171,7 @@ class VerifiedKey:
     organization_name: str
     subdomain: str | None
     sandbox_subdomain: str | None
+    in_grace: bool = False  # an old key inside its rotation grace window (counted as `grace` in the metrics)
 
 
 _api_key = table_of(ApiKey)
@@ -260,7 +261,7 @@ def verify_key(
         if row is None:
             return None
         key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox_subdomain = row
-        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain)
+        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain, expires_at is not None)
         lookup = _KeyLookup(key_id, expires_at, last_used_at, verified)
         if cache is not None:
             if len(cache) >= _CACHE_LIMIT:

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts, code_lock, sessions, two_factor
+from services import attempts, code_lock, metrics, sessions, two_factor
 from services.audit import record_event
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
 from services.permissions import require_admin
@@ -97,11 +97,23 @@ def setup_needed(*, session: Session) -> bool:
 
 
 def validate_first_admin(*, organization_name: str, name: str, email: str, password: str) -> None:
-    """Every field of the setup form, in the order the form shows them (no database, no bcrypt)."""
-    validate_name(organization_name, field='organization', what='the organization name')
-    validate_name(name)
-    normalize_email(email)
-    validate_password(password)
+    """Every field of the setup form (no database, no bcrypt); every invalid one is reported at once, in the order the
+    form shows them."""
+    errors: dict[str, str] = {}
+    checks = (
+        lambda: validate_name(organization_name, field='organization', what='the organization name'),
+        lambda: validate_name(name),
+        lambda: normalize_email(email),
+        lambda: validate_password(password),
+    )
+    for check in checks:
+        try:
+            check()
+        except ValidationFailed as error:
+            for field, message in error.errors.items():
+                errors.setdefault(field or '', message)
+    if errors:
+        raise ValidationFailed.for_fields(errors)
 
 
 def create_first_admin(
@@ -156,7 +168,8 @@ def begin_sign_in(*, session: Session, email: str, ip: str | None = None) -> Pas
     email = (email or '').strip().lower()
     if len(email) > EMAIL_MAX_LENGTH:
         raise InvalidCredentials()  # no account has such an address: refused before anything is counted or stored
-    claim_id = attempts.claim(session=session, email=email, ip=ip)
+    with metrics.counting_lockout(metrics.SignInMethod.PASSWORD):
+        claim_id = attempts.claim(session=session, email=email, ip=ip)
     user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     return PasswordAttempt(
         email=email,

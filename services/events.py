@@ -22,6 +22,8 @@ from enum import StrEnum
 from sqlalchemy import make_url, text
 from sqlmodel import Session
 
+from services import metrics
+
 log = logging.getLogger(__name__)
 
 CHANNEL = 'cxt_events'
@@ -108,6 +110,7 @@ async def listen(
         try:
             async with await psycopg.AsyncConnection.connect(driver_url(url), autocommit=True) as connection:
                 await connection.execute(f'LISTEN {CHANNEL}')
+                metrics.set_events_listening(True)
                 if failing:
                     log.info('Cross-process events: listening again')
                 failing, delay = False, RETRY_FIRST
@@ -122,8 +125,10 @@ async def listen(
                         continue
                     await _guarded(on_event(event))
         except asyncio.CancelledError:
+            metrics.set_events_listening(False)
             raise
         except (psycopg.Error, OSError) as error:
+            metrics.set_events_listening(False)
             if not failing:
                 log.warning('Cross-process events: no connection to the database (%s); retrying', error)
             failing = True

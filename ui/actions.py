@@ -30,7 +30,7 @@ from services import auth, sessions
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.permissions import password_is_recent
-from ui import session, theme
+from ui import open_pages, session, theme
 from ui.components.busy import busy
 from ui.components.forms import (
     clear_field_errors,
@@ -172,7 +172,10 @@ async def signed_in_or_leave() -> sessions.SignedIn | None:
 async def sign_out() -> None:
     """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
     token = session.browser_token()
+    signed = await signed_in()
     await submit(lambda: _end_session(token))
+    if signed is not None:
+        open_pages.sessions_changed(signed.user.id)  # this person's open session lists drop this browser
     ui.navigate.to('/login')
 
 

@@ -29,11 +29,21 @@ class TeamView(Protocol):
     def reload(self) -> Awaitable[None]: ...
 
 
+class SessionsView(Protocol):
+    """An open list of one person's signed-in sessions (the Security page's)."""
+
+    user_id: int
+    client: Client
+
+    def reload(self) -> Awaitable[None]: ...
+
+
 _clients_by_user: dict[int, set[str]] = {}
 _team_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]  (a Protocol is fine at runtime)
 _key_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
 _subdomain_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
 _sent_after_role_change: 'WeakSet[Client]' = WeakSet()
+_session_views: 'WeakSet[SessionsView]' = WeakSet()  # type: ignore[type-var]
 _listener: asyncio.Task[None] | None = None
 
 
@@ -107,6 +117,22 @@ def show_subdomains(view: TeamView) -> None:
     _subdomain_views.add(view)
 
 
+def show_sessions(view: SessionsView) -> None:
+    _session_views.add(view)
+
+
+def sessions_changed(user_id: int | None) -> None:
+    """List the sessions again on every open Security page of `user_id` (of everyone for None)."""
+    for view in list(_session_views):
+        if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
+            continue
+        token = storage.request_contextvar.set(view.client.request)  # the view's own person acts (see `_reload_all`)
+        try:
+            background_tasks.create(_reload(view), name='sessions reload')
+        finally:
+            storage.request_contextvar.reset(token)
+
+
 def team_changed(organization_id: int | None) -> None:
     """Load the team again on every open page of this organization (of every one for None) that shows it."""
     _reload_all(_team_views, organization_id)
@@ -139,7 +165,7 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but:
             storage.request_contextvar.reset(token)
 
 
-async def _reload(view: TeamView) -> None:
+async def _reload(view: TeamView | SessionsView) -> None:
     with view.client:
         # A view that is not shown right now (a hidden tab) may put the reload off until it is shown.
         changed_elsewhere = getattr(view, 'changed_elsewhere', None)
@@ -148,7 +174,9 @@ async def _reload(view: TeamView) -> None:
 
 async def end_ended_sessions(user_id: int | None) -> int:
     """Send to `/login` each open page (of `user_id`, or of anyone for None) whose session the database no longer
-    knows; returns how many. Events only say whom to look at: the session rows decide."""
+    knows; returns how many. Events only say whom to look at: the session rows decide. Open session lists of the
+    same people drop the ended ones."""
+    sessions_changed(user_id)
     pages: dict[str, tuple[int, str | None]] = {}
     for owner in [user_id] if user_id is not None else list(_clients_by_user):
         for client_id in _clients_by_user.get(owner, set()):

@@ -79,7 +79,12 @@ def install(public_url: str | None) -> None:
             raise SocketRefused('origin not allowed')
         query = {name: values[0] for name, values in parse_qs(environ.get('QUERY_STRING', '')).items()}
         # With `implicit_handshake` NiceGUI's connect handler joins the page itself, bypassing the `handshake` event.
-        if query.get('implicit_handshake') == 'true' and not may_attach(environ, query):
+        implicit = query.get('implicit_handshake') == 'true'
+        if implicit and isinstance(query.get('client_id'), str) and query['client_id'] not in Client.instances:
+            # The page is gone (the server restarted, or the page was away too long): NiceGUI's own refusal, on which
+            # its page script reloads. The reload builds a new page (the address keeps its tab), so this cannot loop.
+            raise SocketRefused('Implicit handshake failed')
+        if implicit and not may_attach(environ, query):
             # Not NiceGUI's 'Implicit handshake failed', on which its page script reloads: a browser that keeps no
             # cookies would reload forever.
             raise SocketRefused('handshake refused')

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 from nicegui import app, ui
 from nicegui.elements.mixins.text_element import TextElement
 
-from models import Organization, User
+from models import Organization, Role, User
+from ui.components import connection_banner, times
 
 APP_NAME = 'CX Toolbox Dashboard'
 
@@ -54,6 +55,9 @@ a.nicegui-link, a.nicegui-link:visited { color: var(--q-primary); }
 .q-dialog__inner { z-index: 1; }
 /* Headings keep the look of the labels they replaced (the browser's defaults would change sizes and margins). */
 h1.cxt-heading, h2.cxt-heading, h3.cxt-heading, h4.cxt-heading { margin: 0; }
+/* A time shows how long ago (or until); the exact time on hover (its title) and, for keyboards, on focus. */
+time.cxt-time { text-decoration: underline dotted; text-underline-offset: 3px; cursor: help; }
+time.cxt-time:focus::after { content: ' (' attr(title) ')'; }
 """.replace('FOCUS_RING', FOCUS_RING)
 
 
@@ -81,6 +85,9 @@ def apply_page_style(title: str) -> None:
     ui.query('body').classes('bg-grey-2')
     ui.add_css(_CSS)
     ui.add_head_html(_SCRIPT)
+    ui.add_head_html(times.ZONE_SCRIPT)  # the reader's time zone, for the times the next pages show
+    ui.add_css(connection_banner.CSS)
+    connection_banner.ConnectionBanner().mark('connection-banner')  # `Connection lost` while the server is away
 
 
 @contextmanager
@@ -95,6 +102,8 @@ def frame(title: str, *, user: User | None = None, organization: Organization | 
         if user is not None:
             ui.label(f'Signed in as {user.email}').classes('text-sm text-grey-8')
             ui.link('Security', '/security').classes('text-sm')
+            if user.role == Role.ADMIN:  # the organization's own settings (ui/pages/organization.py)
+                ui.link('Organization', '/organization').classes('text-sm')
             ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
     # No extra padding on phones: NiceGUI's page already has 16 px, and every pixel of a 390 px screen counts.
     with ui.column().classes('w-full max-w-5xl mx-auto p-0 sm:p-4 gap-4'):

@@ -168,6 +168,7 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
         has_touch: bool | None = None,
         device_scale_factor: float | None = None,
         permissions: list[str] | None = None,
+        timezone_id: str | None = None,
     ) -> BrowserContext:
         context = browser.new_context(
             base_url=app.url,
@@ -176,6 +177,7 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
             has_touch=has_touch,
             device_scale_factor=device_scale_factor,
             permissions=permissions,
+            timezone_id=timezone_id,
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

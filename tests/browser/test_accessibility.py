@@ -385,6 +385,25 @@ def _authenticator_set_up(world: World, page: Page) -> Cleanup:
     return None
 
 
+def _sign_out_everywhere_dialog(world: World, page: Page) -> Cleanup:
+    page.goto('/security')
+    button(page, 'Sign out everywhere').click()
+    dialog = page.get_by_role('dialog', name='Sign out everywhere?')
+    expect(dialog).to_be_visible()
+    return lambda: button(dialog, 'Cancel').click()
+
+
+def _connection_lost(world: World, page: Page) -> Cleanup:
+    """The page's socket closed for good (as when the server is down): the `Connection lost` banner, saving off."""
+    page.goto('/')
+    expect(button(page, 'Reveal API Key')).to_be_visible()
+    expect(page.locator('.nicegui-echart:not([role])')).to_have_count(0)  # the chart drawn, as in `admin-settings`
+    page.evaluate('() => { window.socket.io.reconnection(false); window.socket.io.engine.close(); }')
+    expect(page.get_by_role('alert').filter(has_text='Connection lost')).to_be_visible()
+    expect(button(page, 'Save')).to_be_disabled()
+    return None
+
+
 VISITOR, ADMIN_STATE, MEMBER_STATE = 'visitor', 'admin', 'member'
 QUIET_VISITOR, QUIET_ADMIN = 'visitor without mail', 'admin without mail'
 STATES: dict[str, tuple[str, Callable[[World, Page], Cleanup]]] = {
@@ -423,6 +442,11 @@ STATES: dict[str, tuple[str, Callable[[World, Page], Cleanup]]] = {
     'no-mail-forgot-password': (QUIET_VISITOR, _page('/forgot-password', 'Ask an admin of your organization')),
     'no-mail-invitation-link-dialog': (QUIET_ADMIN, _invitation_link_dialog),
     'no-mail-user-management': (QUIET_ADMIN, _dashboard('User Management', 'Team Members')),
+    'security-sign-out-everywhere-dialog': (ADMIN_STATE, _sign_out_everywhere_dialog),
+    'admin-connection-lost': (ADMIN_STATE, _connection_lost),
+    'admin-organization': (ADMIN_STATE, _page('/organization', 'Sign-in rules')),
+    'not-found': (VISITOR, _page('/no-such-page', 'Page not found')),
+    'admin-not-found': (ADMIN_STATE, _page('/help/no-such-topic', 'Page not found')),
 }
 
 

@@ -18,6 +18,7 @@ from tests.ui.helpers import (
     set_up_organization,
     sign_in,
 )
+from ui import open_pages
 from ui.session import start_url
 
 NEW_PASSWORD = 'a brand new passphrase'
@@ -64,7 +65,10 @@ async def test_sign_out_everywhere(user: User, create_user: Callable[[], User]) 
     other = await second_browser(create_user)
     await user.open('/security')
     button(user, 'Sign out everywhere').click()
-    await user.should_see('Forgot password?')
+    await user.should_see('Sign out everywhere?')  # asked first: this browser is signed out too
+    assert len(await session_ids()) == 2
+    user.find(marker='confirm-sign-out-everywhere').click()
+    await user.should_see('You are signed out everywhere')
     assert await session_ids() == []
     await other.open('/')
     await other.should_see('Forgot password?')
@@ -103,3 +107,13 @@ async def test_the_security_page_needs_sign_in(user: User) -> None:
     await user.should_see('Forgot password?')
     await user.open('/security')
     await user.should_see('Forgot password?')
+
+
+async def test_a_removed_member_is_not_welcomed_back(user: User) -> None:
+    await set_up_organization(user)
+    await user.open('/')
+    button(user, 'Sign out').click()
+    await user.should_see('Welcome back')
+    await user.open(open_pages.removed_url('Acme Support'))
+    await user.should_see('You were removed from Acme Support')
+    await user.should_not_see('Welcome back')

@@ -175,12 +175,14 @@ async def test_the_organization_requirement_sends_a_member_to_set_up_the_app(
     await member_browser.should_see(f'Signed in as {MEMBER_EMAIL}')
 
     await user.open('/security')
+    await user.should_not_see('Require two-factor authentication for everyone')  # a rule of the organization's
+    await user.open('/organization')
     await user.should_see('Require two-factor authentication for everyone')
     user.find(marker='require-two-factor').click()
     await user.should_see('Set up your own authenticator app or passkey first', retries=30)
     assert not (await from_database(lambda session: session.exec(select(Organization)).one())).require_two_factor
     await enrolled()
-    await user.open('/security')
+    await user.open('/organization')
     user.find(marker='require-two-factor').click()
     await user.should_see('Everyone now signs in with two-factor authentication', retries=30)
     assert len(await actions_recorded(AuditAction.TWO_FACTOR_REQUIRED)) == 1
@@ -318,3 +320,29 @@ def _add_passkey(session: Session) -> None:
     options = passkeys.registration_options(session=session, actor=admin, challenge=slot.issue())
     credential = SoftAuthenticator(origin='http://localhost:8080').create(options)
     passkeys.add_passkey(session=session, actor=admin, name='Laptop', credential=credential, challenge=slot.take())
+
+
+async def test_the_organization_page_is_for_admins_only(user: User, create_user: Callable[[], User]) -> None:
+    await set_up_organization(user)
+    await user.open('/organization')
+    await user.should_see('Sign-in rules')
+
+    def add_member(session: Session) -> str:
+        admin = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
+        member = Account(
+            organization_id=admin.organization_id,
+            email=MEMBER_EMAIL,
+            name='Max Member',
+            password_hash=auth.hash_password(PASSWORD),
+            role=Role.MEMBER,
+        )
+        session.add(member)
+        session.flush()
+        return sessions.start(session=session, user=member, ip='192.0.2.7', user_agent='Member browser')
+
+    member_browser = create_user()
+    await member_browser.open(start_url(await in_database(add_member)))
+    await member_browser.should_see(f'Signed in as {MEMBER_EMAIL}')
+    await member_browser.open('/organization')
+    await member_browser.should_see('Dashboard Settings')  # sent to the dashboard
+    await member_browser.should_not_see('Sign-in rules')

@@ -18,7 +18,7 @@ NO_MAIL_SERVER = 'No mail server is configured, so no alerts are sent: the Activ
 
 
 def alerts_card(*, user: User) -> None:
-    with ui.card().classes('w-full max-w-lg'):
+    with ui.card().classes('w-full'):
         theme.heading('Security alerts')
         ui.label(EXPLANATION).classes('text-sm text-grey-8')
 

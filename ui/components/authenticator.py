@@ -10,6 +10,8 @@ from services.two_factor import Enrolment
 from ui import theme
 
 CODES_FILE = 'cx-toolbox-recovery-codes.txt'
+# A wrong code while setting the app up: there are no recovery codes yet to point to (they come after this step).
+WRONG_SET_UP_CODE = 'Wrong code. Check that the time on your phone is right, then enter the newest 6-digit code.'
 
 
 def code_input(label: str = 'Authentication code', *, recovery: bool = False) -> ui.input:
@@ -49,9 +51,11 @@ class AuthenticatorSetUp:
         confirm: Callable[[str, ui.button, Mapping[str, ui.element]], Awaitable[list[str] | None]],
         done: Callable[[], Awaitable[None]],
         done_label: str = 'Done',
+        cancel: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.container = container
         self.begin, self.confirm, self.done, self.done_label = begin, confirm, done, done_label
+        self.cancel = cancel  # `Cancel` beside `Confirm` (not where the set-up is required to sign in)
 
     async def show(self) -> bool:
         """Show the QR code step; False when the secret could not be loaded (the person was told why)."""
@@ -77,7 +81,10 @@ class AuthenticatorSetUp:
                     self.show_recovery_codes(codes)
 
             code.on('keydown.enter', confirm)
-            button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-code')
+            with ui.row().classes('gap-2'):
+                button = ui.button('Confirm', on_click=confirm).props('no-caps').mark('confirm-code')
+                if self.cancel is not None:
+                    ui.button('Cancel', on_click=self.cancel).props('flat no-caps').mark('cancel-set-up')
         return True
 
     def show_recovery_codes(self, codes: list[str]) -> None:

@@ -16,6 +16,7 @@ from services import passkeys, sessions, two_factor
 from services.db import read_scope, write_scope
 from services.errors import ServiceError
 from ui import actions, session, sign_in_binding, theme
+from ui.components import times
 
 T = TypeVar('T')
 
@@ -151,10 +152,13 @@ class PasskeysCard:
                 with ui.row().classes('w-full items-center gap-3 rounded-borders border border-gray-300 q-pa-sm'):
                     with ui.column().classes('gap-0 flex-1 min-w-0'):
                         ui.label(info.name).classes('text-body2 break-words').mark('passkey-name-shown')
-                        used = f'{info.last_used_at:%Y-%m-%d %H:%M UTC}' if info.last_used_at else 'never'
-                        ui.label(f'Added {info.created_at:%Y-%m-%d %H:%M UTC} · last used {used}').classes(
-                            'text-xs text-grey-8'
-                        )
+                        with ui.row().classes('gap-x-1 gap-y-0 text-xs text-grey-8'):
+                            times.time_text(info.created_at, prefix='Added ')
+                            ui.label('·').props('aria-hidden=true')
+                            if info.last_used_at:
+                                times.time_text(info.last_used_at, prefix='last used ')
+                            else:
+                                ui.label('last used never')
                     remove = ui.button('Remove').props('flat dense no-caps color=negative')
                     remove.props.update({'aria-label': f'Remove passkey {info.name}'})  # names which passkey
                     remove.on_click(functools.partial(self.remove, info, remove))
@@ -346,6 +350,12 @@ def _sign_in_with_passkey(
 
 def suggested_name(user_agent: str | None) -> str:
     """A first guess at the passkey's name from the browser, like `Chrome on Linux`."""
+    return browser_name(user_agent) or passkeys.DEFAULT_NAME
+
+
+def browser_name(user_agent: str | None) -> str | None:
+    """`Chrome on Linux`, `Safari on iPhone`, `Firefox`: what a person calls a browser (None when unrecognised); the
+    Security page names sessions so too."""
     agent = user_agent or ''
     browser = next(
         (
@@ -373,4 +383,4 @@ def suggested_name(user_agent: str | None) -> str:
     )
     if browser and system:
         return f'{browser} on {system}'
-    return browser or system or passkeys.DEFAULT_NAME
+    return browser or system

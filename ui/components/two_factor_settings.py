@@ -1,16 +1,16 @@
-"""The Security page's two-factor cards: the person's own authenticator app (set up, new recovery codes, turn off)
-and, for admins, the organization's `Require two-factor authentication for everyone`."""
+"""The Security page's two-factor card: the person's own authenticator app (set up, new recovery codes, turn off). The
+organization's `Require two-factor authentication for everyone` is in `ui/components/organization_rules.py`."""
 
 from collections.abc import Mapping
 
-from nicegui import events, ui
+from nicegui import ui
 from sqlmodel import Session
 
 from services import two_factor
 from services.db import write_scope
 from services.errors import ValidationFailed
-from ui import actions, open_pages, theme
-from ui.components.authenticator import AuthenticatorSetUp, code_input
+from ui import actions, theme
+from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
 
 
 class TwoFactorCard:
@@ -18,7 +18,7 @@ class TwoFactorCard:
     `Turn off`."""
 
     def __init__(self) -> None:
-        with ui.card().classes('w-full max-w-lg'):
+        with ui.card().classes('w-full'):
             theme.heading('Two-factor authentication')
             self.body = ui.column().classes('w-full gap-3')
         ui.timer(0, self.reload, once=True)
@@ -59,11 +59,18 @@ class TwoFactorCard:
         async def confirm(code: str, button: ui.button, fields: Mapping[str, ui.element]) -> list[str] | None:
             return await actions.act_stepwise(lambda me: _confirm(me, code), button=button, fields=fields)
 
-        return AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=self.reload)
+        return AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=self.reload, cancel=self.cancel_set_up)
 
     async def set_up(self) -> None:
         if await self._set_up(self.set_up_area).show():
             self.start.set_visibility(False)
+
+    async def cancel_set_up(self) -> None:
+        """Back to `Set up authenticator app`; nothing was switched on (the unconfirmed secret is never used)."""
+        self.start.set_visibility(True)
+        # Focus where the set-up began, once it is drawn again (asked before the Cancel button itself goes away).
+        self.start.client.run_javascript(f'setTimeout(() => getHtmlElement({self.start.id})?.focus(), 100)')
+        self.set_up_area.clear()
 
     async def renew(self) -> None:
         codes = await actions.act(
@@ -90,48 +97,9 @@ def _turn_off(db: Session, me: actions.Actor) -> bool:
 def _confirm(me: actions.Actor, code: str) -> list[str]:
     with write_scope() as db:
         codes = two_factor.confirm_enrolment(session=db, user=me.user, code=code, ip=me.ip)
-    if codes is None:
-        raise ValidationFailed(two_factor.WRONG_CODE, field='code')  # after the commit: the failure stays counted
+    if codes is None:  # after the commit: the failure stays counted
+        raise ValidationFailed(WRONG_SET_UP_CODE, field='code')
     return codes
-
-
-class RequirementCard:
-    """Card `Organization` (admins): the switch `Require two-factor authentication for everyone`."""
-
-    def __init__(self, *, required: bool) -> None:
-        self._reverting = False
-        with ui.card().classes('w-full max-w-lg'):
-            theme.heading('Organization')
-            self.switch = ui.switch(
-                'Require two-factor authentication for everyone', value=required, on_change=self.changed
-            ).mark('require-two-factor')
-            ui.label(
-                'Members without a second factor are signed out and set one up at their next sign-in. '
-                'Turn on your own authenticator app or passkey first.'
-            ).classes('text-sm text-grey-8')
-
-    async def changed(self, event: events.ValueChangeEventArguments) -> None:
-        if self._reverting:
-            return
-        required = bool(event.value)
-        without = await actions.act(
-            lambda db, me: two_factor.set_requirement(
-                session=db, actor=me.user, required=required, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-            ),
-            recent_password=True,
-        )
-        if without is None:
-            self._reverting = True
-            try:
-                self.switch.value = not required
-            finally:
-                self._reverting = False
-            return
-        if required:
-            ui.notify('Everyone now signs in with two-factor authentication', type='positive')
-            await open_pages.end_ended_sessions(None)  # members without a second factor: to `/login` now
-        else:
-            ui.notify('Two-factor authentication is no longer required', type='positive')
 
 
 async def reset_member_second_factor(member_id: int, member_name: str) -> bool:

@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
+from nicegui.events import GenericEventArguments
 
 from models import Role
 from services import organizations
@@ -20,6 +21,20 @@ HELP_LINKS = {
 
 
 TAB_NAMES = {'settings': 'Dashboard Settings', 'team': 'User Management', 'activity': 'Activity'}
+
+# Back and Forward between `/?tab=…` entries: the page hears it and shows that tab.
+HISTORY_SCRIPT = """
+<script>
+window.addEventListener('popstate', () => {
+  if (window.location.pathname !== '/') return;
+  emitEvent('cxt_tab_from_history', new URLSearchParams(window.location.search).get('tab') || 'settings');
+});
+</script>
+"""
+
+
+def tab_url(key: str) -> str:
+    return f'/?tab={key}'
 
 
 @ui.page('/')
@@ -38,8 +53,11 @@ async def dashboard_page(
             settings_tab = ui.tab(TAB_NAMES['settings'], icon='vpn_key')
             team_tab = ui.tab(TAB_NAMES['team'], icon='group')
             activity_tab = ui.tab(TAB_NAMES['activity'], icon='history') if is_admin else None
+        tab_elements = {'settings': settings_tab, 'team': team_tab}
+        if activity_tab is not None:
+            tab_elements['activity'] = activity_tab
         # `/?tab=team` (or activity) opens on that tab; anything else on Dashboard Settings.
-        first = {'team': team_tab, 'activity': activity_tab}.get(tab or '') or settings_tab
+        first = tab_elements.get(tab or '') or settings_tab
         builders: dict[str, Callable[[], Awaitable[object]]] = {
             settings_tab.props['name']: lambda: settings.build(
                 user=user, organization=organization, billing_return=billing
@@ -61,12 +79,35 @@ async def dashboard_page(
             with panels[name]:
                 await builders[name]()
 
+        # The open tab is in the address (`/?tab=team`): each tab opened is a history entry, so Reload, Back and
+        # bookmarks find it again. Back and Forward change the address without loading the page: the browser
+        # tells the page (`cxt_tab_from_history`) and the tab follows, without a new entry.
+        key_of = {tab_element.props['name']: key for key, tab_element in tab_elements.items()}
+        shown_in_address = [key_of[first.props['name']]]
+
+        def remember_in_address(name: object) -> None:
+            key = key_of.get(name) if isinstance(name, str) else None
+            if key is not None and key != shown_in_address[0]:
+                shown_in_address[0] = key
+                ui.navigate.history.push(tab_url(key))
+
+        def follow_history(event: GenericEventArguments) -> None:
+            key = event.args if isinstance(event.args, str) else ''
+            shown_in_address[0] = key if key in tab_elements else 'settings'
+            tabs.set_value(tab_elements[shown_in_address[0]].props['name'])
+
         # Listening first: a tab clicked while the first one is still being built is built too.
         tabs.on_value_change(lambda event: open_tab(event.value))
+        tabs.on_value_change(lambda event: remember_in_address(event.value))
+        ui.on('cxt_tab_from_history', follow_history)
+        ui.add_body_html(HISTORY_SCRIPT)
         await open_tab(first.props['name'])
         if role == 'changed':
             ui.notify(f'Your role changed to {user.role.label}', type='info', close_button='OK', timeout=0)
-            ui.navigate.history.replace('/')
+        if role is not None or (tab is not None and tab != shown_in_address[0]):
+            # The address says the tab shown and nothing else (a notice's parameter would say it again on Reload).
+            # (`billing=` is the Dashboard Settings card's own to clear.)
+            ui.navigate.history.replace(tab_url(shown_in_address[0]))
         with ui.row().classes('gap-4 text-sm items-center'):
             ui.label('Help:').classes('text-grey-8')
             for label, target in HELP_LINKS.items():

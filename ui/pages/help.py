@@ -1,6 +1,6 @@
 """In-app help pages linked from the dashboard."""
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
@@ -50,7 +50,9 @@ async def help_page(topic: str, request: Request) -> RedirectResponse | None:
         if user is not None
         else None
     )
-    title, body = _PAGES.get(topic, ('Help', 'There is no help page with that name.'))
+    if topic not in _PAGES:
+        raise HTTPException(status_code=404)  # our own 404 page (ui/pages/not_found.py), with its status
+    title, body = _PAGES[topic]
     with theme.frame(title, user=user, organization=organization):
         if user is None:
             ui.link('← Back to sign in', '/login')

@@ -11,19 +11,28 @@ from ui.components.forms import form_message, password_input
 from ui.components.passkeys import passkey_sign_in_button
 from ui.pages.two_factor import after_password
 
+SIGNED_OUT_EVERYWHERE = 'everywhere'
+SIGNED_OUT_EVERYWHERE_NOTICE = 'You are signed out everywhere: every browser signed in to your account, this one too.'
+
 
 @ui.page('/login')
 async def login_page(
-    redirect_to: str = '/', removed: str | None = None, sig: str | None = None
+    redirect_to: str = '/', removed: str | None = None, sig: str | None = None, signed_out: str | None = None
 ) -> RedirectResponse | None:
     target = session.safe_redirect_target(redirect_to)
     if await actions.read(lambda db: auth.setup_needed(session=db)):
         return RedirectResponse('/setup')
     if await actions.signed_in_user() is not None:
         return RedirectResponse(target)
-    with theme.narrow_card('Welcome back', 'Sign in to manage your CX Toolbox organization.'):
-        if notice := open_pages.removed_notice(removed, sig):  # sent here by an admin's `Hold to Remove`
-            ui.label(notice).props('role=status').classes('text-body1 text-weight-medium').mark('removed-notice')
+    removed_from = open_pages.removed_notice(removed, sig)  # sent here by an admin's `Hold to Remove`
+    # Someone just removed is not welcomed back: the page says what happened, and signing in is for another account.
+    title = 'Sign in' if removed_from else 'Welcome back'
+    subtitle = None if removed_from else 'Sign in to manage your CX Toolbox organization.'
+    with theme.narrow_card(title, subtitle):
+        if removed_from:
+            ui.label(removed_from).props('role=status').classes('text-body1 text-weight-medium').mark('removed-notice')
+        elif signed_out == SIGNED_OUT_EVERYWHERE:  # after `Sign out everywhere` on the Security page
+            ui.label(SIGNED_OUT_EVERYWHERE_NOTICE).props('role=status').classes('text-body1').mark('signed-out-notice')
         email = ui.input('Email').props('type=email autocomplete=username autofocus maxlength=254').classes('w-full')
         password = password_input('Password')
         message = form_message().mark('login-error')  # `Invalid email or password`, the lockout: announced

@@ -22,7 +22,7 @@ from services.config import current_settings
 from services.db import write_scope
 from services.errors import ValidationFailed
 from ui import actions, session, sign_in_binding, theme
-from ui.components.authenticator import AuthenticatorSetUp, code_input
+from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
 from ui.components.passkeys import PasskeySecondStepButton
 
@@ -201,7 +201,7 @@ def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
         user = two_factor.pending_set_up_user(session=db, token=token)
         codes = two_factor.confirm_enrolment(session=db, user=user, code=code, ip=ip)
     if codes is None:
-        raise ValidationFailed(two_factor.WRONG_CODE, field='code')
+        raise ValidationFailed(WRONG_SET_UP_CODE, field='code')
     return codes
 
 

@@ -4,11 +4,12 @@
 edge, see `services/audit.py`), so the thousandth page costs what the first does. Filters by person and kind and a
 search box narrow it; `Export CSV` downloads every entry the filters match (not only the page shown; up to
 `audit.EXPORT_LIMIT` entries, the newest first). Times are shown in one format in the reader's own time zone, which
-the browser tells once (UTC if it does not answer). On phones each entry is a card; on wider screens a table.
+the browser tells once (UTC if it does not answer): relative (`2 min ago`), the exact time on hover and focus
+(`ui/components/times.py`). On phones each entry is a card; on wider screens a table.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import datetime, tzinfo
 
 from nicegui import background_tasks, ui
 
@@ -18,6 +19,7 @@ from models.base import utcnow
 from services import audit
 from services.audit import ActivityFilters, ActivityPage, Cursor, Person
 from ui import actions, theme
+from ui.components import times
 
 TIME_ZONE_SCRIPT = 'Intl.DateTimeFormat().resolvedOptions().timeZone'
 TIME_ZONE_TIMEOUT = 5.0  # seconds the browser has to answer; until then (and if it never does) times are in UTC
@@ -60,7 +62,8 @@ def _label(text: str) -> str:
 
 _ROW_TEMPLATE = f"""
 <q-tr :props="props">
-  <q-td key="when" :props="props">{_label('When')}{{{{ props.row.when }}}}</q-td>
+  <q-td key="when" :props="props">{_label('When')}<time class="cxt-time" tabindex="0" :datetime="props.row.iso"
+    :title="props.row.when">{{{{ props.row.ago }}}}</time></q-td>
   <q-td key="who" :props="props" class="cxt-who">{_label('By')}{{{{ props.row.who }}}}</q-td>
   <q-td key="what" :props="props">{{{{ props.row.what }}}}</q-td>
   <q-td key="target" :props="props" :class="['cxt-target', {{'cxt-empty': !props.row.target}}]">
@@ -80,7 +83,7 @@ class ActivityTable(ui.table):
         self.add_slot('body', _ROW_TEMPLATE)
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
-        shown = (row.get(name) for row in self.rows for name in ('when', 'who', 'what', 'target', 'ip'))
+        shown = (row.get(name) for row in self.rows for name in ('when', 'ago', 'who', 'what', 'target', 'ip'))
         return [*super()._displayed_contents(only_visible=only_visible), *(text for text in shown if text)]
 
 
@@ -108,7 +111,7 @@ class ActivityView:
     """The Activity card: filters, the page of entries, paging and export, and what it currently shows."""
 
     def __init__(self) -> None:
-        self.zone: tzinfo = UTC
+        self.zone: tzinfo = times.reader_zone()  # what the browser said on an earlier page; asked again below
         self.filters = ActivityFilters()
         self.size = audit.PAGE_SIZES[0]
         self.position = Position()
@@ -134,7 +137,9 @@ class ActivityView:
                     ui.icon('search').props('aria-hidden=true')
                 self.per_page = ui.select(list(audit.PAGE_SIZES), value=self.size, label='Per page')
                 self.per_page.classes('w-full sm:w-28').props('outlined dense').mark('activity-per-page')
-            self.zone_note = ui.label('Times in UTC').classes('text-sm text-grey-8').mark('activity-zone')
+            self.zone_note = (
+                ui.label(f'Times in {times.zone_label(self.zone)}').classes('text-sm text-grey-8').mark('activity-zone')
+            )
             self.table = ActivityTable()
             self.empty = ui.label().classes('text-body2 text-grey-8 q-pa-sm').mark('activity-empty')
             self.empty.set_visibility(False)
@@ -166,7 +171,7 @@ class ActivityView:
         if zone == self.zone:
             return
         self.zone = zone
-        self.zone_note.set_text(f'Times in {audit.zone_label(zone)}')
+        self.zone_note.set_text(f'Times in {times.zone_label(zone)}')
         if self.shown is not None:
             self._render(self.shown)
 
@@ -244,7 +249,9 @@ class ActivityView:
         self.shown, self.position = page, position
         self._render(page)
         self.empty.set_text('No entries match these filters.' if _narrowed(filters) else 'Nothing has happened yet.')
+        # One message for an empty result: ours, not the table's own `No data available` as well.
         self.empty.set_visibility(not page.events)
+        self.table.set_visibility(bool(page.events))
         self.newer_button.set_enabled(page.has_newer)
         self.older_button.set_enabled(page.has_older)
         if button is not None and not button.enabled:
@@ -255,18 +262,22 @@ class ActivityView:
 
     def _render(self, page: ActivityPage) -> None:
         """The page's entries, their times in the reader's zone."""
-        rows = [_row(event, self.zone) for event in page.events]
+        now = times.now()
+        rows = [_row(event, self.zone, now) for event in page.events]
         self.table.update_rows(rows)
         self.status.set_text(_describe(rows, page))
 
 
-def _row(event: AuditEvent, zone: tzinfo) -> dict:
+def _row(event: AuditEvent, zone: tzinfo, now: datetime) -> dict:
     return {
         'id': event.id,
-        'when': audit.format_time(event.created_at, zone),
+        'when': times.exact(event.created_at, zone),
+        'ago': times.relative(event.created_at, now, zone),
+        'iso': event.created_at.isoformat(),
         'who': event.actor_email or 'system',
         'what': action_label(event.action),
-        'target': event.target or '',
+        # Texts written with a time in them (`old key valid until 2026-12-05T14:39+00:00`) read in the reader's zone.
+        'target': times.embed_times(event.target or '', zone),
         'ip': event.ip or '',
     }
 
@@ -276,7 +287,7 @@ async def _reader_time_zone() -> tzinfo:
         name = await ui.run_javascript(TIME_ZONE_SCRIPT, timeout=TIME_ZONE_TIMEOUT)
     except TimeoutError:
         name = None
-    return audit.time_zone(name if isinstance(name, str) else None)
+    return times.zone_named(name if isinstance(name, str) else None)
 
 
 def _kind_options() -> dict[str, str]:

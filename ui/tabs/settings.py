@@ -10,6 +10,7 @@ from services import api_keys, billing, organizations
 from services.api_keys import GRACE_CHOICES, KeyOverview
 from services.db import read_scope, write_scope
 from ui import actions, open_pages, theme
+from ui.components import times
 from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests
 from ui.components.secret_field import SecretField
 
@@ -96,9 +97,11 @@ class KeyCard:
 
     def _key_dates(self, key: ApiKey) -> None:
         with ui.row().classes('gap-x-4 gap-y-0 text-body2 text-grey-8'):
-            ui.label(f'Created {_format_time(key.created_at)}').mark('key-created')
-            last_used = f'Last used {_format_time(key.last_used_at)}' if key.last_used_at else 'Never used'
-            ui.label(last_used).mark('key-last-used')
+            times.time_text(key.created_at, prefix='Created ').mark('key-created')
+            if key.last_used_at:
+                times.time_text(key.last_used_at, prefix='Last used ').mark('key-last-used')
+            else:
+                ui.label('Never used').mark('key-last-used')
 
     def _grace_notice(self, old: ApiKey) -> ui.element:
         """One old key still inside its grace window: until when, when it was last used, and (admins) its own
@@ -344,7 +347,7 @@ def _focus(element: ui.element, *, when: str = 'true') -> None:
 
 
 def _format_time(moment: datetime | None) -> str:
-    return moment.strftime('%Y-%m-%d %H:%M UTC') if moment else ''
+    return times.both(moment, times.now(), times.reader_zone()) if moment else ''
 
 
 def _renewal_text(organization: Organization) -> str | None:

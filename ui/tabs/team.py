@@ -20,6 +20,7 @@ from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
 from ui import actions, open_pages, theme
+from ui.components import times
 from ui.components.hold_button import HOLD_CLASS, HOLD_SECONDS, focus_after_hold, hold_attributes, reset_fill
 from ui.components.two_factor_settings import reset_member_second_factor
 
@@ -722,7 +723,7 @@ def _invitation_row(row: invitations.PendingInvitation) -> dict:
         'email': row.email,
         'role_label': row.role.label,
         'invited_by': row.invited_by,
-        'expires': row.expires_at.strftime('%Y-%m-%d %H:%M UTC'),
+        'expires': times.both(row.expires_at, times.now(), times.reader_zone()),
         'status': row.delivery_status.label,
         'status_class': STATUS_COLORS.get(row.delivery_status, 'text-grey-8'),
         'error': row.last_error if row.delivery_status == DeliveryStatus.FAILED else None,

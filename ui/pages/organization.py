@@ -1,0 +1,27 @@
+"""`/organization` (admins): the organization's own settings, beside each person's Security page; members go to `/`."""
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from models import Role
+from services import organizations
+from ui import actions, open_pages, session, theme
+from ui.components.organization_rules import OrganizationRules
+
+ORGANIZATION_PATH = '/organization'
+
+
+@ui.page(ORGANIZATION_PATH)
+async def organization_page(request: Request) -> RedirectResponse | None:
+    user = await actions.signed_in_user()
+    if user is None:
+        return session.login_redirect(request)
+    if user.role != Role.ADMIN:
+        return RedirectResponse('/')
+    open_pages.track_page(user)
+    organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=user))
+    with theme.frame('Organization', user=user, organization=organization):
+        ui.link('← Back to the dashboard', '/')
+        OrganizationRules(organization=organization)
+    return None
