@@ -180,6 +180,7 @@ from nicegui import Client, run, ui  # noqa: E402
 from nicegui import app as nicegui_app  # noqa: E402
 
 from api import create_api_app  # noqa: E402
+from api.host_check import install_host_check  # noqa: E402
 from api.observability import install_observability  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
 from services import (  # noqa: E402, F401  (alerts: on import)
@@ -194,7 +195,15 @@ from services import (  # noqa: E402, F401  (alerts: on import)
 )
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
-from ui import oidc_routes, open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
+from ui import (  # noqa: E402  (importing pages registers every page)
+    housekeeping,
+    oidc_routes,
+    open_pages,
+    pages,
+    session_routes,
+    sign_in_binding,
+    socket_guard,
+)
 
 
 async def _watch_sends() -> None:
@@ -237,6 +246,9 @@ if __name__ in {'__main__', '__mp_main__'}:
     # The widget API's request counts: written once a minute and at shutdown (services/key_traffic.py).
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)
+    nicegui_app.on_startup(housekeeping.start)  # ended sessions, stale handoff codes: deleted every 10 minutes
+    # Every page gives its browser a nonce its sign-in codes are bound to (no login CSRF).
+    nicegui_app.add_middleware(sign_in_binding.SignInNonces, https=settings.resolved_public_url.startswith('https://'))
     nicegui_app.include_router(session_routes.router)
     nicegui_app.include_router(oidc_routes.router)  # /login/oidc/start and /login/oidc/callback: single sign-on
     if serving:
@@ -244,6 +256,7 @@ if __name__ in {'__main__', '__mp_main__'}:
     nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)
+    install_host_check(app, public_url=settings.public_url)  # DNS rebinding: only our own names
     install_observability(app, metrics_on=bool(settings.metrics_token))  # outermost: X-Request-ID on every response
     metrics.watch_ui_connections(lambda: sum(client.has_socket_connection for client in Client.instances.values()))
     ui.run_with(

@@ -55,6 +55,8 @@ class AuditAction(StrEnum):
     SSO_NOT_REQUIRED = 'organization.sso_optional'
     SSO_PASSWORD_REFUSED = 'login.password_refused_sso'
     SSO_BREAK_GLASS = 'login.break_glass'
+    ALERTS_TURNED_ON = 'alerts.turned_on'
+    ALERTS_TURNED_OFF = 'alerts.turned_off'
 
     @property
     def label(self) -> str:
@@ -109,6 +111,8 @@ ACTION_LABELS = {
     AuditAction.SSO_NOT_REQUIRED: 'Stopped requiring single sign-on',
     AuditAction.SSO_PASSWORD_REFUSED: 'Refused a password sign-in (single sign-on required)',
     AuditAction.SSO_BREAK_GLASS: 'Signed in with a password while single sign-on is required',
+    AuditAction.ALERTS_TURNED_ON: 'Turned security alerts on',
+    AuditAction.ALERTS_TURNED_OFF: 'Turned security alerts off',
 }
 
 

@@ -1,5 +1,7 @@
 """Security alerts by email: every admin hears when the API key is revealed, rotated or an old key revoked, when
-someone becomes an admin and when an admin is removed or made a member.
+someone becomes an admin and when an admin is removed or made a member; and about every change to how someone signs
+in: an authenticator app set up or turned off, a passkey added, a second factor reset, two-factor no longer
+required, a password changed or reset (what an attacker who has a password does first).
 
 How: the audit log already records each of these changes, in the same transaction as the change. Session events
 (installed when this module is imported: main.py does so for the app and the command line) notice those audit
@@ -8,7 +10,7 @@ background thread, which reads the recipients and sends the mails. A rollback dr
 a change that did not happen, and a mail that fails is logged and changes nothing. Without a mail server nothing
 is sent: the Activity entry is the record.
 
-Each person can turn their alerts off on the Security page (`set_alerts_enabled`).
+Each person can turn their alerts off on the Security page (`set_alerts_enabled`: with a recent password, audited).
 """
 
 import html
@@ -25,10 +27,12 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role, User, UserStatus
 from services import mail
+from services.audit import record_event
 from services.config import Settings, current_settings
 from services.db import read_scope
 from services.errors import PermissionDenied
 from services.operators import OPERATOR
+from services.permissions import require_recent_password
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,13 @@ ALERTED_ACTIONS = frozenset(
         AuditAction.ADMIN_CREATED,
         AuditAction.INVITATION_ACCEPTED,
         AuditAction.SSO_BREAK_GLASS,
+        AuditAction.TWO_FACTOR_ENABLED,
+        AuditAction.TWO_FACTOR_DISABLED,
+        AuditAction.TWO_FACTOR_RESET,
+        AuditAction.TWO_FACTOR_NOT_REQUIRED,
+        AuditAction.PASSKEY_ADDED,
+        AuditAction.PASSWORD_CHANGED,
+        AuditAction.PASSWORD_RESET,
     }
 )
 
@@ -63,13 +74,27 @@ class Alert:
 # Preferences
 
 
-def set_alerts_enabled(*, session: Session, actor: User, enabled: bool) -> User:
-    """Turn the actor's own alert emails on or off."""
+def set_alerts_enabled(
+    *, session: Session, actor: User, enabled: bool, password_confirmed_at: datetime | None, ip: str | None = None
+) -> User:
+    """Turn the actor's own alert emails on or off (a recent password: whoever holds only a session cannot silence
+    them); audited."""
+    require_recent_password(password_confirmed_at)
     me = session.get(User, actor.id)
     if me is None or me.status != UserStatus.ACTIVE:
         raise PermissionDenied('Sign in again to change your alerts.')
+    if me.alerts_enabled == enabled:
+        return me
     me.alerts_enabled = enabled
     session.add(me)
+    record_event(
+        session=session,
+        organization_id=me.organization_id,
+        actor=me,
+        action=AuditAction.ALERTS_TURNED_ON if enabled else AuditAction.ALERTS_TURNED_OFF,
+        target=me.email,
+        ip=ip,
+    )
     return me
 
 
@@ -136,6 +161,7 @@ def wait_until_sent(timeout: float = 30.0) -> None:
 class _Change:
     subject: str  # what happened, as a sentence without the organization
     detail: str | None = None
+    detail_label: str = 'Key'
 
 
 def _send_all(alerts: list[Alert], settings: Settings) -> None:
@@ -181,6 +207,14 @@ def describe(session: Session, alert: Alert) -> _Change | None:
         AuditAction.SSO_BREAK_GLASS: lambda: _Change(
             f'{target} signed in with a password while single sign-on is required'
         ),
+        AuditAction.TWO_FACTOR_ENABLED: lambda: _Change(f'{target} set up an authenticator app'),
+        AuditAction.TWO_FACTOR_DISABLED: lambda: _Change(f'{target} turned off their authenticator app'),
+        AuditAction.TWO_FACTOR_RESET: lambda: _Change(f"{target}'s second factor was reset"),
+        AuditAction.TWO_FACTOR_NOT_REQUIRED: lambda: _Change('Two-factor authentication is no longer required'),
+        # Target: the passkey's name, chosen by whoever added it; the person is the actor.
+        AuditAction.PASSKEY_ADDED: lambda: _Change(f'{alert.actor_email} added a passkey', target, 'Passkey'),
+        AuditAction.PASSWORD_CHANGED: lambda: _Change(f'{target} changed their password'),
+        AuditAction.PASSWORD_RESET: lambda: _Change(f'{target} reset their password'),
     }
     if alert.action in simple:
         return simple[alert.action]()
@@ -220,7 +254,7 @@ def alert_email(alert: Alert, change: _Change, *, to: str, organization: str, se
         ('From', alert.ip or ('the server itself' if alert.actor_email == OPERATOR else 'unknown address')),
     ]
     if change.detail:
-        facts.append(('Key', change.detail))
+        facts.append((change.detail_label, change.detail))
     text = (
         f'{change.subject} in {organization} on the CX Toolbox Dashboard.\n\n'
         + ''.join(f'{label}: {value}\n' for label, value in facts)

@@ -8,9 +8,14 @@ Failures count three ways within 15 minutes:
 - per client address across all accounts: 30 (password spraying from one address);
 - per account across all addresses: 50 (distributed guessing), high enough that a stranger's five guesses from
   elsewhere never lock the owner out.
+
+Passwords, second-factor codes and passkeys are counted apart (`Throttle`), under keys nobody can reach by typing:
+what is typed into `Email` is a password key, and a password key never contains a colon (no account's address
+does: one that has one is kept as `password:<typed>`), while every other throttle's key is `<throttle>:<subject>`.
 """
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, text
 from sqlmodel import Session, col, delete, select
@@ -26,9 +31,26 @@ ACCOUNT_LIMIT = 50
 KEEP = timedelta(days=1)
 
 
-def claim(*, session: Session, email: str, ip: str | None) -> int:
-    """Count an attempt for `email` from `ip` before its password is checked; raises LoginLocked when a limit is
-    reached (nothing is written then). Returns the claim's id, for `succeeded`."""
+class Throttle(StrEnum):
+    """What is counted: each has its own keys, so failures of one never lock another."""
+
+    PASSWORD = 'password'  # subject: the email as typed (normalized)
+    SECOND_FACTOR = 'second-factor'  # subject: the account's email
+    PASSKEY = 'passkey'  # subject: the client address (a passkey sign-in names no account)
+
+
+def throttle_key(throttle: Throttle, subject: str) -> str:
+    """The stored key: a password's is the email itself (as before), unless it has a colon; every other key is
+    `<throttle>:<subject>`, so no typed text equals another throttle's key."""
+    if throttle == Throttle.PASSWORD and ':' not in subject:
+        return subject
+    return f'{throttle.value}:{subject}'
+
+
+def claim(*, session: Session, email: str, ip: str | None, throttle: Throttle = Throttle.PASSWORD) -> int:
+    """Count an attempt for `email` (the throttle's subject) from `ip` before its password is checked; raises
+    LoginLocked when a limit is reached (nothing is written then). Returns the claim's id, for `succeeded`."""
+    email = throttle_key(throttle, email)
     _serialize(session=session, email=email)
     now = utcnow()
     since = now - WINDOW
@@ -53,8 +75,11 @@ def claim(*, session: Session, email: str, ip: str | None) -> int:
     return attempt.id
 
 
-def succeeded(*, session: Session, claim_id: int, email: str, ip: str | None) -> None:
+def succeeded(
+    *, session: Session, claim_id: int, email: str, ip: str | None, throttle: Throttle = Throttle.PASSWORD
+) -> None:
     """The password was right: the claim and the earlier failures of this account from this address go."""
+    email = throttle_key(throttle, email)
     session.exec(delete(LoginFailure).where(col(LoginFailure.id) == claim_id))
     session.exec(
         delete(LoginFailure).where(
@@ -65,6 +90,7 @@ def succeeded(*, session: Session, claim_id: int, email: str, ip: str | None) ->
 
 def locked_emails(*, session: Session, emails: list[str]) -> set[str]:
     """Which of `emails` cannot sign in right now from at least one address (or at all)."""
+    emails = [email for email in emails if ':' not in email]  # not an address: never locked
     if not emails:
         return set()
     since = utcnow() - WINDOW
@@ -77,8 +103,9 @@ def locked_emails(*, session: Session, emails: list[str]) -> set[str]:
     return set(per_pair)
 
 
-def unlock(*, session: Session, email: str) -> int:
+def unlock(*, session: Session, email: str, throttle: Throttle = Throttle.PASSWORD) -> int:
     """Forget every recent failure of `email`; returns how many there were."""
+    email = throttle_key(throttle, email)
     return session.exec(delete(LoginFailure).where(col(LoginFailure.email) == email)).rowcount
 
 

@@ -43,6 +43,7 @@ CHALLENGE_LIFETIME = timedelta(minutes=5)
 CEREMONY_TIMEOUT_MS = 120_000  # how long the browser's passkey prompt stays open (a hint browsers may shorten)
 MAX_PASSKEYS = 20
 NAME_MAX_LENGTH = 100
+THROTTLE = attempts.Throttle.PASSKEY  # counted per client address, apart from passwords and codes
 MAX_CREDENTIAL_ID = 1400  # credential ids are at most 1,023 bytes: 1,364 base64url characters
 DEFAULT_NAME = 'Passkey'
 CHALLENGE_BYTES = 64  # as py_webauthn's own generate_challenge
@@ -323,7 +324,7 @@ def sign_in(
     is checked, like a password (raises LoginLocked at the limit); success or failure is audited. With `account`
     (the second step after a password), only a passkey of that account is accepted."""
     with metrics.counting_lockout(metrics.SignInMethod.PASSKEY):
-        claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip)
+        claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
     credential_id = credential.get('id')
     passkey = (
         session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()
@@ -365,7 +366,7 @@ def sign_in(
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = utcnow()
     session.add(passkey)
-    attempts.succeeded(session=session, claim_id=claim_id, email=_throttle_key(ip), ip=ip)
+    attempts.succeeded(session=session, claim_id=claim_id, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -393,8 +394,8 @@ def _refused(*, session: Session, user: User | None, ip: str | None, reason: str
 
 
 def _throttle_key(ip: str | None) -> str:
-    """Passkey attempts are counted per client address (there is no email): under a name no account can have."""
-    return f'passkey sign-in from {ip or "an unknown address"}'
+    """Passkey attempts are counted per client address (there is no email), apart from passwords (`THROTTLE`)."""
+    return ip or 'an unknown address'
 
 
 def _active(*, session: Session, user: User) -> User:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, func, select
 
-from models import AuditAction, LinkState, LoginFailure, Organization, PasswordResetToken, User, UserStatus
+from models import AuditAction, LinkState, Organization, PasswordResetToken, User, UserStatus
 from models.base import stored_id, utcnow
-from services import auth, code_lock, crypto, mail, sessions, single_sign_on
+from services import attempts, auth, code_lock, crypto, mail, sessions, single_sign_on
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotFound, PermissionDenied, ValidationFailed
@@ -165,7 +165,7 @@ def reset_password(*, session: Session, token: str, password_hash: str, ip: str 
         .values(used_at=now)
     )
     # The owner proved control of the mailbox: a lockout from earlier wrong guesses no longer applies.
-    session.exec(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
+    attempts.unlock(session=session, email=user.email)
     code_lock.clear(session=session, user_id=user.id)  # and the wrong codes: the password they went with is gone
     record_event(
         session=session,

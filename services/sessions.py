@@ -10,9 +10,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
-from models import BrowserSession, User, UserStatus
+from models import BrowserSession, PasswordResetToken, PendingSignIn, User, UserStatus
 from models.base import utcnow
 from services import crypto, events, handoff, two_factor
 from services.errors import NotFound
@@ -173,7 +173,15 @@ def end_one(*, session: Session, user: User, session_id: int) -> bool:
 
 
 def end_all(*, session: Session, user_id: int, keep_session_id: int | None = None) -> int:
-    """End every session of a user (removal, password reset, `Sign out everywhere`), except `keep_session_id`."""
+    """End every session of a user (removal, password reset or change, `Sign out everywhere`), except
+    `keep_session_id`; returns how many. Whatever else could still become a session ends too: every sign-in waiting
+    for its second step, and every unused password reset link issued until now."""
+    session.exec(delete(PendingSignIn).where(col(PendingSignIn.user_id) == user_id))
+    session.exec(
+        update(PasswordResetToken)
+        .where(col(PasswordResetToken.user_id) == user_id, col(PasswordResetToken.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
     statement = delete(BrowserSession).where(col(BrowserSession.user_id) == user_id)
     if keep_session_id is not None:
         statement = statement.where(col(BrowserSession.id) != keep_session_id)

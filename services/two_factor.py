@@ -47,8 +47,7 @@ RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'  # no 0/o, 1/l/i: easy to 
 RECOVERY_CODE_LENGTH = 10  # shown as two groups of 5: about 49 bits each
 PENDING_LIFETIME = timedelta(minutes=10)
 
-ENROLMENT_REUSE = timedelta(hours=1)  # an unconfirmed secret is shown again (another tab) within this time
-THROTTLE_PREFIX = 'second-factor:'
+THROTTLE = attempts.Throttle.SECOND_FACTOR
 OPERATOR = 'command line'
 MAX_CODE_INPUT = 40
 
@@ -197,22 +196,22 @@ def status(*, session: Session, user: User) -> Status:
 # --- setting up the authenticator app -------------------------------------------------------------------------
 
 
-def begin_enrolment(*, session: Session, user: User) -> Enrolment:
-    """A secret for a new authenticator app, stored unconfirmed until one code from the app is entered; an
-    unconfirmed secret from the last hour is shown again (a second tab shows the same QR code)."""
+def begin_enrolment(*, session: Session, user: User, password_confirmed_at: datetime | None) -> Enrolment:
+    """A secret for a new authenticator app (needs a recent password, like adding a passkey), stored unconfirmed until
+    one code from the app is entered. Always a new one: an unconfirmed secret is never shown again (to another
+    session, say); a set-up started again replaces the earlier one."""
+    require_recent_password(password_confirmed_at)
     stored = _active_user(session=session, user_id=user.id)
     app = _app_of(session=session, user_id=stored.id)
     if app is not None and app.confirmed_at is not None:
         raise ValidationFailed('Your authenticator app is already set up. Turn it off first to set up another.')
-    secret = _reusable_secret(app)
-    if secret is None:
-        if app is not None:
-            session.delete(app)
-            session.flush()
-        secret = pyotp.random_base32()
-        assert stored.id is not None
-        session.add(AuthenticatorApp(user_id=stored.id, secret_encrypted=crypto.encrypt(secret)))
+    if app is not None:
+        session.delete(app)
         session.flush()
+    secret = pyotp.random_base32()
+    assert stored.id is not None
+    session.add(AuthenticatorApp(user_id=stored.id, secret_encrypted=crypto.encrypt(secret)))
+    session.flush()
     uri = TOTP(secret).provisioning_uri(name=stored.email, issuer_name=ISSUER)
     return Enrolment(secret=secret, uri=uri)
 
@@ -229,7 +228,7 @@ def confirm_enrolment(*, session: Session, user: User, code: str, ip: str | None
     if step is None:
         _record_failure(session=session, user=stored, ip=ip)
         return None
-    attempts.succeeded(session=session, claim_id=claim_id, email=THROTTLE_PREFIX + stored.email, ip=ip)
+    attempts.succeeded(session=session, claim_id=claim_id, email=stored.email, ip=ip, throttle=THROTTLE)
     app.confirmed_at, app.last_used_step = utcnow(), step
     session.add(app)
     codes = _new_recovery_codes(session=session, user=stored)
@@ -452,6 +451,15 @@ def pending_step(*, session: Session, token: str | None) -> PendingStep | None:
     )
 
 
+def begin_pending_enrolment(*, session: Session, token: str | None) -> Enrolment:
+    """`begin_enrolment` for the account behind this browser's pending sign-in, whose password was entered when the
+    pending sign-in began (at most 10 minutes ago)."""
+    row, _ = _pending(session=session, token=token)
+    user = pending_set_up_user(session=session, token=token)  # only an account with no second factor at all
+    assert row is not None
+    return begin_enrolment(session=session, user=user, password_confirmed_at=row.created_at)
+
+
 def pending_user(*, session: Session, token: str | None) -> User:
     """The account behind this browser's pending sign-in; raises `SignInExpired` when there is none."""
     row, user = _pending(session=session, token=token)
@@ -582,7 +590,7 @@ def _pending(*, session: Session, token: str | None) -> tuple[PendingSignIn | No
 
 def _claim(*, session: Session, user: User, ip: str | None) -> int:
     """Count a code attempt before it is checked (raises `LoginLocked` at the limit, like passwords)."""
-    return attempts.claim(session=session, email=THROTTLE_PREFIX + user.email, ip=ip)
+    return attempts.claim(session=session, email=user.email, ip=ip, throttle=THROTTLE)
 
 
 def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> CodeOutcome:
@@ -624,7 +632,7 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
         if code_lock.is_locked(session=session, user_id=user.id):
             return CodeOutcome(user=None, message=code_lock.LOCKED)
         return CodeOutcome(user=None)
-    attempts.succeeded(session=session, claim_id=claim_id, email=THROTTLE_PREFIX + user.email, ip=ip)
+    attempts.succeeded(session=session, claim_id=claim_id, email=user.email, ip=ip, throttle=THROTTLE)
     left = 0
     if used_recovery:
         session.flush()
@@ -652,16 +660,6 @@ def _record_failure(*, session: Session, user: User, ip: str | None) -> None:
         ip=ip,
     )
     attempts.prune(session=session)
-
-
-def _reusable_secret(app: AuthenticatorApp | None) -> str | None:
-    """An unconfirmed app's secret from the last hour, when the server can still read it."""
-    if app is None or utcnow() - app.created_at >= ENROLMENT_REUSE:
-        return None
-    try:
-        return crypto.decrypt(app.secret_encrypted)
-    except ServiceError:
-        return None
 
 
 def _secret_of(app: AuthenticatorApp) -> str:
@@ -716,4 +714,4 @@ def _remove_second_factor(*, session: Session, user: User) -> None:
     session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     session.exec(delete(PendingSignIn).where(col(PendingSignIn.user_id) == user.id))
     session.exec(delete(Passkey).where(col(Passkey.user_id) == user.id))  # the lost phone may have held them too
-    attempts.unlock(session=session, email=THROTTLE_PREFIX + user.email)
+    attempts.unlock(session=session, email=user.email, throttle=THROTTLE)

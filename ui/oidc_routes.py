@@ -19,6 +19,7 @@ from services import crypto, oidc, sessions, single_sign_on
 from services.config import current_settings
 from services.db import read_scope, write_scope
 from services.single_sign_on import Refusal
+from ui import sign_in_binding
 from ui.session import COOKIE, safe_redirect_target, start_url
 
 START_PATH = '/login/oidc/start'
@@ -98,7 +99,7 @@ async def callback(request: Request) -> RedirectResponse:
     outcome = await run_in_threadpool(_sign_in, identity, ip, agent, context.get('invitation') or None)
     if isinstance(outcome, Refusal):
         return RedirectResponse(notice_url(outcome.message), status_code=303)
-    return RedirectResponse(start_url(outcome, target), status_code=303)
+    return RedirectResponse(sign_in_binding.bind_for_route(start_url(outcome, target), request), status_code=303)
 
 
 class _RolledBack(Exception):

@@ -1,7 +1,8 @@
 """`/session/start`: trade a sign-in's one-time handoff code for the session cookie, then go on to the page asked for.
 
 A sign-in happens over the page socket, which cannot set a cookie; this plain HTTP route can. The token is new at
-every sign-in, so a cookie planted in a browser before its owner signs in never becomes a signed-in one.
+every sign-in, so a cookie planted in a browser before its owner signs in never becomes a signed-in one. The code
+works only in the browser whose page it was handed to (`ui/sign_in_binding.py`).
 """
 
 from fastapi import APIRouter, Request
@@ -11,13 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from services import sessions
 from services.config import current_settings
 from services.db import write_scope
+from ui import sign_in_binding
 from ui.session import COOKIE, START_PATH, safe_redirect_target
 
 router = APIRouter()
 
 
 @router.get(START_PATH, include_in_schema=False)
-async def start_session(request: Request, code: str = '', next: str = '/') -> RedirectResponse:
+async def start_session(request: Request, code: str = '', next: str = '/', bind: str = '') -> RedirectResponse:
+    if not sign_in_binding.is_bound(request, code=code, bind=bind):
+        return RedirectResponse('/login', status_code=303)  # a code handed to another browser: login CSRF
     previous = sessions.token_from_cookie(request.cookies.get(COOKIE))
 
     def trade() -> str | None:

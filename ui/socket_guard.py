@@ -15,6 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from nicegui import Client, core
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
+from starlette.requests import cookie_parser
+
+from ui.session import COOKIE as SIGN_IN_COOKIE
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,21 @@ def install(public_url: str | None) -> None:
         return host is not None and origin.lower() == f'{scheme}://{host}'.lower()
 
     def may_attach(environ: dict[str, Any] | None, handshake: Any) -> bool:
-        """A well-formed handshake whose socket's signed session cookie names the browser that requested the page."""
+        """A well-formed handshake whose socket's signed session cookie names the browser that requested the page, and
+        whose sign-in cookie is the one the page was loaded with: NiceGUI's browser cookie stays the same across a
+        sign-in, so one planted before it would otherwise open the signed-in pages too; the sign-in cookie is new at
+        every sign-in and never known to anyone else."""
         client = Client.instances.get(handshake['client_id']) if _is_handshake(handshake) else None
         if client is None or environ is None:
             return False  # NiceGUI refuses these as well (a page gone since, e.g. after a restart)
         page_browser = _browser_id(client.request.scope)
         if page_browser is None or page_browser != _browser_id(environ.get('asgi.scope', {})):
             log.warning('Refused a socket that named a page of another browser session')
+            return False
+        if client.request.cookies.get(SIGN_IN_COOKIE) != cookie_parser(environ.get('HTTP_COOKIE', '')).get(
+            SIGN_IN_COOKIE
+        ):
+            log.warning('Refused a socket that named a page of another sign-in')
             return False
         return True
 

@@ -24,6 +24,7 @@ from socketio.exceptions import ConnectionError as SocketConnectionError
 
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import ADMIN, KEY, MASKED_KEY, ORGANIZATION, REPO_ROOT
+from ui.session import COOKIE as SIGN_IN_COOKIE
 
 CHROMIUM = Path('/usr/bin/chromium')
 EVIL_ORIGIN = 'http://evil.example'
@@ -66,13 +67,22 @@ class Intruder:
         self.received.append((event, args))
 
     async def connect(
-        self, *, origin: str | None, cookie: str | None, join: PageIds | None = None, transport: str = 'websocket'
+        self,
+        *,
+        origin: str | None,
+        cookie: str | None,
+        join: PageIds | None = None,
+        transport: str = 'websocket',
+        signed_in: str | None = None,
     ) -> bool:
-        """Open a socket; with `join`, ask to join that page in the socket URL, as NiceGUI's page script does."""
+        """Open a socket; with `join`, ask to join that page in the socket URL, as NiceGUI's page script does.
+        `cookie` is NiceGUI's browser cookie, `signed_in` the dashboard's own session cookie."""
         query = {'implicit_handshake': 'true', **handshake_data(join)} if join else {}
         headers = {'Origin': origin} if origin else {}
-        if cookie:
-            headers['Cookie'] = f'session={cookie}'
+        cookies = [f'session={cookie}'] if cookie else []
+        cookies += [f'{SIGN_IN_COOKIE}={signed_in}'] if signed_in else []
+        if cookies:
+            headers['Cookie'] = '; '.join(cookies)
         try:
             await self.client.connect(
                 f'{self.app.url}/?{urlencode(query)}',
@@ -209,7 +219,11 @@ async def test_the_pages_own_browser_may_open_another_socket_but_nobody_else(
         tab = await admin.page.context.new_page()  # another of the admin's pages: a second socket would end this one
         await tab.goto('/')
         ids = await page_ids(tab)
-        assert await intruders().connect(origin=app.url, cookie=admin.cookie, join=ids, transport=transport)
+        signed_in = await sign_in_cookie(admin.page.context)
+        assert await intruders().connect(
+            origin=app.url, cookie=admin.cookie, join=ids, transport=transport, signed_in=signed_in
+        )
+        assert not await intruders().connect(origin=app.url, cookie=admin.cookie, join=ids, transport=transport)
         assert not await intruders().connect(origin=app.url, cookie=None, join=ids, transport=transport)
     await the_admin_reveals_the_key(admin)
 
@@ -330,9 +344,38 @@ async def session_cookie(context: BrowserContext) -> str:
     return next(cookie.get('value', '') for cookie in await context.cookies() if cookie.get('name') == 'session')
 
 
+async def sign_in_cookie(context: BrowserContext) -> str:
+    return next(cookie.get('value', '') for cookie in await context.cookies() if cookie.get('name') == SIGN_IN_COOKIE)
+
+
 def reveal_button(page: Page) -> Locator:
     return page.get_by_role('button', name='Reveal API Key', exact=True)
 
 
 def api_key_field(page: Page) -> Locator:
     return page.get_by_label('API Key')
+
+
+async def test_a_browser_cookie_planted_before_sign_in_does_not_open_the_admins_page(
+    app: AppProcess, browser: Browser, intruders: Callable[..., Intruder]
+) -> None:
+    """NiceGUI's browser cookie is the same before and after a sign-in: planted in the admin's browser beforehand
+    (a sibling subdomain can set it), it names the admin's signed-in pages too. The page is the session's, not the
+    browser cookie's."""
+    visit = await browser.new_context(base_url=app.url)
+    await (await visit.new_page()).goto('/login')
+    planted = await session_cookie(visit)  # the attacker's own visit: a cookie the server signed
+    await visit.close()
+    victim = await browser.new_context(base_url=app.url)
+    await victim.add_cookies([{'name': 'session', 'value': planted, 'url': app.url}])
+    page = await sign_in(victim)
+    await expect(api_key_field(page)).to_have_value(MASKED_KEY)
+    admin = AdminPage(page, await page_ids(page), await reveal_listener(page), planted)
+
+    joiner, clicker = intruders(), intruders()
+    assert not await joiner.connect(origin=app.url, cookie=planted, join=admin.ids)
+    assert await clicker.connect(origin=app.url, cookie=planted)
+    assert not await clicker.handshake(admin.ids)
+    await clicker.click(admin.ids, admin.reveal)
+    await the_key_stays_with_the_admin(admin, joiner, clicker)
+    await victim.close()

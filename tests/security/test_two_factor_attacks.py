@@ -19,7 +19,7 @@ from services import password_reset, two_factor
 from services.db import write_scope
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 from tests.security.test_cli import run_command
-from tests.ui.helpers import ADMIN_EMAIL, from_database, in_database, set_up_organization
+from tests.ui.helpers import ADMIN_EMAIL, from_database, handoff_binding, in_database, set_up_organization
 from tests.ui.helpers import sign_in as sign_in_with_the_form
 
 # ui/pages/two_factor.py's names (a test must not import a page module: the `user` fixture loads pages via main.py)
@@ -29,7 +29,7 @@ START_PATH = '/login/code/start'
 
 def enrol(session: Session, email: str = ADMIN_EMAIL) -> str:
     account = session.exec(select(Account).where(Account.email == email)).one()
-    secret = two_factor.begin_enrolment(session=session, user=account).secret
+    secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
     assert two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now()) is not None
     return secret
 
@@ -78,12 +78,14 @@ async def test_a_handoff_works_once_and_only_for_a_minute(user: User) -> None:
     await set_up_organization(user)
     await in_database(enrol)
     handoff = await in_database(pending_handoff)
-    first = await user.http_client.get(START_PATH, params={'code': handoff, 'next': '//evil.example/x'})
+    first = await user.http_client.get(
+        START_PATH, params={'code': handoff, 'next': '//evil.example/x', 'bind': handoff_binding(user, handoff)}
+    )
     assert first.status_code == 303
     target = urlsplit(first.headers['location'])
     assert target.path == '/login/code' and parse_qs(target.query)['redirect_to'] == ['/']  # never off-site
     assert 'set-cookie' in first.headers
-    again = await user.http_client.get(START_PATH, params={'code': handoff})
+    again = await user.http_client.get(START_PATH, params={'code': handoff, 'bind': handoff_binding(user, handoff)})
     assert (again.status_code, again.headers['location'], again.headers.get('set-cookie')) == (303, '/login', None)
 
     stale = await in_database(pending_handoff)
@@ -94,7 +96,7 @@ async def test_a_handoff_works_once_and_only_for_a_minute(user: User) -> None:
             session.add(row)
 
     await in_database(age)
-    late = await user.http_client.get(START_PATH, params={'code': stale})
+    late = await user.http_client.get(START_PATH, params={'code': stale, 'bind': handoff_binding(user, stale)})
     assert late.headers['location'] == '/login'
 
 

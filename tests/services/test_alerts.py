@@ -83,7 +83,7 @@ def test_admins_are_told_about_a_rotation(team: Team, mail_env: SmtpServer) -> N
 
 def test_whoever_turned_alerts_off_gets_none(team: Team, mail_env: SmtpServer) -> None:
     with write_scope() as session:
-        alerts.set_alerts_enabled(session=session, actor=team.bob, enabled=False)
+        alerts.set_alerts_enabled(session=session, actor=team.bob, enabled=False, password_confirmed_at=utcnow())
     with read_scope() as session:
         assert not alerts.alerts_enabled(session=session, actor=team.bob)
     reveal(team.ada)

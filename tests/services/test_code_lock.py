@@ -59,7 +59,7 @@ def test_the_count_starts_again_after_30_days_but_a_lock_stays(ada: User) -> Non
         session.add(row)
     assert locked(ada)  # a lock does not wear off
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=ada).secret
+        secret = two_factor.begin_enrolment(session=session, user=ada, password_confirmed_at=utcnow()).secret
         assert two_factor.confirm_enrolment(session=session, user=ada, code=TOTP(secret).now()) is not None
     with write_scope() as session:
         two_factor.reset_from_command_line(session=session, email='ada@example.com')  # the operator's reset

@@ -38,7 +38,7 @@ def team(database: None) -> dict[str, User]:
 def enrol(user: User) -> tuple[str, list[str]]:
     """Set up an authenticator app for `user`: its secret and the recovery codes shown once."""
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=user).secret
+        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
     with write_scope() as session:
         codes = two_factor.confirm_enrolment(session=session, user=user, code=code_for(secret), ip='192.0.2.1')
     assert codes is not None
@@ -63,7 +63,7 @@ def enter_code(token: str, code: str, ip: str = '192.0.2.1') -> two_factor.CodeO
 def test_setting_up_the_app_needs_one_right_code_and_gives_ten_recovery_codes(team: dict[str, User]) -> None:
     ada = team['admin']
     with write_scope() as session:
-        enrolment = two_factor.begin_enrolment(session=session, user=ada)
+        enrolment = two_factor.begin_enrolment(session=session, user=ada, password_confirmed_at=utcnow())
         assert enrolment.uri.startswith('otpauth://totp/CX%20Toolbox%20Dashboard:ada%40example.com?secret=')
         stored = session.exec(select(AuthenticatorApp)).one()
         assert enrolment.secret not in stored.secret_encrypted  # encrypted with the server secret

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from nicegui import ui
 from nicegui.testing import User
@@ -14,6 +15,7 @@ from models import BrowserSession
 from models import User as Account
 from models.base import utcnow
 from services.db import read_scope, write_scope
+from ui import sign_in_binding
 
 T = TypeVar('T')
 
@@ -82,3 +84,19 @@ async def sign_in(user: User, email: str, password: str = PASSWORD) -> None:
             return  # signed in: the page moved on
         if all(element.enabled for element in buttons):
             return
+
+
+def handoff_binding(browser: User, code: str) -> str:
+    """The `bind` a sign-in page gives a handoff `code` for `browser` (`ui/sign_in_binding.py`): from the nonce of the
+    last page the browser was served, so open a page first."""
+    newest = (browser.http_client.cookies.get(sign_in_binding.COOKIE) or '').split('.')[0]
+    assert newest, 'the browser has opened no page yet'
+    return sign_in_binding.binding(newest, code)
+
+
+async def open_handoff(browser: User, url: str) -> None:
+    """Open a sign-in handoff link (`session.start_url`) in `browser` as its own sign-in page does: a page first, then
+    the link bound to that page's nonce."""
+    await browser.open('/login')
+    code = parse_qs(urlsplit(url).query)['code'][0]
+    await browser.open(f'{url}&{urlencode({sign_in_binding.BIND_PARAMETER: handoff_binding(browser, code)})}')

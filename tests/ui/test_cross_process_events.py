@@ -27,7 +27,7 @@ async def test_sessions_ended_elsewhere_close_only_the_pages_whose_session_is_go
         admin = db.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
         return sessions.start(session=db, user=admin, ip='192.0.2.7', user_agent='Laptop')
 
-    await laptop.open(start_url(await helpers.in_database(start)))
+    await helpers.open_handoff(laptop, start_url(await helpers.in_database(start)))
     await laptop.should_see(f'Signed in as {ADMIN_EMAIL}')
     assert user.client is not None and laptop.client is not None
     opened: list[tuple[str, str]] = []

@@ -14,6 +14,7 @@ from tests.ui.helpers import (
     button,
     from_database,
     in_database,
+    open_handoff,
     set_up_organization,
     sign_in,
 )
@@ -31,7 +32,7 @@ async def second_browser(create_user: Callable[[], User]) -> User:
         return sessions.start(session=session, user=admin, ip='192.0.2.7', user_agent='Other browser')
 
     other = create_user()
-    await other.open(start_url(await in_database(start)))
+    await open_handoff(other, start_url(await in_database(start)))
     await other.should_see(f'Signed in as {ADMIN_EMAIL}')
     return other
 

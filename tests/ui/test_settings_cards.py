@@ -20,6 +20,7 @@ from tests.ui.helpers import (
     button,
     from_database,
     in_database,
+    open_handoff,
     password_entered_minutes_ago,
     set_up_organization,
 )
@@ -52,7 +53,7 @@ async def open_as(browser: User, email: str) -> User:
         account = db.exec(select(Account).where(Account.email == email)).one()
         return sessions.start(session=db, user=account, ip='192.0.2.8', user_agent='Another browser')
 
-    await browser.open(start_url(await in_database(start)))
+    await open_handoff(browser, start_url(await in_database(start)))
     await browser.should_see(f'Signed in as {email}', retries=20)
     await browser.should_see('Step 2: Configure Kustomer Subdomains', retries=20)  # the last card built
     return browser

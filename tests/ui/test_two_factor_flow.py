@@ -13,9 +13,19 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
+from models.base import utcnow
 from services import attempts, auth, code_lock, passkeys, sessions, two_factor
 from tests.passkey_authenticator import SoftAuthenticator
-from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, from_database, in_database, set_up_organization, sign_in
+from tests.ui.helpers import (
+    ADMIN_EMAIL,
+    PASSWORD,
+    button,
+    from_database,
+    in_database,
+    open_handoff,
+    set_up_organization,
+    sign_in,
+)
 from tests.ui.test_team_flow import member_event, rows, should_see_in_row
 from ui.session import start_url
 
@@ -37,7 +47,7 @@ async def enrolled(email: str = ADMIN_EMAIL) -> tuple[str, list[str]]:
 
     def enrol(session: Session) -> tuple[str, list[str]]:
         account = session.exec(select(Account).where(Account.email == email)).one()
-        secret = two_factor.begin_enrolment(session=session, user=account).secret
+        secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
         codes = two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now())
         assert codes is not None
         return secret, codes
@@ -161,7 +171,7 @@ async def test_the_organization_requirement_sends_a_member_to_set_up_the_app(
         return sessions.start(session=session, user=member, ip='192.0.2.7', user_agent='Member browser')
 
     member_browser = create_user()
-    await member_browser.open(start_url(await in_database(add_member)))
+    await open_handoff(member_browser, start_url(await in_database(add_member)))
     await member_browser.should_see(f'Signed in as {MEMBER_EMAIL}')
 
     await user.open('/security')

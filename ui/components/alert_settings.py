@@ -10,7 +10,9 @@ from ui import actions, theme
 SWITCH_LABEL = 'Email me about key and team changes'
 EXPLANATION = (
     'Admins get an email when the API key is revealed, rotated or an old key revoked, when someone becomes an admin '
-    'and when an admin is removed: who did it, when and from which address.'
+    'and when an admin is removed, and when anyone changes how they sign in (a password changed or reset, an '
+    'authenticator app or passkey added, two-factor turned off or reset, or no longer required): who did it, when '
+    'and from which address.'
 )
 NO_MAIL_SERVER = 'No mail server is configured, so no alerts are sent: the Activity tab is the record.'
 
@@ -25,7 +27,11 @@ def alerts_card(*, user: User) -> None:
             if enabled == user.alerts_enabled:
                 return
             saved = await actions.act(
-                lambda db, me: alerts.set_alerts_enabled(session=db, actor=me.user, enabled=enabled)
+                lambda db, me: alerts.set_alerts_enabled(
+                    session=db, actor=me.user, enabled=enabled, password_confirmed_at=me.password_confirmed_at, ip=me.ip
+                ),
+                recent_password=True,
+                purpose='turn security alerts on' if enabled else 'turn security alerts off',
             )
             if saved is None:  # refused or failed (the person has been told): show what is stored
                 switch.set_value(user.alerts_enabled)

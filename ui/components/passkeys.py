@@ -15,7 +15,7 @@ from sqlmodel import Session
 from services import passkeys, sessions, two_factor
 from services.db import read_scope, write_scope
 from services.errors import ServiceError
-from ui import actions, session, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components import times
 
 T = TypeVar('T')
@@ -258,7 +258,7 @@ class PasskeySignInButton:
         if handoff is None:
             self.renew()  # single use: the next try gets a new challenge
             return
-        ui.navigate.to(session.start_url(handoff, self.target))
+        sign_in_binding.go(session.start_url(handoff, self.target))
 
     def failed(self, reason: str, detail: str) -> None:
         _say(self.alert, _SIGN_IN_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))
@@ -301,7 +301,7 @@ class PasskeySecondStepButton:
         if handoff is None:
             await self.renew()  # single use: the next try gets a new challenge
             return
-        ui.navigate.to(session.start_url(handoff, self.target))
+        sign_in_binding.go(session.start_url(handoff, self.target))
 
     def failed(self, reason: str, detail: str) -> None:
         _say(self.alert, _SECOND_STEP_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))

@@ -48,7 +48,13 @@ class TwoFactorCard:
 
     def _set_up(self, container: ui.element) -> AuthenticatorSetUp:
         async def begin() -> two_factor.Enrolment | None:
-            return await actions.act(lambda db, me: two_factor.begin_enrolment(session=db, user=me.user))
+            return await actions.act(
+                lambda db, me: two_factor.begin_enrolment(
+                    session=db, user=me.user, password_confirmed_at=me.password_confirmed_at
+                ),
+                recent_password=True,
+                purpose='set up an authenticator app',
+            )
 
         async def confirm(code: str, button: ui.button, fields: Mapping[str, ui.element]) -> list[str] | None:
             return await actions.act_stepwise(lambda me: _confirm(me, code), button=button, fields=fields)

@@ -5,7 +5,7 @@ from nicegui import ui
 from models import LinkState, User
 from services import auth, invitations
 from services.db import write_scope
-from ui import actions, open_pages, session, theme
+from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 from ui.components.single_sign_on import accept_button
 from ui.pages.two_factor import after_password
@@ -48,7 +48,7 @@ async def invite_page(token: str) -> None:
                 return
             user, destination = accepted
             open_pages.team_changed(user.organization_id)
-            ui.navigate.to(destination)
+            sign_in_binding.go(destination)
 
         fields['password'].on('keydown.enter', accept)
         button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')

@@ -6,7 +6,7 @@ from nicegui import ui
 from services import auth, single_sign_on
 from services.db import write_scope
 from services.errors import InvalidCredentials, PermissionDenied
-from ui import actions, oidc_routes, open_pages, session, theme
+from ui import actions, oidc_routes, open_pages, session, sign_in_binding, theme
 from ui.components.forms import form_message, password_input
 from ui.components.passkeys import passkey_sign_in_button
 from ui.components.single_sign_on import sign_in_button
@@ -59,7 +59,7 @@ async def login_page(
                 password.value = ''
                 password.run_method('focus')  # where the next try starts (the message is announced meanwhile)
                 return
-            ui.navigate.to(destination)
+            sign_in_binding.go(destination)
 
         ip, agent = session.client_ip(), session.user_agent()
         password.on('keydown.enter', sign_in)

@@ -9,7 +9,7 @@ from services import auth, password_reset
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
-from ui import actions, open_pages, session, theme
+from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import clear_field_errors, new_password_input, show_field_error
 from ui.pages.two_factor import after_password
 
@@ -84,7 +84,7 @@ async def reset_password_page(token: str) -> None:
                 return
             user_id, destination = done
             open_pages.end_open_pages(user_id)
-            ui.navigate.to(destination)
+            sign_in_binding.go(destination)
 
         password.on('keydown.enter', reset)
         button = ui.button('Reset password', on_click=reset).props('no-caps').classes('w-full')

@@ -6,7 +6,7 @@ from nicegui import ui
 from services import auth, first_run, sessions
 from services.config import current_settings
 from services.db import write_scope
-from ui import actions, session, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 
 
@@ -29,7 +29,7 @@ async def setup_page() -> RedirectResponse | None:
             form = {name: field.value or '' for name, field in fields.items()}
             handoff = await actions.submit(lambda: _create(form, ip, agent), button=button, fields=fields)
             if handoff is not None:
-                ui.navigate.to(session.start_url(handoff))
+                sign_in_binding.go(session.start_url(handoff))
 
         fields['password'].on('keydown.enter', create)
         if first_run.FIELD in fields:

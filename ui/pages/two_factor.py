@@ -21,7 +21,7 @@ from services import code_lock, passkeys, sessions, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ValidationFailed
-from ui import actions, session, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
 from ui.components.passkeys import PasskeySecondStepButton
@@ -53,7 +53,10 @@ def _with_target(path: str, target: str, **extra: str) -> str:
 
 
 @router.get(START_PATH, include_in_schema=False)
-async def start_pending(code: str = '', next: str = '/') -> RedirectResponse:
+async def start_pending(request: Request, code: str = '', next: str = '/', bind: str = '') -> RedirectResponse:
+    if not sign_in_binding.is_bound(request, code=code, bind=bind):
+        return RedirectResponse('/login', status_code=303)  # a code handed to another browser: login CSRF
+
     def trade() -> str | None:
         with write_scope() as db:
             return two_factor.complete_pending_handoff(session=db, code=code)
@@ -121,7 +124,7 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
                 )
                 if handoff is None:
                     return
-                ui.navigate.to(session.start_url(handoff, target))
+                sign_in_binding.go(session.start_url(handoff, target))
 
             code.on('keydown.enter', verify)
             button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
@@ -180,7 +183,7 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
         async def done() -> None:
             handoff = await actions.submit(lambda: _finish(token, ip, agent))
             if handoff is not None:
-                ui.navigate.to(session.start_url(handoff, target))
+                sign_in_binding.go(session.start_url(handoff, target))
 
         set_up = AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=done, done_label='Continue')
         ui.link('Back to sign in', '/login').classes('text-sm')
@@ -190,8 +193,7 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
 
 def _begin(token: str | None) -> two_factor.Enrolment:
     with write_scope() as db:
-        user = two_factor.pending_set_up_user(session=db, token=token)
-        return two_factor.begin_enrolment(session=db, user=user)
+        return two_factor.begin_pending_enrolment(session=db, token=token)
 
 
 def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
