@@ -110,7 +110,8 @@ def invite_member(
         raise ValidationFailed(f'{email} already has an account in another organization', field='email')
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     pending = session.exec(
-        select(Invitation).where(
+        select(Invitation)
+        .where(
             Invitation.organization_id == actor.organization_id,
             Invitation.email == email,
             col(Invitation.accepted_at).is_(None),
@@ -438,9 +439,7 @@ def _issued(*, session: Session, invitation: Invitation, token: str, inviter: Us
     )
 
 
-def _pending_invitation(
-    *, session: Session, actor: User, invitation_id: int, expired_too: bool = False
-) -> Invitation:
+def _pending_invitation(*, session: Session, actor: User, invitation_id: int, expired_too: bool = False) -> Invitation:
     invitation = session.get(Invitation, invitation_id)
     if invitation is None or invitation.organization_id != actor.organization_id:
         raise NotFound('That invitation does not exist.')
