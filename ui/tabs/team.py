@@ -120,6 +120,15 @@ _HEADER = """
 """
 
 
+# A menu's keys: Up and Down move between its items (wrapping round), as menus do everywhere; Tab and Escape as usual.
+_MENU_KEYS = (
+    "(e) => { const step = {ArrowDown: 1, ArrowUp: -1}[e.key]; if (!step) return; "
+    "const items = [...e.currentTarget.querySelectorAll('[role=menuitem]')]; "
+    "const at = items.indexOf(document.activeElement.closest('[role=menuitem]')); "
+    "e.preventDefault(); items[(at + step + items.length) % items.length]?.focus(); }"
+)
+
+
 def _label(text: str) -> str:
     return f'<span class="cxt-cell-label">{text}</span>'
 
@@ -148,16 +157,16 @@ def _member_row_template(prefix: str) -> str:
     <span v-if="props.row.is_self" class="cxt-you">You</span>
     <q-btn v-else-if="props.row.manageable" flat round dense icon="more_vert" :data-member-menu="props.row.id"
       aria-label="{MORE_ACTIONS}" :aria-describedby="{name_id}">
-      <q-menu anchor="bottom right" self="top right">
-        <q-list style="min-width: 13rem">
-          <q-item clickable v-close-popup @click="$parent.$emit('reset_link', props.row.id)">
+      <q-menu anchor="bottom right" self="top right" @keydown="{_MENU_KEYS}">
+        <q-list role="none" style="min-width: 13rem">
+          <q-item role="menuitem" clickable v-close-popup @click="$parent.$emit('reset_link', props.row.id)">
             <q-item-section>{COPY_RESET_LINK}</q-item-section></q-item>
-          <q-item v-if="props.row.two_factor" clickable v-close-popup
+          <q-item v-if="props.row.two_factor" role="menuitem" clickable v-close-popup
             @click="$parent.$emit('reset_two_factor', props.row.id)">
             <q-item-section>{RESET_TWO_FACTOR}</q-item-section></q-item>
           <q-separator />
-          <q-item>
-            <button type="button" class="cxt-action cxt-menu-hold {HOLD_CLASS}" {hold_attributes()}
+          <q-item role="none">
+            <button type="button" role="menuitem" class="cxt-action cxt-menu-hold {HOLD_CLASS}" {hold_attributes()}
               :data-member-hold="props.row.id" :aria-describedby="{name_id}"
               @hold_complete="$parent.$emit('hold_complete', props.row.id)"
               @hold_short="$parent.$emit('hold_short', props.row.id)">{REMOVE}</button>
