@@ -70,7 +70,7 @@ def test_the_key_is_masked_until_revealed_and_masks_itself_again_after_30_second
     assert key[-4:] == masked[-4:]
     expect(button(admin_page, 'Hide API Key')).to_be_visible()
     # `Copy` sits inside the key's field, where the eye already is.
-    key_box = admin_page.locator('.q-field').filter(has=field)
+    key_box = admin_page.locator('.relative').filter(has=field).first
     expect(button(key_box, 'Copy')).to_be_visible()
     expect(button(admin_page, 'Reveal API Key')).to_be_hidden()
     # It says it will hide itself, and when.

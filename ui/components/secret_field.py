@@ -28,11 +28,14 @@ class SecretField(ui.input):
         self.revealed = False
         self.copy_button: ui.button | None = None
         if on_copy is not None:
-            # Inside the field, where the eye already is (Stripe, Unkey); only there while the key is shown.
-            with self.add_slot('append'):
+            # Drawn inside the field, where the eye already is (Stripe, Unkey), but not inside its <label> element:
+            # there it would be named by the field's label. Only there while the key is shown.
+            assert self.parent_slot is not None  # the caller's wrapper, `relative`, holds the button too
+            with self.parent_slot:
                 self.copy_button = ui.button('Copy', icon='content_copy', on_click=on_copy)
-                self.copy_button.props('flat dense no-caps').mark('copy-key')
-                self.copy_button.set_visibility(False)
+            self.copy_button.props('flat dense no-caps').classes('absolute').style('right: 8px; top: 16px')
+            self.copy_button.mark('copy-key')
+            self.copy_button.set_visibility(False)
 
     def reveal(self, secret: str, *, stays: bool = False) -> None:
         """Show `secret` and mask it again after REVEAL_SECONDS, counting down in the field's hint; a key just made

@@ -88,14 +88,16 @@ class KeyCard:
             no_key = 'Your organization has no API key yet.'
             ui.label(no_key if self.is_admin else f'{no_key} Ask an admin to generate one.').classes('text-body2')
         else:
-            self.field = SecretField(
-                'API Key',
-                masked=overview.masked,
-                on_visibility_change=self._show_revealed,
-                on_copy=self.copy if self.is_admin else None,
-            )
+            with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
+                self.field = SecretField(
+                    'API Key',
+                    masked=overview.masked,
+                    on_visibility_change=self._show_revealed,
+                    on_copy=self.copy if self.is_admin else None,
+                )
             # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
-            self.field.props('autogrow input-style="word-break: break-all"').classes('w-full').mark('api-key')
+            self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
+            self.field.mark('api-key')
             self._key_dates(overview.active)
         if self.is_admin:
             with ui.row().classes('gap-2 flex-wrap'):

@@ -111,7 +111,9 @@ _HEADER = """
 <tr class="q-tr">
   <th v-for="col in props.cols" :key="col.name" scope="col" class="text-left"
     :aria-sort="col.sortable ? (col.sorted || 'none') : undefined">
-    <button v-if="col.sortable" type="button" class="cxt-sort" @click="props.sort(col)">{{ col.label }}
+    <button v-if="col.sortable" type="button" class="cxt-sort" :data-sort="col.name"
+      @click="(e) => { e.currentTarget.ownerDocument.defaultView.cxtSortFocus = col.name; props.sort(col); }"
+      >{{ col.label }}
       <q-icon aria-hidden="true" :name="col.sorted === 'descending' ? 'arrow_downward' : 'arrow_upward'"
         :class="['cxt-sort-arrow', col.sorted ? 'cxt-sorted' : '']" /></button>
     <span v-else>{{ col.label }}</span>
@@ -121,10 +123,11 @@ _HEADER = """
 
 
 # A menu's keys: Up and Down move between its items (wrapping round), as menus do everywhere; Tab and Escape as usual.
+# (Vue templates see no `window` or `document`: they are reached through the event.)
 _MENU_KEYS = (
     "(e) => { const step = {ArrowDown: 1, ArrowUp: -1}[e.key]; if (!step) return; "
     "const items = [...e.currentTarget.querySelectorAll('[role=menuitem]')]; "
-    "const at = items.indexOf(document.activeElement.closest('[role=menuitem]')); "
+    "const at = items.indexOf(e.currentTarget.ownerDocument.activeElement.closest('[role=menuitem]')); "
     "e.preventDefault(); items[(at + step + items.length) % items.length]?.focus(); }"
 )
 
@@ -157,8 +160,8 @@ def _member_row_template(prefix: str) -> str:
     <span v-if="props.row.is_self" class="cxt-you">You</span>
     <q-btn v-else-if="props.row.manageable" flat round dense icon="more_vert" :data-member-menu="props.row.id"
       aria-label="{MORE_ACTIONS}" :aria-describedby="{name_id}">
-      <q-menu anchor="bottom right" self="top right" @keydown="{_MENU_KEYS}">
-        <q-list role="none" style="min-width: 13rem">
+      <q-menu anchor="bottom right" self="top right">
+        <q-list role="none" style="min-width: 13rem" @keydown="{_MENU_KEYS}">
           <q-item role="menuitem" clickable v-close-popup @click="$parent.$emit('reset_link', props.row.id)">
             <q-item-section>{COPY_RESET_LINK}</q-item-section></q-item>
           <q-item v-if="props.row.two_factor" role="menuitem" clickable v-close-popup
@@ -282,6 +285,11 @@ class PagedTable(ui.table):
         self._props['pagination'] = pagination
         self._mark_sorted(query.sort_by, descending=query.descending)
         self.update()
+        # The headings are drawn anew with the rows: the heading that was pressed keeps the keyboard focus.
+        self.client.run_javascript(
+            f'requestAnimationFrame(() => {{ const name = window.cxtSortFocus; delete window.cxtSortFocus; '
+            f'if (name) getHtmlElement({self.id})?.querySelector(`[data-sort="${{name}}"]`)?.focus(); }})'
+        )
 
 
 @dataclass(frozen=True)
