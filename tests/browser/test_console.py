@@ -107,6 +107,7 @@ def test_rotate_dialog_choices_move_with_arrow_keys_and_say_when_the_old_key_end
     assert padding >= 12, f'toggle padding {padding} px'
 
     button(admin_page, 'Reveal API Key').click()
+    expect(api_key_field(admin_page)).to_have_value(KEY)
     old_key = api_key_field(admin_page).input_value()
     assert KEY.match(old_key)
     endpoint = f'{admin_app.url}/api/v1/organization'
@@ -359,7 +360,8 @@ def test_a_new_key_stays_shown_and_says_so(admin_app: AppProcess, new_context: C
     ensure_key(page)
     button(page, 'Rotate API Key').click()
     button(page.get_by_role('dialog'), 'Rotate').click()
-    field = api_key_field(page)
+    expect(page.get_by_role('dialog')).to_have_count(0)
+    field = page.get_by_role('textbox', name='API Key')
     expect(field).to_have_value(KEY)
     key_box = page.locator('.q-field').filter(has=field)
     expect(key_box.get_by_text('Your new key stays shown until you hide it')).to_be_visible()
