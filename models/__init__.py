@@ -8,7 +8,7 @@ from models.invitation import DeliveryStatus, Invitation, LinkState
 from models.key_traffic import KeyTraffic
 from models.organization import Organization
 from models.passkey import Passkey
-from models.two_factor import AuthenticatorApp, PendingSignIn, RecoveryCode
+from models.two_factor import AuthenticatorApp, CodeLock, PendingSignIn, RecoveryCode
 from models.user import LoginFailure, PasswordResetToken, Role, User, UserStatus
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     'AuditEvent',
     'AuthenticatorApp',
     'BrowserSession',
+    'CodeLock',
     'DeliveryStatus',
     'Invitation',
     'KeyTraffic',

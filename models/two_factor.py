@@ -53,3 +53,17 @@ class PendingSignIn(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=300)
+
+
+class CodeLock(SQLModel, table=True):
+    """Wrong codes an account's second step has seen (`services/code_lock.py`): counted in a window of 30 days from
+    the first one; at the limit the codes are locked (`locked_at`) until the password is reset or an admin resets the
+    second factor. `owner_told_at` is when the owner was mailed about this window's failures."""
+
+    __tablename__: ClassVar[str] = 'code_lock'
+
+    user_id: int = Field(foreign_key='user.id', primary_key=True, ondelete='CASCADE')
+    failures: int = Field(default=0)
+    window_started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    owner_told_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    locked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts, sessions, two_factor
+from services import attempts, code_lock, sessions, two_factor
 from services.audit import record_event
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
 from services.permissions import require_admin
@@ -191,7 +191,7 @@ def check_attempt_password(attempt: PasswordAttempt, password: str) -> bool:
 def finish_sign_in(*, session: Session, attempt: PasswordAttempt, password_ok: bool) -> User | None:
     """Sign-in, step 3 (write): the signed-in user, or None after recording the failure (which must be committed,
     so the caller raises `InvalidCredentials` once the transaction has ended). When the user has a second factor (or
-    must set one up), the password is only the first step: the caller checks `two_factor.second_step_needed`."""
+    must set one up), the password is only the first step: the caller checks `two_factor.password_is_enough`."""
     user = session.get(User, attempt.user_id) if password_ok and attempt.user_id is not None else None
     if user is None or user.status != UserStatus.ACTIVE:
         known = session.exec(select(User.organization_id).where(User.email == attempt.email)).first()
@@ -207,7 +207,7 @@ def finish_sign_in(*, session: Session, attempt: PasswordAttempt, password_ok: b
         attempts.prune(session=session)
         return None
     attempts.succeeded(session=session, claim_id=attempt.claim_id, email=attempt.email, ip=attempt.ip)
-    if two_factor.second_step_needed(session=session, user=user):
+    if not two_factor.password_is_enough(session=session, user=user):
         return user  # not signed in yet: the code step (`two_factor.begin_pending`) records the sign-in
     record_event(
         session=session,
@@ -247,6 +247,7 @@ def change_password(
     session.add(stored)
     assert stored.id is not None
     sessions.end_all(session=session, user_id=stored.id, keep_session_id=keep_session_id)
+    code_lock.clear(session=session, user_id=stored.id)  # wrong codes went with the old password
     record_event(
         session=session,
         organization_id=stored.organization_id,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
 from models.base import stored_id, utcnow
-from services import auth, crypto, events, mail
+from services import auth, credentials, crypto, events, mail
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, ValidationFailed
@@ -353,7 +353,10 @@ def accept_invitation(*, session: Session, token: str, name: str, password_hash:
             role=invitation.role,
         )
     else:
-        # A removed member invited back: the same row comes back to life with a new password and new sessions.
+        # A removed member invited back: the same row comes back to life with a new password and nothing else (no
+        # passkey, app, recovery code, reset link or session from before survives: it may be someone else now).
+        assert user.id is not None
+        credentials.forget_all(session=session, user_id=user.id)
         user.organization_id = invitation.organization_id
         user.name, user.password_hash, user.role = name, password_hash, invitation.role
         user.status = UserStatus.ACTIVE

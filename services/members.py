@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, AuditEvent, Role, User, UserStatus
 from models.base import utcnow
-from services import events, sessions, two_factor
+from services import credentials, events, two_factor
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.organizations import lock_organization
@@ -190,7 +190,8 @@ def remove_member(
     password_confirmed_at: datetime | None,
     ip: str | None = None,
 ) -> User:
-    """Remove someone from the team (admins, recent password); every session of theirs ends at once."""
+    """Remove someone from the team (admins, recent password): every credential (passkeys, authenticator app,
+    recovery codes, reset links) goes and every session of theirs ends at once."""
     require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if member_id == actor.id:
@@ -202,7 +203,7 @@ def remove_member(
     # The row stays (the audit log points at it); deleting their session rows signs them out in every process.
     member.status = UserStatus.REMOVED
     session.add(member)
-    sessions.end_all(session=session, user_id=member_id)
+    credentials.forget_all(session=session, user_id=member_id)  # passkeys, app, codes, links and every session
     events.publish(
         session=session, kind=events.EventKind.MEMBER_REMOVED, organization_id=actor.organization_id, user_id=member_id
     )

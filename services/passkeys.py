@@ -288,8 +288,16 @@ def remove_passkey(
     return name
 
 
-def sign_in_options(*, challenge: bytes) -> dict[str, Any]:
-    """What `navigator.credentials.get()` needs (JSON-ready): any passkey of this dashboard, the person verified."""
+def credentials_of(*, session: Session, user: User) -> list['PublicKeyCredentialDescriptor']:
+    """The account's passkeys as the browser names them (the second step asks for one of these only)."""
+    return [_descriptor(passkey) for passkey in session.exec(select(Passkey).where(Passkey.user_id == user.id)).all()]
+
+
+def sign_in_options(
+    *, challenge: bytes, credentials: list['PublicKeyCredentialDescriptor'] | None = None
+) -> dict[str, Any]:
+    """What `navigator.credentials.get()` needs (JSON-ready): any passkey of this dashboard (or one of
+    `credentials`), the person verified."""
     import webauthn
     from webauthn.helpers.structs import UserVerificationRequirement
 
@@ -298,15 +306,22 @@ def sign_in_options(*, challenge: bytes) -> dict[str, Any]:
         challenge=challenge,
         timeout=CEREMONY_TIMEOUT_MS,
         user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=credentials,
     )
     return json.loads(webauthn.options_to_json(options))
 
 
 def sign_in(
-    *, session: Session, credential: Mapping[str, Any], challenge: bytes | None, ip: str | None
+    *,
+    session: Session,
+    credential: Mapping[str, Any],
+    challenge: bytes | None,
+    ip: str | None,
+    account: User | None = None,
 ) -> PasskeySignIn:
     """Sign in with the browser's answer to `sign_in_options` (write): counted against the client address before it
-    is checked, like a password (raises LoginLocked at the limit); success or failure is audited."""
+    is checked, like a password (raises LoginLocked at the limit); success or failure is audited. With `account`
+    (the second step after a password), only a passkey of that account is accepted."""
     claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip)
     credential_id = credential.get('id')
     passkey = (
@@ -319,6 +334,10 @@ def sign_in(
         return _refused(session=session, user=None, ip=ip, reason='an unknown passkey', refusal=NOT_SIGNED_IN)
     if user.status != UserStatus.ACTIVE:
         return _refused(session=session, user=user, ip=ip, reason='a removed account', refusal=NOT_SIGNED_IN)
+    if account is not None and account.id != user.id:
+        return _refused(
+            session=session, user=account, ip=ip, reason='a passkey of another account', refusal=NOT_SIGNED_IN
+        )
     if challenge is None:
         return _refused(session=session, user=user, ip=ip, reason='an expired request', refusal=EXPIRED)
     response = credential.get('response')

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, delete, func, select
 
 from models import AuditAction, LinkState, LoginFailure, Organization, PasswordResetToken, User, UserStatus
 from models.base import stored_id, utcnow
-from services import auth, crypto, mail, sessions
+from services import auth, code_lock, crypto, mail, sessions
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotFound, PermissionDenied, ValidationFailed
@@ -165,6 +165,7 @@ def reset_password(*, session: Session, token: str, password_hash: str, ip: str 
     )
     # The owner proved control of the mailbox: a lockout from earlier wrong guesses no longer applies.
     session.exec(delete(LoginFailure).where(col(LoginFailure.email) == user.email))
+    code_lock.clear(session=session, user_id=user.id)  # and the wrong codes: the password they went with is gone
     record_event(
         session=session,
         organization_id=user.organization_id,

@@ -19,7 +19,14 @@ def require_admin(*, session: Session, actor: User) -> None:
         raise PermissionDenied('Only admins can do that.')
 
 
+def password_is_recent(password_confirmed_at: datetime | None) -> bool:
+    """THE recent-password rule: a password entry within the last 10 minutes. A sign-in counts as one only when it
+    was complete (`sessions.start`: a password alone never counts for an account with a second factor); the pages
+    ask again through the same rule (`ui/actions.py`)."""
+    return password_confirmed_at is not None and utcnow() - password_confirmed_at < SUDO_WINDOW
+
+
 def require_recent_password(password_confirmed_at: datetime | None) -> None:
-    """Sensitive actions need a password entry within the last 10 minutes (signing in counts)."""
-    if password_confirmed_at is None or utcnow() - password_confirmed_at > SUDO_WINDOW:
+    """Sensitive actions need a recent password entry (`password_is_recent`)."""
+    if not password_is_recent(password_confirmed_at):
         raise ReauthenticationRequired()

@@ -57,11 +57,15 @@ def token_from_cookie(value: str | None) -> str | None:
     return crypto.unsigned(value, 'session-cookie')
 
 
-def start(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:
-    """A new session for `user`, just signed in (which counts as a password entry); returns its handoff code."""
+def start(*, session: Session, user: User, ip: str | None, user_agent: str | None, second_factor: bool = False) -> str:
+    """A new session for `user`, just signed in; returns its handoff code. The sign-in counts as a password entry
+    (sensitive actions need none for 10 minutes) when it presented a second factor (`second_factor`: a code, a
+    passkey, or an app set up in this sign-in), or when the account has none: a password alone never does for an
+    account with a second factor."""
     assert user.id is not None
     code = secrets.token_urlsafe(32)
     now = utcnow()
+    counts = second_factor or not two_factor.has_second_factor(session=session, user_id=user.id)
     session.add(
         BrowserSession(
             user_id=user.id,
@@ -69,7 +73,7 @@ def start(*, session: Session, user: User, ip: str | None, user_agent: str | Non
             created_at=now,
             last_seen_at=now,
             expires_at=now + LIFETIME,
-            password_confirmed_at=now,
+            password_confirmed_at=now if counts else None,
             ip=(ip or '')[:64] or None,
             user_agent=(user_agent or '')[:MAX_USER_AGENT] or None,
         )

@@ -7,10 +7,12 @@ and the step between a right password and a session.
   step or an earlier one is refused (no replay inside its window, nor of an older code).
 - Codes are throttled like passwords (`services/attempts.py`), counted under their own key per account
   (`second-factor:<email>`), so a right password never clears the count of wrong codes; every wrong code is audited.
-- A right password for an account with a second factor (or in an organization that requires one) starts no session:
-  it starts a `PendingSignIn` (10 minutes), bound to the browser by a cookie of its own. The code step (or setting up
-  the app, when the organization requires one and the account has none) ends it; then the caller starts the session
-  (`services/sessions.start`).
+- "Has a second factor" has one definition (`holds_second_factor`: a confirmed app or a passkey) that every check
+  uses. A right password for an account with one (or in an organization that requires one) starts no session: it
+  starts a `PendingSignIn` (10 minutes), bound to the browser by a cookie of its own. Presenting a factor (a code, a
+  recovery code or one of the account's passkeys), or setting up the app (only for an account with no factor at all,
+  when the organization requires one), ends it; then the caller starts the session (`services/sessions.start`).
+- Wrong codes wear nothing down: they add up per account and lock the codes until a reset (`services/code_lock.py`).
 
 Every function here runs inside the caller's transaction; none is slow (no bcrypt), so the code checks claim their
 attempt, check and record the outcome in one transaction. A wrong code returns a refusal instead of raising, so the
@@ -19,18 +21,20 @@ counted attempt and its audit entry are committed; the caller raises once the tr
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
 from pyotp.totp import TOTP
-from sqlalchemy import bindparam
+from sqlalchemy import ColumnElement, bindparam, or_
 from sqlmodel import Session, col, delete, func, select
 
 from models import AuditAction, AuthenticatorApp, Organization, PendingSignIn, RecoveryCode, Role, User, UserStatus
 from models.base import utcnow
 from models.passkey import Passkey
-from services import attempts, crypto, events, handoff
+from services import attempts, code_lock, crypto, events, handoff, passkeys
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.permissions import require_admin, require_recent_password
@@ -50,6 +54,7 @@ MAX_CODE_INPUT = 40
 
 WRONG_CODE = 'Wrong code. Check the time on your phone, or use a recovery code.'
 PENDING_GONE = 'This sign-in has expired. Sign in again.'
+PRESENT_A_FACTOR = 'This account already has a second factor: sign in with it.'
 UNREADABLE_SECRET = (
     "This authenticator app cannot be checked: the server's secret changed since it was set up. Ask an admin to reset "
     'your two-factor authentication (or run `uv run main.py reset-2fa EMAIL` on the server).'
@@ -81,10 +86,14 @@ class Status:
 
 @dataclass(frozen=True)
 class PendingStep:
-    """A pending sign-in as its page needs it: who, and whether they still have to set up a second factor."""
+    """A pending sign-in as its page needs it: who, whether they still have to set up a second factor (only an
+    account with none at all), which factors they can present, and whether wrong codes have locked the codes."""
 
     email: str
     needs_set_up: bool
+    has_app: bool = False
+    has_passkey: bool = False
+    codes_locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class CodeOutcome:
 
 
 def has_authenticator_app(*, session: Session, user_id: int) -> bool:
-    """The account has a confirmed authenticator app: a password sign-in asks for its code."""
+    """The account has a confirmed authenticator app (its codes and recovery codes work at the second step)."""
     found = session.exec(
         select(AuthenticatorApp.id).where(
             AuthenticatorApp.user_id == user_id, col(AuthenticatorApp.confirmed_at).is_not(None)
@@ -111,22 +120,30 @@ def has_authenticator_app(*, session: Session, user_id: int) -> bool:
     return found is not None
 
 
-def has_second_factor(*, session: Session, user_id: int) -> bool:
-    """The account has a second factor: a confirmed authenticator app or a passkey."""
-    if has_authenticator_app(session=session, user_id=user_id):
-        return True
-    return session.exec(select(Passkey.id).where(Passkey.user_id == user_id)).first() is not None
+def holds_second_factor(user_id: Any) -> ColumnElement[bool]:
+    """THE definition of "this account has a second factor", as SQL: a confirmed authenticator app or a passkey.
+    `user_id` is a value, a bound parameter or a column (`User.id`, correlated). Everything that asks uses this."""
+    app = select(AuthenticatorApp.id).where(
+        AuthenticatorApp.user_id == user_id, col(AuthenticatorApp.confirmed_at).is_not(None)
+    )
+    passkey = select(Passkey.id).where(Passkey.user_id == user_id)
+    return or_(app.exists(), passkey.exists())
+
+
+def has_second_factor(*, session: Session, user_id: int | None) -> bool:
+    """The account has a second factor (`holds_second_factor`): after the password it must present one of them, and
+    a password alone never signs it in nor counts as a recent password entry."""
+    if user_id is None:
+        return False
+    return bool(session.exec(select(holds_second_factor(user_id))).one())
 
 
 # Built once (it runs on every page load and page event): the organization requires a second factor, and the user has
-# neither a confirmed authenticator app nor a passkey. One statement, on the held connection, without the ORM.
+# none. One statement, on the held connection, without the ORM.
 _SECOND_FACTOR_MISSING = select(Organization.id).where(
     Organization.id == bindparam('organization_id'),
     col(Organization.require_two_factor).is_(True),
-    ~select(AuthenticatorApp.id)
-    .where(AuthenticatorApp.user_id == bindparam('user_id'), col(AuthenticatorApp.confirmed_at).is_not(None))
-    .exists(),
-    ~select(Passkey.id).where(Passkey.user_id == bindparam('user_id')).exists(),
+    ~holds_second_factor(bindparam('user_id')),
 )
 
 
@@ -140,14 +157,15 @@ def setup_required(*, session: Session, user: User) -> bool:
     return found.first() is not None
 
 
-def second_step_needed(*, session: Session, user: User) -> bool:
-    """After the right password: a code to ask for, or (the organization requires a second factor) an authenticator
-    app to set up first. A passkey signs in on its own, never after a password."""
+def password_is_enough(*, session: Session, user: User) -> bool:
+    """After the right password: True when it alone signs in (the account has no second factor and its organization
+    requires none). Otherwise a second step follows: presenting one of the account's factors, or, for an account with
+    none at all in an organization that requires one, setting up an authenticator app."""
     assert user.id is not None
-    if has_authenticator_app(session=session, user_id=user.id):
-        return True
+    if has_second_factor(session=session, user_id=user.id):
+        return False
     organization = session.get(Organization, user.organization_id)
-    return organization is not None and organization.require_two_factor
+    return organization is None or not organization.require_two_factor
 
 
 def with_second_factor(*, session: Session, actor: User, user_ids: list[int]) -> set[int]:
@@ -155,12 +173,10 @@ def with_second_factor(*, session: Session, actor: User, user_ids: list[int]) ->
     `Reset two-factor`; admins only, empty for anyone else)."""
     if actor.role != Role.ADMIN or not user_ids:
         return set()
-    in_team = select(User.id).where(User.organization_id == actor.organization_id, col(User.id).in_(user_ids))
-    apps = select(AuthenticatorApp.user_id).where(
-        col(AuthenticatorApp.user_id).in_(in_team), col(AuthenticatorApp.confirmed_at).is_not(None)
+    held = select(User.id).where(
+        User.organization_id == actor.organization_id, col(User.id).in_(user_ids), holds_second_factor(User.id)
     )
-    passkeys = select(Passkey.user_id).where(col(Passkey.user_id).in_(in_team))
-    return set(session.exec(apps).all()) | set(session.exec(passkeys).all())
+    return {user_id for user_id in session.exec(held).all() if user_id is not None}
 
 
 def status(*, session: Session, user: User) -> Status:
@@ -307,13 +323,11 @@ def set_requirement(
     )
     if not required:
         return []
-    confirmed = select(AuthenticatorApp.user_id).where(col(AuthenticatorApp.confirmed_at).is_not(None))
     without = session.exec(
         select(User.id).where(
             User.organization_id == organization.id,
             User.status == UserStatus.ACTIVE,
-            col(User.id).not_in(confirmed),
-            col(User.id).not_in(select(Passkey.user_id)),
+            ~holds_second_factor(User.id),
         )
     ).all()
     for user_id in without:
@@ -350,6 +364,8 @@ def reset_second_factor(
         raise ValidationFailed('Set up your own authenticator app first: resetting a second factor needs its code.')
     if not has_second_factor(session=session, user_id=user_id):
         raise ValidationFailed(f'{member.name} has no second factor to reset.')
+    if code_lock.is_locked(session=session, user_id=admin.id):
+        raise PermissionDenied(code_lock.LOCKED)
     outcome = _check_code(session=session, user=admin, code=code, ip=ip)
     if outcome.user is None:
         return False
@@ -425,7 +441,15 @@ def pending_step(*, session: Session, token: str | None) -> PendingStep | None:
     if row is None or user is None:
         return None
     assert user.id is not None
-    return PendingStep(email=user.email, needs_set_up=not has_authenticator_app(session=session, user_id=user.id))
+    has_app = has_authenticator_app(session=session, user_id=user.id)
+    has_passkey = session.exec(select(Passkey.id).where(Passkey.user_id == user.id)).first() is not None
+    return PendingStep(
+        email=user.email,
+        needs_set_up=not has_second_factor(session=session, user_id=user.id),
+        has_app=has_app,
+        has_passkey=has_passkey,
+        codes_locked=code_lock.is_locked(session=session, user_id=user.id),
+    )
 
 
 def pending_user(*, session: Session, token: str | None) -> User:
@@ -433,6 +457,15 @@ def pending_user(*, session: Session, token: str | None) -> User:
     row, user = _pending(session=session, token=token)
     if row is None or user is None:
         raise SignInExpired()
+    return user
+
+
+def pending_set_up_user(*, session: Session, token: str | None) -> User:
+    """The account behind this browser's pending sign-in, when it may set up an authenticator app before its first
+    session: only an account with no second factor at all. One that has any must present it (the code step)."""
+    user = pending_user(session=session, token=token)
+    if has_second_factor(session=session, user_id=user.id):
+        raise PermissionDenied(PRESENT_A_FACTOR)
     return user
 
 
@@ -457,6 +490,29 @@ def check_sign_in_code(*, session: Session, token: str | None, code: str, ip: st
     return outcome
 
 
+def second_step_passkey_options(*, session: Session, token: str | None, challenge: bytes) -> dict[str, Any]:
+    """What `navigator.credentials.get()` needs at the second step: one of the pending account's own passkeys."""
+    user = pending_user(session=session, token=token)
+    return passkeys.sign_in_options(
+        challenge=challenge, credentials=passkeys.credentials_of(session=session, user=user)
+    )
+
+
+def check_sign_in_passkey(
+    *, session: Session, token: str | None, credential: Mapping[str, Any], challenge: bytes | None, ip: str | None
+) -> passkeys.PasskeySignIn:
+    """The second step with a passkey of the pending account (checked by `passkeys.sign_in`, throttled and audited
+    there; a passkey of another account is refused). Accepted: the pending sign-in ends and the caller starts the
+    session."""
+    row, user = _pending(session=session, token=token)
+    if row is None or user is None:
+        raise SignInExpired()
+    outcome = passkeys.sign_in(session=session, credential=credential, challenge=challenge, ip=ip, account=user)
+    if outcome.user is not None:
+        session.delete(row)
+    return outcome
+
+
 def finish_set_up_sign_in(*, session: Session, token: str | None, ip: str | None = None) -> User:
     """The pending sign-in of an account that had to set up a second factor first, after it did: the pending
     sign-in ends, the sign-in is audited, and the caller starts the session."""
@@ -464,8 +520,11 @@ def finish_set_up_sign_in(*, session: Session, token: str | None, ip: str | None
     if row is None or user is None:
         raise SignInExpired()
     assert user.id is not None
-    if not has_authenticator_app(session=session, user_id=user.id):
+    app = _app_of(session=session, user_id=user.id)
+    if app is None or app.confirmed_at is None:
         raise ValidationFailed('Set up your authenticator app first.')
+    if app.confirmed_at < row.created_at or session.exec(select(Passkey.id).where(Passkey.user_id == user.id)).first():
+        raise PermissionDenied(PRESENT_A_FACTOR)  # the app was not set up in this sign-in: its code is the step
     session.delete(row)
     record_event(
         session=session,
@@ -527,7 +586,10 @@ def _claim(*, session: Session, user: User, ip: str | None) -> int:
 
 
 def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> CodeOutcome:
-    """Claim the attempt, then check `code` as a TOTP code (6 digits) or as a recovery code (anything else)."""
+    """Claim the attempt, then check `code` as a TOTP code (6 digits) or as a recovery code (anything else). Every
+    wrong one counts towards the account's code lock (`services/code_lock.py`); locked codes are not checked."""
+    if code_lock.is_locked(session=session, user_id=user.id):
+        return CodeOutcome(user=None, message=code_lock.LOCKED)
     claim_id = _claim(session=session, user=user, ip=ip)
     entered = (code or '')[:MAX_CODE_INPUT]
     digits = _digits(entered)
@@ -558,6 +620,9 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
             accepted = used_recovery = True
     if not accepted:
         _record_failure(session=session, user=user, ip=ip)
+        code_lock.count_failure(session=session, user=user, ip=ip)
+        if code_lock.is_locked(session=session, user_id=user.id):
+            return CodeOutcome(user=None, message=code_lock.LOCKED)
         return CodeOutcome(user=None)
     attempts.succeeded(session=session, claim_id=claim_id, email=THROTTLE_PREFIX + user.email, ip=ip)
     left = 0
@@ -646,6 +711,7 @@ def _recovery_hash(code: str) -> str:
 
 def _remove_second_factor(*, session: Session, user: User) -> None:
     assert user.id is not None
+    code_lock.clear(session=session, user_id=user.id)
     session.exec(delete(AuthenticatorApp).where(col(AuthenticatorApp.user_id) == user.id))
     session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
     session.exec(delete(PendingSignIn).where(col(PendingSignIn.user_id) == user.id))

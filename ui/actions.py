@@ -26,11 +26,10 @@ from nicegui import run, ui
 from sqlmodel import Session
 
 from models import User
-from models.base import utcnow
 from services import auth, sessions
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
-from services.permissions import SUDO_WINDOW
+from services.permissions import password_is_recent
 from ui import session, theme
 from ui.components.busy import busy
 from ui.components.forms import (
@@ -93,7 +92,7 @@ async def act_stepwise(
     if signed is None:
         return None
     password_confirmed_at = signed.password_confirmed_at
-    if recent_password and not _is_recent(password_confirmed_at):
+    if recent_password and not password_is_recent(password_confirmed_at):
         password_confirmed_at = await confirm_password(signed, purpose=purpose)
         if password_confirmed_at is None:
             return None
@@ -189,11 +188,9 @@ async def confirm_recent_password(purpose: str | None = None) -> bool:
     signed = await signed_in_or_leave()
     if signed is None:
         return False
-    return _is_recent(signed.password_confirmed_at) or await confirm_password(signed, purpose=purpose) is not None
-
-
-def _is_recent(password_confirmed_at: datetime | None) -> bool:
-    return password_confirmed_at is not None and utcnow() - password_confirmed_at < SUDO_WINDOW
+    return (
+        password_is_recent(signed.password_confirmed_at) or await confirm_password(signed, purpose=purpose) is not None
+    )
 
 
 def confirm_password_title(purpose: str | None = None) -> str:

@@ -136,3 +136,39 @@ def test_a_cancelled_passkey_prompt_is_told_and_nothing_changes(context: Browser
     button(page, 'Create passkey').click()
     expect(page.get_by_role('alert').filter(has_text='No passkey was added')).to_be_visible(timeout=20_000)
     expect(page.get_by_text('No passkeys yet.')).to_be_visible()
+
+
+def test_a_password_sign_in_of_an_account_with_a_passkey_asks_for_it(context: BrowserContext) -> None:
+    """The password alone does not sign in an account whose second factor is a passkey: the second step offers
+    `Use a passkey` (only that account's), and the passkey finishes the sign-in (a complete one: removing the passkey
+    asks for no password)."""
+    page = context.new_page()
+    cdp, authenticator = _virtual_authenticator(context, page)
+    _sign_in_with_password(page)
+    page.goto('/security')
+    button(page, 'Add a passkey').click()
+    _field(page, 'Passkey name').fill('Second step key')
+    button(page, 'Create passkey').click()
+    expect(page.get_by_text('Passkey “Second step key” added')).to_be_visible()
+    button(page.get_by_role('banner'), 'Sign out').click()
+    expect(page).to_have_url(re.compile(r'/login$'))
+
+    _field(page, 'Email').fill(ADMIN.email)
+    _field(page, 'Password').fill(ADMIN.password)
+    button(page, 'Sign in').click()
+    expect(button(page, 'Use a passkey')).to_be_visible(timeout=15_000)
+    expect(page).to_have_url(re.compile(r'/login/code'))
+    expect(page.get_by_text(f'Signing in as {ADMIN.email}')).to_be_visible()
+    expect(page.get_by_role('textbox', name='Authentication code')).to_have_count(0)  # no authenticator app
+    page.goto('/')  # the password alone opened nothing
+    expect(page).to_have_url(re.compile(r'/login'))
+    page.go_back()
+    expect(button(page, 'Use a passkey')).to_be_visible()
+    button(page, 'Use a passkey').click()
+    expect(page.get_by_text(f'Signed in as {ADMIN.email}')).to_be_visible(timeout=15_000)
+
+    page.goto('/security')
+    page.get_by_role('button', name='Remove passkey Second step key').click()
+    expect(page.get_by_text('Passkey “Second step key” removed')).to_be_visible()
+    expect(page.get_by_text('No passkeys yet.')).to_be_visible()
+    assert cdp.send('WebAuthn.getCredentials', {'authenticatorId': authenticator})['credentials']

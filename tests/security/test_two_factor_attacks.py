@@ -147,7 +147,7 @@ def test_reset_2fa_from_the_command_line(database: None) -> None:
     assert 'ada@example.com has no second factor now' in done.stdout
     with write_scope() as session:
         account = session.exec(select(Account).where(Account.email == 'ada@example.com')).one()
-        assert not two_factor.second_step_needed(session=session, user=account)
+        assert two_factor.password_is_enough(session=session, user=account)
         (event,) = session.exec(select(AuditEvent).where(AuditEvent.action == AuditAction.TWO_FACTOR_RESET)).all()
         assert (event.actor_email, event.target) == ('command line', 'ada@example.com')
     again = run_command('reset-2fa', 'ada@example.com')

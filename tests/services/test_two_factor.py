@@ -70,7 +70,7 @@ def test_setting_up_the_app_needs_one_right_code_and_gives_ten_recovery_codes(te
         assert stored.confirmed_at is None
     with write_scope() as session:
         assert two_factor.confirm_enrolment(session=session, user=ada, code='000000', ip='192.0.2.1') in (None, [])
-        assert not two_factor.second_step_needed(session=session, user=ada)  # not on until a right code
+        assert two_factor.password_is_enough(session=session, user=ada)  # not on until a right code
     with write_scope() as session:
         codes = two_factor.confirm_enrolment(session=session, user=ada, code=code_for(enrolment.secret))
     assert codes is not None and len(codes) == 10 and len(set(codes)) == 10
@@ -80,19 +80,19 @@ def test_setting_up_the_app_needs_one_right_code_and_gives_ten_recovery_codes(te
         assert not set(codes) & set(hashes)  # stored hashed
         assert len(actions_of(session, AuditAction.TWO_FACTOR_FAILED)) == 1
         assert len(actions_of(session, AuditAction.TWO_FACTOR_ENABLED)) == 1
-        assert two_factor.second_step_needed(session=session, user=ada)
+        assert not two_factor.password_is_enough(session=session, user=ada)
 
 
 def test_the_password_alone_starts_no_session_and_the_code_finishes_the_sign_in(team: dict[str, User]) -> None:
     secret, _ = enrol(team['admin'])
     ada = sign_in('ada@example.com', DEFAULT_PASSWORD)
     with write_scope() as session:
-        assert two_factor.second_step_needed(session=session, user=ada)
+        assert not two_factor.password_is_enough(session=session, user=ada)
         assert actions_of(session, AuditAction.LOGIN_SUCCEEDED) == []  # not signed in yet
     token = pending_token(ada)
     with write_scope() as session:
         assert two_factor.pending_step(session=session, token=token) == two_factor.PendingStep(
-            email='ada@example.com', needs_set_up=False
+            email='ada@example.com', needs_set_up=False, has_app=True
         )
         assert two_factor.pending_step(session=session, token='forged') is None
     outcome = enter_code(token, code_for(secret, steps_ahead=1))  # the set-up used the current step
@@ -179,7 +179,7 @@ def test_the_requirement_sends_members_without_a_second_factor_to_set_one_up(tea
     with write_scope() as session:
         assert sessions.signed_in(session=session, token=max_token) is None  # his session no longer counts
         assert len(actions_of(session, AuditAction.TWO_FACTOR_REQUIRED)) == 1
-        assert two_factor.second_step_needed(session=session, user=max_)
+        assert not two_factor.password_is_enough(session=session, user=max_)
     token = pending_token(sign_in('max@example.com', DEFAULT_PASSWORD))
     with write_scope() as session:
         assert two_factor.pending_step(session=session, token=token) == two_factor.PendingStep(
@@ -241,7 +241,7 @@ def test_an_admin_resets_a_members_second_factor_with_their_own_code(team: dict[
         assert (reset.actor_email, reset.target, reset.ip) == ('ada@example.com', 'max@example.com', '192.0.2.5')
     max_again = sign_in('max@example.com', DEFAULT_PASSWORD)
     with write_scope() as session:
-        assert not two_factor.second_step_needed(session=session, user=max_again)  # the password is enough again
+        assert two_factor.password_is_enough(session=session, user=max_again)  # the password is enough again
 
 
 def test_the_operator_resets_the_last_admins_second_factor(team: dict[str, User]) -> None:

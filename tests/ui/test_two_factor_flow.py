@@ -5,6 +5,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 from pyotp.totp import TOTP
@@ -12,7 +13,8 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
-from services import attempts, auth, sessions, two_factor
+from services import attempts, auth, code_lock, passkeys, sessions, two_factor
+from tests.passkey_authenticator import SoftAuthenticator
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, from_database, in_database, set_up_organization, sign_in
 from tests.ui.test_team_flow import member_event, rows, should_see_in_row
 from ui.session import start_url
@@ -258,3 +260,51 @@ async def test_an_admin_resets_a_members_second_factor_with_their_own_code(user:
         await asyncio.sleep(0.05)
     else:
         raise AssertionError('the team list still offers Reset two-factor')
+
+
+@pytest.fixture
+def localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passkeys need a domain name: the app believes it is at http://localhost:8080 (set before main.py loads)."""
+    monkeypatch.setenv('CXT_PUBLIC_URL', 'http://localhost:8080')
+
+
+async def test_the_second_step_offers_every_factor_the_account_has(localhost: None, user: User) -> None:
+    """An account with an app and a passkey: after the password, `Authentication code`, `Use a passkey` and `Use a
+    recovery code`; the code still finishes the sign-in."""
+    await set_up_organization(user)
+    secret, _ = await enrolled()
+    await in_database(_add_passkey)
+    await sign_out(user)
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see('Authentication code')
+    await user.should_see('Use a passkey')
+    await user.should_see('Use a recovery code')
+    await enter_code(user, code_for(secret))
+    await user.should_see(f'Signed in as {ADMIN_EMAIL}')
+
+
+async def test_worn_down_codes_are_locked_and_the_page_says_what_to_do(user: User) -> None:
+    await set_up_organization(user)
+    secret, _ = await enrolled()
+    await sign_out(user)
+
+    def wear_down(session: Session) -> None:
+        account = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
+        for _ in range(code_lock.LOCK_AFTER):
+            code_lock.count_failure(session=session, user=account, ip='198.51.100.7')
+
+    await in_database(wear_down)
+    await sign_in(user, ADMIN_EMAIL)
+    await user.should_see(marker='codes-locked')
+    await user.should_see('Too many wrong codes were entered for this account')
+    await user.should_not_see('Use a recovery code')
+    await user.should_not_see(kind=ui.input, marker='code')  # nothing to type a code into
+    assert secret
+
+
+def _add_passkey(session: Session) -> None:
+    admin = session.exec(select(Account).where(Account.email == ADMIN_EMAIL)).one()
+    slot = passkeys.ChallengeSlot()
+    options = passkeys.registration_options(session=session, actor=admin, challenge=slot.issue())
+    credential = SoftAuthenticator(origin='http://localhost:8080').create(options)
+    passkeys.add_passkey(session=session, actor=admin, name='Laptop', credential=credential, challenge=slot.take())

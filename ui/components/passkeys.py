@@ -6,15 +6,18 @@ keeps it in this page's `ChallengeSlot`, and checks the answer (`services/passke
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from nicegui import events, ui
 from nicegui.element import Element
+from sqlmodel import Session
 
-from services import passkeys, sessions
-from services.db import write_scope
+from services import passkeys, sessions, two_factor
+from services.db import read_scope, write_scope
 from services.errors import ServiceError
 from ui import actions, session, theme
+
+T = TypeVar('T')
 
 # What the person is told when the browser's part did not happen (nothing reached the server).
 _ADD_FAILURES = {
@@ -31,6 +34,12 @@ _SIGN_IN_FAILURES = {
     'email and password.',
     'security': 'The browser refused to use a passkey for this address. Sign in with your email and password.',
     'not_ready': 'The passkey request is not ready yet. Try again.',
+}
+_SECOND_STEP_FAILURES = {
+    **_SIGN_IN_FAILURES,
+    'unsupported': 'This browser cannot use passkeys here. Use another browser or device that holds your passkey.',
+    'cancelled': 'No passkey was used: the request was cancelled or timed out. Try again.',
+    'security': 'The browser refused to use a passkey for this address.',
 }
 _OTHER_FAILURE = 'The passkey request failed ({detail}). Try again.'
 
@@ -251,6 +260,70 @@ class PasskeySignInButton:
         _say(self.alert, _SIGN_IN_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))
 
 
+class PasskeySecondStepButton:
+    """`Use a passkey` at the second step after a password (`/login/code`): one of the pending account's own
+    passkeys, then the session (a sign-in with a second factor: it counts as a recent password entry)."""
+
+    def __init__(self, *, token: str | None, target: str) -> None:
+        self.token, self.target = token, target
+        self.ip, self.user_agent = session.client_ip(), session.user_agent()
+        self.slot = passkeys.ChallengeSlot()
+        self.button = ui.button('Use a passkey', icon='key').props('outline no-caps').classes('w-full')
+        self.alert = _alert('passkey-second-step-error')
+        self.ceremony = PasskeyCeremony('get', on_finished=self.finished, on_failed=self.failed)
+        self.ceremony.start_on(self.button)
+        ui.timer(0, self.renew, once=True)
+        ui.timer((passkeys.CHALLENGE_LIFETIME * 0.8).total_seconds(), self.renew, immediate=False)
+
+    async def renew(self) -> None:
+        if self.ceremony.pending:
+            return
+        challenge, token = self.slot.issue(), self.token
+        options = await actions.submit(
+            lambda: _read(
+                lambda db: two_factor.second_step_passkey_options(session=db, token=token, challenge=challenge)
+            )
+        )
+        if options is not None:
+            self.ceremony.load(options)
+
+    async def finished(self, credential: dict[str, Any]) -> None:
+        challenge, token, ip, agent = self.slot.take(credential), self.token, self.ip, self.user_agent
+        handoff = await actions.submit(
+            lambda: _second_step_with_passkey(token, credential, challenge, ip, agent),
+            button=self.button,
+            message=self.alert,
+        )
+        if handoff is None:
+            await self.renew()  # single use: the next try gets a new challenge
+            return
+        ui.navigate.to(session.start_url(handoff, self.target))
+
+    def failed(self, reason: str, detail: str) -> None:
+        _say(self.alert, _SECOND_STEP_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))
+
+
+def _read(query: Callable[[Session], T]) -> T:
+    with read_scope() as db:
+        return query(db)
+
+
+def _second_step_with_passkey(
+    token: str | None, credential: dict[str, Any], challenge: bytes | None, ip: str | None, agent: str | None
+) -> str:
+    """Check the passkey against the pending sign-in's account and start the session in one transaction (a failure is
+    recorded and committed before the person is told); returns the session's handoff code."""
+    with write_scope() as db:
+        outcome = two_factor.check_sign_in_passkey(
+            session=db, token=token, credential=credential, challenge=challenge, ip=ip
+        )
+        user = outcome.user
+        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=agent, second_factor=True) if user else None
+    if handoff is None:
+        raise ServiceError(outcome.refusal)
+    return handoff
+
+
 def passkey_sign_in_button(target: str) -> None:
     """`/login`'s `Sign in with a passkey` (nothing where passkeys cannot work, see `passkeys.unavailable_reason`)."""
     if passkeys.unavailable_reason() is None:
@@ -264,7 +337,8 @@ def _sign_in_with_passkey(
     person is told); returns the session's handoff code."""
     with write_scope() as db:
         outcome = passkeys.sign_in(session=db, credential=credential, challenge=challenge, ip=ip)
-        handoff = sessions.start(session=db, user=outcome.user, ip=ip, user_agent=agent) if outcome.user else None
+        user = outcome.user  # a passkey is both factors: the sign-in counts as a password entry
+        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=agent, second_factor=True) if user else None
     if handoff is None:
         raise ServiceError(outcome.refusal)
     return handoff

@@ -3,13 +3,13 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import auth, sessions, two_factor
+from services import auth
 from services.db import write_scope
 from services.errors import InvalidCredentials
 from ui import actions, open_pages, session, theme
 from ui.components.forms import form_message, password_input
 from ui.components.passkeys import passkey_sign_in_button
-from ui.pages.two_factor import pending_start_url
+from ui.pages.two_factor import after_password
 
 
 @ui.page('/login')
@@ -56,11 +56,7 @@ def _authenticate(email: str, password: str, ip: str | None, user_agent: str | N
     password_ok = auth.check_attempt_password(attempt, password)
     with write_scope() as db:
         user = auth.finish_sign_in(session=db, attempt=attempt, password_ok=password_ok)
-        if user is not None and two_factor.second_step_needed(session=db, user=user):
-            return pending_start_url(
-                two_factor.begin_pending(session=db, user=user, ip=ip, user_agent=user_agent), target
-            )
-        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=user_agent) if user else None
-    if handoff is None:
+        destination = after_password(db, user, ip, user_agent, target) if user is not None else None
+    if destination is None:
         raise InvalidCredentials()
-    return session.start_url(handoff, target)
+    return destination

@@ -1,5 +1,6 @@
-"""The sign-in step after a right password: `/login/code` (a code from the authenticator app, or a recovery code) and
-`/login/set-up-two-factor` (the organization requires a second factor and this account has none yet).
+"""The sign-in step after a right password: `/login/code` (a code from the authenticator app, a recovery code, or one
+of the account's passkeys: any account with a second factor presents one) and `/login/set-up-two-factor` (the
+organization requires a second factor and this account has none at all).
 
 The password step cannot set a cookie (it runs over the page socket), so it sends the browser through
 `/login/code/start` with a one-time handoff code, which this route trades for the pending sign-in's own cookie (like
@@ -16,13 +17,14 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from models import User
-from services import sessions, two_factor
+from services import code_lock, passkeys, sessions, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ValidationFailed
 from ui import actions, session, theme
 from ui.components.authenticator import AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
+from ui.components.passkeys import PasskeySecondStepButton
 
 PENDING_COOKIE = 'cxt_pending_sign_in'
 START_PATH = '/login/code/start'
@@ -39,8 +41,9 @@ def pending_start_url(handoff_code: str, target: str = '/') -> str:
 
 def after_password(db: Session, user: User, ip: str | None, user_agent: str | None, target: str = '/') -> str:
     """Where a browser goes once the password is right (sign-in, a password reset, an accepted invitation): the second
-    step when the account has one (or must set one up), else a new session's start. Inside the caller's transaction."""
-    if two_factor.second_step_needed(session=db, user=user):
+    step when the password is not enough (`two_factor.password_is_enough`), else a new session's start. Inside the
+    caller's transaction."""
+    if not two_factor.password_is_enough(session=db, user=user):
         return pending_start_url(two_factor.begin_pending(session=db, user=user, ip=ip, user_agent=user_agent), target)
     return session.start_url(sessions.start(session=db, user=user, ip=ip, user_agent=user_agent), target)
 
@@ -85,30 +88,53 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
     if step.needs_set_up:
         return RedirectResponse(_with_target(SET_UP_PATH, target))
     ip, agent = session.client_ip(), session.user_agent()
-    if recovery:
+    codes = step.has_app and not step.codes_locked
+    recovery = recovery and codes
+    if step.has_app and step.codes_locked:
+        title = 'Two-factor authentication'
+        intro = 'Codes no longer sign this account in.'
+        if step.has_passkey:
+            intro = 'Use your passkey to finish signing in.'
+    elif recovery:
         title, intro = 'Use a recovery code', 'Enter one of the recovery codes you saved when you set up the app.'
-    else:
+    elif step.has_app and step.has_passkey:
+        title, intro = (
+            'Two-factor authentication',
+            'Enter the 6-digit code from your authenticator app, or use a passkey.',
+        )
+    elif step.has_app:
         title, intro = 'Two-factor authentication', 'Enter the 6-digit code from your authenticator app.'
+    else:
+        title, intro = 'Two-factor authentication', 'Use your passkey to finish signing in.'
     with theme.narrow_card(title, intro):
         ui.label(f'Signing in as {step.email}').classes('text-sm text-grey-8')
-        code = code_input('Recovery code' if recovery else 'Authentication code', recovery=recovery)
-        message = form_message().mark('code-error')
+        if step.has_app and step.codes_locked:
+            ui.label(code_lock.LOCKED).props('role=alert').classes('text-negative text-sm').mark('codes-locked')
+        elif codes:
+            code = code_input('Recovery code' if recovery else 'Authentication code', recovery=recovery)
+            message = form_message().mark('code-error')
 
-        async def verify() -> None:
-            entered = code.value or ''
-            handoff = await actions.submit(
-                lambda: _verify(token, entered, ip, agent), button=button, fields={'code': code}, message=message
-            )
-            if handoff is None:
-                return
-            ui.navigate.to(session.start_url(handoff, target))
+            async def verify() -> None:
+                entered = code.value or ''
+                handoff = await actions.submit(
+                    lambda: _verify(token, entered, ip, agent), button=button, fields={'code': code}, message=message
+                )
+                if handoff is None:
+                    return
+                ui.navigate.to(session.start_url(handoff, target))
 
-        code.on('keydown.enter', verify)
-        button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
-        if recovery:
-            ui.link('Use your authenticator app', _with_target(CODE_PATH, target)).classes('text-sm')
-        else:
-            ui.link('Use a recovery code', _with_target(CODE_PATH, target, recovery='true')).classes('text-sm')
+            code.on('keydown.enter', verify)
+            button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
+        if step.has_passkey:
+            if (reason := passkeys.unavailable_reason()) is None:
+                PasskeySecondStepButton(token=token, target=target)
+            else:
+                ui.label(reason).classes('text-sm text-grey-8').mark('passkeys-unavailable')
+        if codes:
+            if recovery:
+                ui.link('Use your authenticator app', _with_target(CODE_PATH, target)).classes('text-sm')
+            else:
+                ui.link('Use a recovery code', _with_target(CODE_PATH, target, recovery='true')).classes('text-sm')
         ui.link('Back to sign in', '/login').classes('text-sm')
     return None
 
@@ -118,7 +144,11 @@ def _verify(token: str | None, code: str, ip: str | None, user_agent: str | None
     with write_scope() as db:
         outcome = two_factor.check_sign_in_code(session=db, token=token, code=code, ip=ip)
         user = outcome.user
-        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=user_agent) if user is not None else None
+        handoff = (
+            sessions.start(session=db, user=user, ip=ip, user_agent=user_agent, second_factor=True)
+            if user is not None
+            else None
+        )
     if handoff is None:
         raise ValidationFailed(outcome.message, field='code')  # after the commit: the failure stays counted
     return handoff
@@ -160,13 +190,13 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
 
 def _begin(token: str | None) -> two_factor.Enrolment:
     with write_scope() as db:
-        user = two_factor.pending_user(session=db, token=token)
+        user = two_factor.pending_set_up_user(session=db, token=token)
         return two_factor.begin_enrolment(session=db, user=user)
 
 
 def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
     with write_scope() as db:
-        user = two_factor.pending_user(session=db, token=token)
+        user = two_factor.pending_set_up_user(session=db, token=token)
         codes = two_factor.confirm_enrolment(session=db, user=user, code=code, ip=ip)
     if codes is None:
         raise ValidationFailed(two_factor.WRONG_CODE, field='code')
@@ -176,4 +206,4 @@ def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
 def _finish(token: str | None, ip: str | None, user_agent: str | None) -> str:
     with write_scope() as db:
         user = two_factor.finish_set_up_sign_in(session=db, token=token, ip=ip)
-        return sessions.start(session=db, user=user, ip=ip, user_agent=user_agent)
+        return sessions.start(session=db, user=user, ip=ip, user_agent=user_agent, second_factor=True)

@@ -125,10 +125,10 @@ _HEADER = """
 # A menu's keys: Up and Down move between its items (wrapping round), as menus do everywhere; Tab and Escape as usual.
 # (Vue templates see no `window` or `document`: they are reached through the event.)
 _MENU_KEYS = (
-    "(e) => { const step = {ArrowDown: 1, ArrowUp: -1}[e.key]; if (!step) return; "
+    '(e) => { const step = {ArrowDown: 1, ArrowUp: -1}[e.key]; if (!step) return; '
     "const items = [...e.currentTarget.querySelectorAll('[role=menuitem]')]; "
     "const at = items.indexOf(e.currentTarget.ownerDocument.activeElement.closest('[role=menuitem]')); "
-    "e.preventDefault(); items[(at + step + items.length) % items.length]?.focus(); }"
+    'e.preventDefault(); items[(at + step + items.length) % items.length]?.focus(); }'
 )
 
 
