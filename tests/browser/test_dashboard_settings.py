@@ -152,7 +152,8 @@ def test_rotating_immediately_makes_the_old_key_fail_at_once(keyed_app: AppProce
 
     button(admin_page, 'Rotate API Key').click()
     dialog = admin_page.get_by_role('dialog')
-    expect(dialog.get_by_text('stops working')).to_be_visible()
+    expect(dialog.get_by_text('stops working until you replace it')).to_be_visible()
+    expect(dialog.get_by_text('The old key stops working the moment you rotate')).to_be_visible()
     expect(dialog.get_by_role('radio', name='Immediately')).to_be_checked()
     expect(dialog.get_by_role('radio', name='In 1 hour')).not_to_be_checked()
     expect(dialog.get_by_role('radio', name='In 24 hours')).not_to_be_checked()

@@ -752,6 +752,7 @@ class TeamTab:
             return
         ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
         open_pages.role_changed(member_id)
+        await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
         open_pages.team_changed(self.organization_id)
         self.client.run_javascript(f'requestAnimationFrame(() => {select}?.focus())')
 
