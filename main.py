@@ -1,16 +1,22 @@
 """CX Toolbox Dashboard: `uv run main.py` serves the app (first-run setup at http://127.0.0.1:8080).
 
 `uv run main.py --help` lists the operator commands (unlock an account, print a reset link, create an admin,
-back up, restore).
+back up, restore). Installed from the wheel, the same command line is `cx-toolbox` (`cli` below).
 """
 
 import argparse
-import logging
+import asyncio
 import os
+import runpy
 import sys
 from pathlib import Path
 
+from services import logs
 from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
+from services.missing_database import NEW_INSTANCE_FLAG, refusal
+from services.version import app_version
+
+PRODUCT = 'CX Toolbox Dashboard'
 
 
 def _settings_or_exit() -> Settings:
@@ -33,11 +39,27 @@ settings = _settings_or_exit()
 configure(settings)
 
 
+def cli() -> None:
+    """The `cx-toolbox` command (pyproject's [project.scripts]): exactly `uv run main.py`, run as `__main__`."""
+    runpy.run_path(__file__, init_globals={'PROGRAM': 'cx-toolbox'}, run_name='__main__')
+
+
+def _program_name() -> str:
+    """What --help calls the command: `cx-toolbox` when `cli` ran this file, else the checkout's `uv run main.py`."""
+    return globals().get('PROGRAM', 'uv run main.py')
+
+
 def _command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='uv run main.py',
+        prog=_program_name(),
         description='Without a command: serve the dashboard. The commands are for the person running the server; '
         "each is recorded in the organization's Activity.",
+    )
+    parser.add_argument('--version', action='version', version=f'{PRODUCT} {app_version()}')
+    parser.add_argument(
+        NEW_INSTANCE_FLAG,
+        action='store_true',
+        help='serve a new, empty instance in a data directory whose database is missing but whose secret is there',
     )
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     unlock = commands.add_parser('unlock', help='let an account sign in again after too many wrong passwords')
@@ -68,6 +90,7 @@ def _run_command(arguments: argparse.Namespace) -> int:
 
     if arguments.command in {'backup', 'restore'}:
         return _run_backup_command(arguments)
+    _refuse_a_missing_database(arguments)
     init_database(settings.resolved_database_url)
     try:
         with write_scope() as session:
@@ -132,11 +155,19 @@ def _run_backup_command(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_a_missing_database(arguments: argparse.Namespace) -> None:
+    """Stop before an empty database is created where this instance's was (its secret is still there)."""
+    if not arguments.new_instance and (line := refusal(settings)):
+        sys.exit(line)
+
+
 # Commands run before NiceGUI is even imported: they start quickly and never serve.
 if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
     _arguments = _command_line().parse_args()
     if _arguments.command is not None:
+        logs.configure_logging(log_format=settings.log_format, level=settings.log_level)
         sys.exit(_run_command(_arguments))
+    _refuse_a_missing_database(_arguments)
 
 # Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
 secret_key = _secret_or_exit(settings)
@@ -145,31 +176,64 @@ secret_key = _secret_or_exit(settings)
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui').resolve()))
 
 import uvicorn  # noqa: E402
+from nicegui import Client, run, ui  # noqa: E402
 from nicegui import app as nicegui_app  # noqa: E402
-from nicegui import run, ui  # noqa: E402
 
 from api import create_api_app  # noqa: E402
+from api.observability import install_observability  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import alerts, crypto, invitations, key_traffic, process_lock  # noqa: E402, F401  (alerts: on import)
+from services import (  # noqa: E402, F401  (alerts: on import)
+    alerts,
+    crypto,
+    invitations,
+    key_cache,
+    key_traffic,
+    metrics,
+    process_lock,
+    send_watch,
+)
 from services.db import init_database, write_scope  # noqa: E402
 from services.first_run import start_up_notice  # noqa: E402
 from ui import open_pages, pages, session_routes, socket_guard  # noqa: E402  (importing pages registers every page)
 
+
+async def _watch_sends() -> None:
+    loop = asyncio.get_running_loop()
+
+    def team_lists_changed(organizations: list[int]) -> None:
+        for organization_id in set(organizations):
+            open_pages.team_changed(organization_id)  # this process's own pages (the event reaches the others)
+
+    def on_marked(organizations: list[int]) -> None:  # on the watcher's thread: the pages live on the loop
+        loop.call_soon_threadsafe(team_lists_changed, organizations)
+
+    send_watch.start_watching(on_marked=on_marked)
+
+
 if __name__ in {'__main__', '__mp_main__'}:
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    logs.configure_logging(log_format=settings.log_format, level=settings.log_level)
     run.process_pool_start_method = 'spawn'
     serving = __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION')  # not pool workers, not tests
     if serving:
+        logs.say('%s %s', PRODUCT, app_version())  # then `Ready on <url>` once listening (below)
         process_lock.hold_data_dir_or_exit(data_dir=settings.data_dir, database_url=settings.resolved_database_url)
     engine = init_database(settings.resolved_database_url)
     if serving:
         with write_scope() as session:
-            invitations.mark_interrupted_sends(session=session)
+            if engine.dialect.name == 'postgresql':
+                invitations.beat(session=session)  # first, so this process's own sends are never taken for dead
+            invitations.mark_interrupted_sends(session=session)  # only those of processes that are gone
     if serving and engine.dialect.name == 'postgresql':
+        # Sends cut short by another process dying: found within seconds by the processes still alive.
+        nicegui_app.on_startup(_watch_sends)
+        nicegui_app.on_shutdown(send_watch.stop_watching)
         # Other processes on the same database remove members, end sessions, rotate the key: their open pages here
         # follow within a moment (on SQLite this process is the only one).
         nicegui_app.on_startup(lambda: open_pages.follow_other_processes(settings.resolved_database_url))
         nicegui_app.on_shutdown(open_pages.stop_following)
+        # The widget API's per-process cache, trusted only while its listener hears itself (services/key_cache.py).
+        nicegui_app.on_startup(lambda: key_cache.start(settings.resolved_database_url))
+        nicegui_app.on_shutdown(key_cache.stop)
     # The widget API's request counts: written once a minute and at shutdown (services/key_traffic.py).
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)
@@ -177,6 +241,8 @@ if __name__ in {'__main__', '__mp_main__'}:
     nicegui_app.include_router(pages.two_factor.router)  # /login/code/start: the pending sign-in's cookie
     app = create_api_app()
     install_security_headers(app, public_url=settings.resolved_public_url)
+    install_observability(app, metrics_on=bool(settings.metrics_token))  # outermost: X-Request-ID on every response
+    metrics.watch_ui_connections(lambda: sum(client.has_socket_connection for client in Client.instances.values()))
     ui.run_with(
         app,
         title='CX Toolbox Dashboard',
@@ -187,9 +253,24 @@ if __name__ in {'__main__', '__mp_main__'}:
     )
     socket_guard.install(settings.public_url)  # the page socket: own origin and own browser only
     if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
-        print(f'CX Toolbox Dashboard on http://{settings.host}:{settings.port}', flush=True)
-        if notice := start_up_notice(host=settings.host):
-            print(notice, flush=True)
-        uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level='warning', access_log=False, proxy_headers=True
-        )
+        _listening = f'http://{settings.host}:{settings.port}'
+
+        class _Server(uvicorn.Server):
+            async def startup(self, sockets: list | None = None) -> None:
+                await super().startup(sockets=sockets)
+                if self.started:  # the socket is bound: say so once, in the configured log format
+                    logs.say('Ready on %s', _listening)
+                    if notice := start_up_notice(host=settings.host):
+                        logs.say('%s', notice, always=True)
+
+        _Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level='debug' if settings.log_level == 'debug' else 'warning',
+                log_config=None,  # uvicorn's warnings go through our handler, in our format
+                access_log=False,  # api/observability.py logs requests (at debug)
+                proxy_headers=True,
+            )
+        ).run()

@@ -4,6 +4,12 @@ Run from the repository root:
 
     uv run bench/api_throughput.py                      # 3 rounds x 10 s, 32 connections
     uv run bench/api_throughput.py --seconds 5 --rounds 1 --connections 16
+    uv run bench/api_throughput.py --metrics-on-off     # what counting costs: the app with metrics on against off
+
+With `--metrics-on-off` it starts the app twice (two temp data dirs, each seeded the same way): once without
+CXT_METRICS_TOKEN, once with it (the request middleware then counts every request by route template and times it),
+loads them in turn, round after round, and prints req/s and the server's CPU time per request for both, with the
+ratio on/off (target >= 0.97 for req/s; the CPU ratio is the steadier figure on a busy machine).
 
 What it does: makes a temp data dir, creates an organization, its admin and an API key in that dir's SQLite
 database through the services, starts `main.py` on a free 127.0.0.1 port (CXT_DATA_DIR pointing there, so the
@@ -278,10 +284,13 @@ def main() -> int:
     parser.add_argument('--connections', type=int, default=32, help='concurrent keep-alive connections (default 32)')
     parser.add_argument('--warmup', type=float, default=2, help='unreported warm-up load per server (default 2 s)')
     parser.add_argument('--serve-bare', type=int, metavar='PORT', help=argparse.SUPPRESS)
+    parser.add_argument('--metrics-on-off', action='store_true', help='compare the app with metrics on and off')
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return 0
+    if args.metrics_on_off:
+        return compare_metrics(args)
 
     # A SIGTERM to the bench still stops its servers (the finally below runs on SystemExit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -395,6 +404,103 @@ def main() -> int:
             stop(process)
         os.chdir(previous_cwd)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+TARGET_METRICS_RATIO = 0.97
+
+
+def compare_metrics(args: argparse.Namespace) -> int:
+    """The widget API with metrics off and on (CXT_METRICS_TOKEN unset / set), loaded in turn; prints the ratio."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    base_env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith('CXT_')
+        and name not in {'PYTEST_CURRENT_TEST', 'NICEGUI_USER_SIMULATION', 'NICEGUI_STORAGE_PATH'}
+    }
+    token = 'bench-metrics-token-0123456789'
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, dict[str, str]]] = {}
+    data_dirs: list[Path] = []
+    previous_cwd = Path.cwd()
+    try:
+        for label in ('off', 'on'):
+            data_dir = Path(tempfile.mkdtemp(prefix=f'cxt-bench-metrics-{label}-'))
+            data_dirs.append(data_dir)
+            port = free_port()
+            env = {**base_env, 'CXT_DATA_DIR': str(data_dir), 'CXT_HOST': '127.0.0.1', 'CXT_PORT': str(port)}
+            env['PYTHONUNBUFFERED'] = '1'
+            if label == 'on':
+                env['CXT_METRICS_TOKEN'] = token
+            os.chdir(data_dir)
+            with child_environment(env):
+                key = seed_database()
+            log = data_dir / 'app.log'
+            process = start([sys.executable, str(ROOT / 'main.py')], env, data_dir, log)
+            wait_ready(f'http://127.0.0.1:{port}/api/health', process, log)
+            servers[label] = (
+                process,
+                f'http://127.0.0.1:{port}/api/v1/organization',
+                {'Authorization': f'Bearer {key}'},
+            )
+        status, _ = get(
+            servers['on'][1].replace('/api/v1/organization', '/metrics'), {'Authorization': f'Bearer {token}'}
+        )
+        if status != 200:
+            raise SystemExit(f'metrics on: /metrics answered {status}, expected 200')
+        tool = f'wrk ({WRK}) -t1' if WRK else 'asyncio client (wrk not found)'
+        print(f'load: {tool}, {args.connections} connections, {args.seconds:g} s, {args.rounds} rounds, metrics off/on')
+        for process, url, headers in servers.values():
+            if args.warmup > 0:
+                load(url, headers, args.warmup, args.connections, process.pid)
+        results: dict[str, list[Result]] = {'off': [], 'on': []}
+        print(
+            f'{"round":>6} {"off req/s":>10} {"on req/s":>10} {"ratio":>6}'
+            f'   CPU µs/req: {"off":>5} {"on":>5} {"ratio":>5}'
+        )
+
+        def row(label: str, off: Result, on: Result) -> str:
+            return (
+                f'{label:>6} {off.requests_per_second:>10.0f} {on.requests_per_second:>10.0f} '
+                f'{on.requests_per_second / off.requests_per_second:>6.3f}   {"":>11} {off.cpu_us_per_request:>5.0f} '
+                f'{on.cpu_us_per_request:>5.0f} {off.cpu_us_per_request / on.cpu_us_per_request:>5.3f}'
+            )
+
+        for round_number in range(1, args.rounds + 1):
+            # Alternate which goes first, so neither always meets the same moment of a busy machine.
+            order = ('off', 'on') if round_number % 2 else ('on', 'off')
+            for label in order:
+                process, url, headers = servers[label]
+                results[label].append(load(url, headers, args.seconds, args.connections, process.pid))
+            print(row(str(round_number), results['off'][-1], results['on'][-1]))
+
+        def median(values: list[Result]) -> Result:
+            return Result(
+                statistics.median(r.requests_per_second for r in values),
+                statistics.median(r.p99_ms for r in values),
+                sum(r.errors for r in values),
+                sum(r.requests for r in values),
+                statistics.median(r.cpu_us_per_request for r in values),
+            )
+
+        off, on = median(results['off']), median(results['on'])
+        print(row('median', off, on))
+        ratio = on.requests_per_second / off.requests_per_second
+        cpu_ratio = off.cpu_us_per_request / on.cpu_us_per_request
+        ok = ratio >= TARGET_METRICS_RATIO and off.errors == on.errors == 0
+        print(
+            f'\nratio metrics on/off: req/s {ratio:.3f}, CPU per request {cpu_ratio:.3f} '
+            f'(target >= {TARGET_METRICS_RATIO}), errors {off.errors + on.errors}: {"PASS" if ok else "MISS"}'
+        )
+        load_average = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+        if load_average > (os.cpu_count() or 1) * 0.75 + 1:
+            print(f'note: load average {load_average:.1f} on {os.cpu_count()} CPUs: other work competed with this run')
+        return 0 if ok else 1
+    finally:
+        for process, _, _ in servers.values():
+            stop(process)
+        os.chdir(previous_cwd)
+        for data_dir in data_dirs:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ from models.api_key import ApiKey
 from models.audit import AuditAction, AuditEvent
 from models.billing import StripeEvent
 from models.browser_session import BrowserSession
-from models.invitation import DeliveryStatus, Invitation, LinkState
+from models.invitation import DeliveryStatus, Invitation, LinkState, ProcessHeartbeat
 from models.key_traffic import KeyTraffic
 from models.organization import Organization
 from models.passkey import Passkey
@@ -27,6 +27,7 @@ __all__ = [
     'Passkey',
     'PasswordResetToken',
     'PendingSignIn',
+    'ProcessHeartbeat',
     'RecoveryCode',
     'Role',
     'StripeEvent',

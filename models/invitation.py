@@ -55,3 +55,14 @@ class Invitation(SQLModel, table=True):
         sa_column=Column(StateText(DeliveryStatus, 16), nullable=False),
     )
     last_error: str | None = Field(default=None, max_length=1000)
+    # The process sending its email while `SENDING` (services/events.PROCESS_ID): alive while its heartbeat is fresh.
+    sending_owner: str | None = Field(default=None, max_length=64)
+
+
+class ProcessHeartbeat(SQLModel, table=True):
+    """A serving process on a shared database says it is alive (services/send_watch.py): the sends it owns are live."""
+
+    __tablename__ = 'process_heartbeat'  # type: ignore[assignment]
+
+    process_id: str = Field(primary_key=True, max_length=64)
+    beat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

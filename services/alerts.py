@@ -240,6 +240,7 @@ def alert_email(alert: Alert, change: _Change, *, to: str, organization: str, se
         subject=f'Security alert: {change.subject} ({organization})',
         text=text,
         html=f'<html><body>{body}</body></html>',
+        kind='alert',
     )
 
 

@@ -1,24 +1,28 @@
 """The organization's one widget API key: generate, reveal, rotate with an optional grace window, verify."""
 
+import logging
 import secrets
 import string
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as core_select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, col, select
 
 from models import ApiKey, AuditAction, Organization, User
 from models.base import table_of, utcnow
-from services import crypto, events
+from services import crypto, events, key_cache
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
 from services.organizations import lock_organization
 from services.permissions import require_admin, require_recent_password
+
+log = logging.getLogger(__name__)
 
 PREFIX = 'cxt_'
 RANDOM_LENGTH = 40
@@ -151,6 +155,7 @@ def revoke_old_key(
     key.expires_at = now
     session.add(key)
     events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.organization_id)
+    key_cache.invalidate(session=session)  # the commit returns once no process accepts the old key
     record_event(
         session=session,
         organization_id=actor.organization_id,
@@ -170,6 +175,7 @@ class VerifiedKey:
     organization_name: str
     subdomain: str | None
     sandbox_subdomain: str | None
+    in_grace: bool = False  # an old key inside its rotation grace window (counted as `grace` in the metrics)
 
 
 _api_key = table_of(ApiKey)
@@ -195,6 +201,8 @@ _MAX_KEY_LENGTH = 200
 # request; expiry is checked against the clock on every request, hit or miss.
 _CACHE_INFO_KEY = 'cxt_verified_keys'
 _CACHE_LIMIT = 1024
+# Keys whose last-used write failed (not a busy SQLite: e.g. a read-only PostgreSQL), with when to try again.
+_touch_failed: dict[int, datetime] = {}
 
 
 @dataclass
@@ -203,6 +211,33 @@ class _KeyLookup:
     expires_at: datetime | None
     last_used_at: datetime | None
     verified: VerifiedKey  # frozen, so a cache hit hands out the same object instead of building one
+
+
+class Miss:
+    """What `verify_from_cache` answers when it cannot answer without the database."""
+
+
+MISS = Miss()
+
+
+def verify_from_cache(
+    *, key: str | None, now: datetime | None = None, count: Callable[[int, bool, datetime], None] | None = None
+) -> VerifiedKey | Miss | None:
+    """On PostgreSQL, the answer from this process's cache (`services.key_cache`) without any database work: the
+    organization, or None for a refused key; `MISS` when the database must be asked (not cached, the cache is not
+    trusted now, or the key's once-a-minute last-used write is due). Same arguments as `verify_key`."""
+    if not key or len(key) > _MAX_KEY_LENGTH or not key.startswith(PREFIX):
+        return None
+    if not key_cache.fresh():
+        return MISS  # SQLite, or the cache is not trusted now: no hashing twice
+    lookup = key_cache.get(hash_key(key))
+    if lookup is None:
+        return MISS
+    if now is None:
+        now = utcnow()
+    if _touch_due(lookup, now) and not (lookup.expires_at is not None and lookup.expires_at <= now):
+        return MISS
+    return _judge(lookup, now, count)
 
 
 def verify_key(
@@ -223,38 +258,67 @@ def verify_key(
     cache = _lookup_cache(connection)
     lookup = cache.get(key_hash) if cache is not None else None
     if lookup is None:
+        # On PostgreSQL the process-wide cache: the generation is taken before the read, so a change heard while it
+        # runs keeps a stale row out of the cache (services/key_cache.py).
+        generation = key_cache.generation() if cache is None else None
         row = connection.execute(_VERIFY_STATEMENT, {'key_hash': key_hash}).first()
         if row is None:
             return None
         key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox_subdomain = row
-        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain)
+        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain, expires_at is not None)
         lookup = _KeyLookup(key_id, expires_at, last_used_at, verified)
         if cache is not None:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
             cache[key_hash] = lookup
+        else:
+            key_cache.put(key_hash, lookup, generation)
     if now is None:
         now = utcnow()
-    if lookup.expires_at is not None and lookup.expires_at <= now:
-        if count is not None:
-            count(lookup.key_id, False, now)
-        return None
+    verified = _judge(lookup, now, count)
+    if verified is not None and _touch_due(lookup, now):
+        _touch(connection, lookup, now)
+    return verified
+
+
+def _judge(
+    lookup: '_KeyLookup', now: datetime, count: Callable[[int, bool, datetime], None] | None
+) -> VerifiedKey | None:
+    accepted = lookup.expires_at is None or lookup.expires_at > now
     if count is not None:
-        count(lookup.key_id, True, now)
+        count(lookup.key_id, accepted, now)
+    return lookup.verified if accepted else None
+
+
+def _touch_due(lookup: '_KeyLookup', now: datetime) -> bool:
     last_used_at = lookup.last_used_at
-    if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
-        # At most one write per key per minute, so the hot path stays read-only. (A connection's own commits leave
-        # its change marker alone, so this write keeps the cache; the entry is updated to match.) Best effort: while
-        # another writer holds the database the write is skipped, not waited for, and the next request records it.
-        connection.commit()
-        try:
-            with without_lock_wait(connection):
-                connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
-                connection.commit()
-            lookup.last_used_at = now
-        except OperationalError:
+    due = last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+    if not due:
+        return False
+    retry_at = _touch_failed.get(lookup.key_id)
+    return retry_at is None or now >= retry_at
+
+
+def _touch(connection: Connection, lookup: '_KeyLookup', now: datetime) -> None:
+    """At most one write per key per minute, so the hot path stays read-only. (A connection's own commits leave its
+    change marker alone, so this write keeps the cache; the entry is updated to match.) Best effort: while another
+    writer holds the database the write is skipped, not waited for, and the next request records it; a database
+    that refuses writes (a read-only PostgreSQL after a failover, SQLSTATE 25006) or any other failure of this
+    bookkeeping write leaves the key working and is tried again a minute later."""
+    connection.commit()
+    try:
+        with without_lock_wait(connection):
+            connection.execute(_TOUCH_STATEMENT, {'key_id': lookup.key_id, 'now': now})
+            connection.commit()
+        lookup.last_used_at = now
+        _touch_failed.pop(lookup.key_id, None)
+    except DBAPIError as error:
+        with suppress(DBAPIError):
             connection.rollback()
-    return lookup.verified
+        if connection.dialect.name == 'sqlite' and isinstance(error, OperationalError):
+            return  # busy: the next request tries again
+        _touch_failed[lookup.key_id] = now + LAST_USED_RESOLUTION
+        log.warning('API key %d: could not record its last use (%s); the key keeps working', lookup.key_id, error.orig)
 
 
 def _lookup_cache(connection: Connection) -> dict[str, _KeyLookup] | None:
@@ -287,4 +351,5 @@ def _add_key(*, session: Session, actor: User) -> str:
     session.flush()
     # Generated or rotated: other processes refresh their key cards.
     events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.organization_id)
+    key_cache.invalidate(session=session)  # the commit returns once no process accepts the old key
     return plaintext

@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from models import AuditAction, AuditEvent, User
 from models.audit import ACTION_LABELS, action_label
+from services import metrics
 from services.errors import ValidationFailed
 from services.permissions import require_admin
 
@@ -54,6 +55,7 @@ def record_event(
         ip=ip,
     )
     session.add(event)
+    metrics.count_audited_sign_in(action)
     return event
 
 

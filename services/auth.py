@@ -16,7 +16,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts, code_lock, sessions, two_factor
+from services import attempts, code_lock, metrics, sessions, two_factor
 from services.audit import record_event
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
 from services.permissions import require_admin
@@ -156,7 +156,8 @@ def begin_sign_in(*, session: Session, email: str, ip: str | None = None) -> Pas
     email = (email or '').strip().lower()
     if len(email) > EMAIL_MAX_LENGTH:
         raise InvalidCredentials()  # no account has such an address: refused before anything is counted or stored
-    claim_id = attempts.claim(session=session, email=email, ip=ip)
+    with metrics.counting_lockout(metrics.SignInMethod.PASSWORD):
+        claim_id = attempts.claim(session=session, email=email, ip=ip)
     user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     return PasswordAttempt(
         email=email,

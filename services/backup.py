@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import sqlite3
-import tomllib
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +18,18 @@ from urllib.parse import quote
 
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import URL, make_url
+from sqlalchemy import URL, create_engine, inspect, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from services.config import SECRET_FILE_NAME, Settings
+from services import version
+from services.config import SECRET_FILE_NAME, Settings, data_dir_made_here
 from services.db import MIGRATIONS_DIR
 from services.errors import ServiceError
 
 DATABASE_FILE_NAME = 'cxt.sqlite3'
 MANIFEST_FILE_NAME = 'manifest.json'
 DUMP_FILE_NAME = 'cxt.dump'  # where the printed pg_dump command writes, beside the secret
-PYPROJECT = Path(__file__).resolve().parent.parent / 'pyproject.toml'
 
 Engine = Literal['sqlite', 'postgresql']
 ENGINE_NAMES: dict[str, str] = {'sqlite': 'SQLite', 'postgresql': 'PostgreSQL'}
@@ -112,7 +113,25 @@ def backup(*, settings: Settings, target: Path) -> BackupResult:
 
 
 def restore(*, settings: Settings, source: Path) -> RestoreResult:
-    """Copy a backup made by `backup` into the configured data dir, which must be empty; files get mode 0600."""
+    """Copy a backup made by `backup` into the configured data dir, which must be empty; files get mode 0600. On
+    PostgreSQL the configured database must be empty too (pg_restore into one with tables merges rows)."""
+    try:
+        return _restore(settings=settings, source=source)
+    except BackupRefused:
+        _remove_empty_data_dir_made_here(settings.data_dir)
+        raise
+
+
+def _remove_empty_data_dir_made_here(data_dir: Path) -> None:
+    """A refused restore leaves no data directory behind that only reading the settings created."""
+    if data_dir_made_here(data_dir) and data_dir.is_dir() and not any(data_dir.iterdir()):
+        try:
+            data_dir.rmdir()
+        except OSError:
+            pass
+
+
+def _restore(*, settings: Settings, source: Path) -> RestoreResult:
     manifest = read_manifest(source)
     data_dir = settings.data_dir
     if data_dir.exists() and (held := sorted(path.name for path in data_dir.iterdir())):
@@ -125,6 +144,10 @@ def restore(*, settings: Settings, source: Path) -> RestoreResult:
         raise BackupRefused(f'This backup is of a {theirs} instance but this one uses {ours}: {hint}.')
     if manifest.secret == 'environment' and not settings.secret_key:
         raise BackupRefused('This backup holds no secret (its instance used CXT_SECRET_KEY): set it to that value.')
+    if manifest.secret == 'file':
+        _check_backup_secret(source / SECRET_FILE_NAME)
+    if engine == 'postgresql':
+        _check_postgresql_empty(settings)
     database = _sqlite_path(settings) if engine == 'sqlite' else None
     if database is not None:
         _check_backup_database(source / DATABASE_FILE_NAME, manifest)
@@ -149,7 +172,9 @@ def restore(*, settings: Settings, source: Path) -> RestoreResult:
     command = None
     if engine == 'postgresql' and dump.is_file():
         command = (
-            f'pg_restore --no-owner --dbname={shlex.quote(_libpq_url(settings))} {shlex.quote(str(dump.resolve()))}'
+            # One transaction, stopping at the first error: a failed load leaves the database as empty as it was.
+            'pg_restore --single-transaction --exit-on-error --no-owner '
+            f'--dbname={shlex.quote(_libpq_url(settings))} {shlex.quote(str(dump.resolve()))}'
         )
     return RestoreResult(
         data_dir=data_dir,
@@ -176,7 +201,7 @@ def read_manifest(source: Path) -> Manifest:
 
 
 def app_version() -> str:
-    return tomllib.loads(PYPROJECT.read_text())['project']['version']
+    return version.app_version()  # also where no pyproject.toml is (an installed wheel)
 
 
 def _engine_of(settings: Settings) -> Engine:
@@ -233,6 +258,48 @@ def _copy_live_database(source: Path, destination: Path) -> tuple[str | None, in
         _remove([destination], created_dir=None)
         raise
     return revision, destination.stat().st_size
+
+
+MIN_SECRET_LENGTH = 16  # as CXT_SECRET_KEY and the app's check of its generated file
+
+
+def _check_backup_secret(path: Path) -> None:
+    """The backup's secret file is there and could be one: the app refuses to start with an empty one."""
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        raise BackupRefused(
+            f'The backup has no {SECRET_FILE_NAME}, though its manifest says it holds one: without it the stored API '
+            'keys cannot be decrypted. Copy the backup again, complete.'
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BackupRefused(f'The {SECRET_FILE_NAME} in the backup cannot be read ({error}).') from None
+    if len(value) < MIN_SECRET_LENGTH:
+        raise BackupRefused(
+            f'The {SECRET_FILE_NAME} in the backup is empty (or too short to be one): the app would not start with '
+            'it. Use a complete backup.'
+        )
+
+
+def _check_postgresql_empty(settings: Settings) -> None:
+    """The configured PostgreSQL database holds no tables: pg_restore into one that does merges the backup's rows
+    into the rows there (another organization's invitations, say)."""
+    engine = create_engine(settings.resolved_database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            tables = sorted(inspect(connection).get_table_names())
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, 'orig', None) or error).strip().splitlines()[0]
+        raise BackupRefused(f'Could not check that the PostgreSQL database is empty: {reason}.') from None
+    finally:
+        engine.dispose()
+    if tables:
+        shown = ', '.join(tables[:5]) + (', …' if len(tables) > 5 else '')
+        name = make_url(settings.resolved_database_url).database
+        raise BackupRefused(
+            f'The PostgreSQL database {name} is not empty ({shown}); restore only into an empty one '
+            '(createdb a new database and point CXT_DATABASE_URL at it).'
+        )
 
 
 def _check_backup_database(path: Path, manifest: Manifest) -> None:

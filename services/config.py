@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.errors import ConfigError
@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: Path = Path('./data')
     database_url: str | None = None
+    # PostgreSQL: the most connections one process opens for requests and pages (its two listeners come on top).
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     public_url: str | None = None
     secret_key: str | None = Field(default=None, min_length=16)
 
@@ -43,6 +45,16 @@ class Settings(BaseSettings):
     stripe_price_id: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+
+    # Operations (services/logs.py, services/metrics.py): how logs are written, and whether /metrics is served.
+    log_format: Literal['text', 'json'] = 'text'
+    log_level: Literal['debug', 'info', 'warning', 'error'] = 'info'
+    metrics_token: str | None = Field(default=None, min_length=16)
+
+    @field_validator('log_format', 'log_level', mode='before')
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -66,7 +78,7 @@ class Settings(BaseSettings):
 
 
 def _is_secret(variable: str) -> bool:
-    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY'))
+    return any(word in variable for word in ('SECRET', 'PASSWORD', 'KEY', 'TOKEN'))
 
 
 def load_settings() -> Settings:
@@ -86,6 +98,8 @@ def load_settings() -> Settings:
 def make_data_dir_private(data_dir: Path) -> None:
     """Create the data dir for its owner only (0700); take group and other access away from it and from the app's
     files in it, where an older version left them open (0755, 0644). Other files in the dir are left as they are."""
+    if not data_dir.exists():
+        _data_dirs_made_here.add(data_dir.resolve())
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     storage = data_dir / 'nicegui'
     stored = sorted(storage.glob('storage-*.json*')) if storage.is_dir() else []
@@ -100,23 +114,56 @@ def make_data_dir_private(data_dir: Path) -> None:
             raise ConfigError(f'CXT_DATA_DIR: cannot make {path} private to this account ({error.strerror})') from None
 
 
+_data_dirs_made_here: set[Path] = set()
+
+
+def data_dir_made_here(data_dir: Path) -> bool:
+    """Whether this process created `data_dir` (reading the settings does): a refused restore removes it again."""
+    return data_dir.resolve() in _data_dirs_made_here
+
+
 def resolve_secret_key(settings: Settings) -> str:
     """CXT_SECRET_KEY if set; otherwise a key generated once into the data dir (mode 0600) and reused."""
     if settings.secret_key:
         return settings.secret_key
     path = settings.data_dir / SECRET_FILE_NAME
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text().strip()
-        if len(value) < 16:
-            message = f'CXT_SECRET_KEY: the generated key in {path} is damaged; delete it to make another'
-            raise ConfigError(message) from None
-        return value
-    value = secrets.token_urlsafe(48)
-    with os.fdopen(fd, 'w') as file:
-        file.write(value + '\n')
+    if not path.exists():
+        value = secrets.token_urlsafe(48)
+        if _write_new_file_durably(path, (value + '\n').encode()):
+            return value
+    value = path.read_text().strip()  # there already, or another process made it first
+    if len(value) < 16:
+        message = f'CXT_SECRET_KEY: the generated key in {path} is damaged; delete it to make another'
+        raise ConfigError(message) from None
     return value
+
+
+def _write_new_file_durably(path: Path, content: bytes) -> bool:
+    """Write `path` (0600) all at once or not at all: a temporary file, fsynced, linked to its name (which fails when
+    the name exists: True only if this call made it), then the directory fsynced, so the name survives a crash. A
+    failure (a full disk) leaves nothing behind, never an empty file the app would refuse to start with."""
+    temporary = path.with_name(f'.{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp')
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)  # rename would replace a secret another process made meanwhile
+        except FileExistsError:
+            return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return True
 
 
 _current: Settings | None = None

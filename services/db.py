@@ -17,11 +17,14 @@ would freeze every open page, so it raises `DatabaseOnEventLoop` instead.
 import asyncio
 import errno
 import logging
+import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError
@@ -37,11 +40,21 @@ READ_ONLY_OPTION = 'cxt_read_only'
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE transactions."""
+def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE transactions.
+
+    A networked database gets a pool of `pool_size` connections (default: `CXT_DATABASE_POOL_SIZE` when the settings
+    are configured, else 10), opened as needed and kept; no overflow beyond it, and a request that finds them all busy
+    waits up to 10 s (the widget API then answers 503). Pre-ping stays: it costs a round trip per checkout, which the
+    widget API now pays only on a cache miss (services/key_cache.py), and it spares a request the dead connection a
+    database restart leaves in the pool.
+    """
     if not url.startswith('sqlite'):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=pool_size or _configured_pool_size(), max_overflow=0, pool_timeout=10
+        )
     engine = _sqlite_engine(url)
+    _started_files.pop(_file_of(engine) or '', None)  # a new engine may create its file, on its first connection
 
     @event.listens_for(engine, 'begin')
     def _on_begin(connection: Any) -> None:
@@ -53,6 +66,15 @@ def make_engine(url: str) -> Engine:
     # Held readers (hot_read_connection) must not outlive their engine.
     event.listen(engine, 'engine_disposed', _release_readers)
     return engine
+
+
+def _configured_pool_size() -> int:
+    from services.config import current_settings
+
+    try:
+        return current_settings().database_pool_size
+    except RuntimeError:
+        return 10
 
 
 def _sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:
@@ -68,8 +90,55 @@ def _sqlite_engine(url: str | URL, **kwargs: Any) -> Engine:
         cursor.execute(f'PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}')
         cursor.execute('PRAGMA synchronous=NORMAL')
         cursor.close()
+        if path is not None:
+            _started_files.setdefault(path, _identity(path))
+
+    path = _file_of(engine)
+    if path is not None:
+
+        @event.listens_for(engine, 'do_connect')
+        def _never_create_again(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+            # Once this process has opened its database, a connection never creates an empty one in its place (the
+            # file deleted under it): restarting on that empty file would offer /setup to the first comer.
+            if path in _started_files:
+                cargs[0] = f'file:{quote(path)}?mode=rw'
+                cparams['uri'] = True
 
     return engine
+
+
+# The SQLite files this process opened, each with the identity (device, inode) it had then: a write checks that the
+# file at the path is still that one (see _check_database_file).
+_started_files: dict[str, tuple[int, int] | None] = {}
+
+
+def _file_of(engine: Engine) -> str | None:
+    database = engine.url.database
+    return None if not database or database == ':memory:' or database.startswith('file:') else database
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+class DatabaseGone(RuntimeError):
+    """The SQLite file this process started with was deleted or replaced: a write would go to a file nobody keeps."""
+
+
+def _check_database_file(engine: Engine) -> None:
+    """Refuse to write when the SQLite file at the path is no longer the one this process opened (one `stat`).
+
+    Writes to a deleted file succeed and are lost with it, and SQLite never notices: without this a person is told
+    `saved` and the change is gone at the next restart."""
+    path = _file_of(engine) if engine.dialect.name == 'sqlite' else None
+    if path is None or path not in _started_files:
+        return
+    if _identity(path) != _started_files[path]:
+        raise DatabaseGone(f'{path} was deleted or replaced after this process opened it')
 
 
 def init_database(url: str) -> Engine:
@@ -104,7 +173,8 @@ def run_migrations(engine: Engine) -> None:
             # fail (UniqueViolation on pg_type). A transaction lock is released by the commit that publishes the
             # schema, so the next process finds it at head. (SQLite's BEGIN IMMEDIATE already serializes.)
             connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})')
-        if schema_revision(connection) == head_revision():
+        current, head = schema_revision(connection), head_revision()
+        if current == head:
             return
         from alembic import command
         from alembic.config import Config
@@ -113,6 +183,7 @@ def run_migrations(engine: Engine) -> None:
         config.set_main_option('script_location', str(MIGRATIONS_DIR))
         config.attributes['connection'] = connection
         command.upgrade(config, 'head')
+        log.info('Database schema migrated from %s to %s', current or 'an empty database', head)
 
 
 def head_revision() -> str:
@@ -260,6 +331,7 @@ def write_scope() -> Iterator[Session]:
     """
     _refuse_on_event_loop()
     engine = get_engine()
+    _check_database_file(engine)
     with Session(engine, expire_on_commit=False) as session:
         try:
             if engine.dialect.name == 'postgresql':
@@ -267,6 +339,7 @@ def write_scope() -> Iterator[Session]:
                 connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SQLITE_BUSY_TIMEOUT_MS}ms'")
                 connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})')
             yield session
+            _check_database_file(engine)
             session.commit()
         except BaseException:
             session.rollback()
@@ -278,6 +351,11 @@ DISK_FULL = "Could not save: the server's disk is full. Nothing was changed."
 READ_ONLY = "Could not save: the server's database is read-only. Nothing was changed."
 BUSY = 'Could not save: the database is busy with another change. Nothing was changed; try again in a moment.'
 MISSING = "The server's database cannot be opened (is its data directory still there?). Nothing was changed."
+GONE = (
+    "Could not save: the server's database file was deleted or replaced while it ran. Nothing was changed; "
+    'the server must be restarted (after a restore).'
+)
+DISK_ERROR = "Could not save: the server's disk failed to write (I/O error). Nothing was changed."
 UNAVAILABLE = 'The database is not answering. Nothing was changed; try again in a moment.'
 
 _SQLITE_MESSAGES = (
@@ -294,13 +372,39 @@ _SQLITE_MESSAGES = (
 _ERRNO_MESSAGES = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.ENOENT: MISSING}
 
 
+# SQLite's primary result codes (an extended one, e.g. SQLITE_IOERR_WRITE, starts with its primary's name).
+_SQLITE_CODES = (
+    ('SQLITE_READONLY_DBMOVED', GONE),
+    ('SQLITE_FULL', DISK_FULL),
+    ('SQLITE_READONLY', READ_ONLY),
+    ('SQLITE_BUSY', BUSY),
+    ('SQLITE_LOCKED', BUSY),
+    ('SQLITE_CANTOPEN', MISSING),
+    ('SQLITE_NOTADB', MISSING),
+    ('SQLITE_IOERR', DISK_ERROR),
+)
+
+
+def _by_sqlite_name(error: sqlite3.Error) -> str | None:
+    """The sentence for SQLite's error code (`sqlite_errorname`, which is stable, unlike the message text)."""
+    name = getattr(error, 'sqlite_errorname', None) or ''
+    for prefix, message in _SQLITE_CODES:
+        if name.startswith(prefix):
+            return message
+    return None
+
+
 def describe_failure(error: BaseException) -> str | None:
     """A sentence for a person when `error` is the database or its disk failing (full, read-only, locked past its
     timeout, missing, unreachable); None when it is anything else."""
     if isinstance(error, OSError) and error.errno in _ERRNO_MESSAGES:
         return _ERRNO_MESSAGES[error.errno]
+    if isinstance(error, DatabaseGone):
+        return GONE
     if not isinstance(error, DBAPIError):
         return None
+    if isinstance(error.orig, sqlite3.Error) and (by_name := _by_sqlite_name(error.orig)) is not None:
+        return by_name
     text = str(error.orig).lower()
     for fragment, message in _SQLITE_MESSAGES:
         if fragment in text:

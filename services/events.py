@@ -22,12 +22,16 @@ from enum import StrEnum
 from sqlalchemy import make_url, text
 from sqlmodel import Session
 
+from services import metrics
+
 log = logging.getLogger(__name__)
 
 CHANNEL = 'cxt_events'
 PROCESS_ID = f'{os.getpid()}-{uuid.uuid4().hex[:12]}'  # unique per process, also across machines
-RETRY_FIRST = 0.5  # seconds before the first reconnection attempt; doubles up to RETRY_MAX
-RETRY_MAX = 10.0
+RETRY_FIRST = 0.25  # seconds before the first reconnection attempt; doubles up to RETRY_MAX
+# At most this long between attempts, so a process listens again within ~1 s of the database being back (a refused
+# attempt costs the database next to nothing; a failure is logged once, not per attempt).
+RETRY_MAX = 0.75
 
 
 class EventKind(StrEnum):
@@ -106,6 +110,7 @@ async def listen(
         try:
             async with await psycopg.AsyncConnection.connect(driver_url(url), autocommit=True) as connection:
                 await connection.execute(f'LISTEN {CHANNEL}')
+                metrics.set_events_listening(True)
                 if failing:
                     log.info('Cross-process events: listening again')
                 failing, delay = False, RETRY_FIRST
@@ -120,8 +125,10 @@ async def listen(
                         continue
                     await _guarded(on_event(event))
         except asyncio.CancelledError:
+            metrics.set_events_listening(False)
             raise
         except (psycopg.Error, OSError) as error:
+            metrics.set_events_listening(False)
             if not failing:
                 log.warning('Cross-process events: no connection to the database (%s); retrying', error)
             failing = True

@@ -8,11 +8,23 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, func, or_, select
 
-from models import AuditAction, AuditEvent, DeliveryStatus, Invitation, LinkState, Organization, Role, User, UserStatus
+from models import (
+    AuditAction,
+    AuditEvent,
+    DeliveryStatus,
+    Invitation,
+    LinkState,
+    Organization,
+    ProcessHeartbeat,
+    Role,
+    User,
+    UserStatus,
+)
 from models.base import stored_id, utcnow
 from services import auth, credentials, crypto, events, mail
 from services.audit import record_event
@@ -137,6 +149,7 @@ def invite_member(
         expires_at=now + LIFETIME,
         delivery_status=_initial_status(),
     )
+    invitation.sending_owner = _owner_of(invitation.delivery_status)
     session.add(invitation)
     session.flush()
     token = _token_for(invitation)
@@ -279,6 +292,7 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
     if invitation is None or invitation.token_hash != issued.token_hash:
         return issued.delivery_status
     invitation.delivery_status = DeliveryStatus.FAILED if error else DeliveryStatus.SENT
+    invitation.sending_owner = None
     invitation.last_error = error[:1000] if error else None
     session.add(invitation)
     events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
@@ -286,18 +300,59 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
 
 
 INTERRUPTED = 'interrupted; resend'
+# A serving process on PostgreSQL beats every few seconds (services/send_watch.py); one silent this long is gone.
+HEARTBEAT_STALE_AFTER = timedelta(seconds=10)
+HEARTBEAT_FORGOTTEN_AFTER = timedelta(hours=1)  # rows of processes long gone are deleted
+
+
+def beat(*, session: Session) -> None:
+    """Say that this process is alive: the sends it owns are in flight, not interrupted."""
+    heartbeat = session.get(ProcessHeartbeat, events.PROCESS_ID)
+    if heartbeat is None:
+        heartbeat = ProcessHeartbeat(process_id=events.PROCESS_ID, beat_at=utcnow())
+    heartbeat.beat_at = utcnow()
+    session.add(heartbeat)
+
+
+def has_interrupted_sends(*, session: Session) -> bool:
+    """Whether any invitation is `Sending…` for a process that is gone (a cheap read, so idle sweeps never write)."""
+    return session.exec(select(Invitation.id).where(*_interrupted()).limit(1)).first() is not None
 
 
 def mark_interrupted_sends(*, session: Session) -> int:
-    """At start-up: invitations left `Sending…` by a process that died mid-send become `Email failed` (interrupted;
-    resend). Returns how many."""
-    # A send still running in another process (several on PostgreSQL) is corrected by its own record_delivery.
-    marked = session.exec(
-        update(Invitation)
-        .where(col(Invitation.delivery_status) == DeliveryStatus.SENDING)
-        .values(delivery_status=DeliveryStatus.FAILED, last_error=INTERRUPTED)
-    )
-    return marked.rowcount
+    """Invitations left `Sending…` by a process that is gone become `Email failed` (interrupted; resend), and every
+    process's open team lists are told. A send owned by a live process (its heartbeat fresh) is left alone: it is
+    still running, and its own record_delivery says how it ended. Returns how many were marked."""
+    return len(mark_interrupted_sends_by_organization(session=session))
+
+
+def mark_interrupted_sends_by_organization(*, session: Session) -> list[int]:
+    """As mark_interrupted_sends; returns the organization of each invitation marked (for this process's pages)."""
+    rows = session.exec(select(Invitation.id, Invitation.organization_id).where(*_interrupted())).all()
+    if rows:
+        session.exec(
+            update(Invitation)
+            .where(col(Invitation.id).in_([invitation_id for invitation_id, _ in rows]), *_interrupted())
+            .values(delivery_status=DeliveryStatus.FAILED, last_error=INTERRUPTED, sending_owner=None)
+        )
+        for organization_id in sorted({organization_id for _, organization_id in rows}):
+            events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=organization_id)
+    forgotten = utcnow() - HEARTBEAT_FORGOTTEN_AFTER
+    session.exec(delete(ProcessHeartbeat).where(col(ProcessHeartbeat.beat_at) < forgotten))
+    return [organization_id for _, organization_id in rows]
+
+
+def _interrupted() -> list[Any]:
+    """`Sending…` with no owner, or an owner without a fresh heartbeat."""
+    alive = select(ProcessHeartbeat.process_id).where(col(ProcessHeartbeat.beat_at) > utcnow() - HEARTBEAT_STALE_AFTER)
+    return [
+        col(Invitation.delivery_status) == DeliveryStatus.SENDING,
+        or_(col(Invitation.sending_owner).is_(None), col(Invitation.sending_owner).not_in(alive)),
+    ]
+
+
+def _owner_of(status: DeliveryStatus) -> str | None:
+    return events.PROCESS_ID if status == DeliveryStatus.SENDING else None
 
 
 def lookup_invitation(*, session: Session, token: str) -> InvitationView:
@@ -398,6 +453,7 @@ def invitation_email(issued: IssuedInvitation) -> mail.Email:
         subject=f'You are invited to join {organization} on CX Toolbox',
         text=text,
         html=f'<html><body>{body}</body></html>',
+        kind='invitation',
     )
 
 
@@ -406,6 +462,7 @@ def _renew(*, session: Session, actor: User, invitation: Invitation, ip: str | N
     invitation.sent_at = now
     invitation.expires_at = now + LIFETIME
     invitation.delivery_status = _initial_status()
+    invitation.sending_owner = _owner_of(invitation.delivery_status)
     invitation.last_error = None
     token = _token_for(invitation)
     invitation.token_hash = crypto.sha256_hex(token)

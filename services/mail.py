@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yagmail
 
+from services import metrics
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured
 
@@ -29,6 +30,7 @@ class Email:
     subject: str
     text: str
     html: str
+    kind: str = 'other'  # the `kind` label of cxt_mail_sent_total: invitation, password_reset, alert
 
 
 def send_email(message: Email, *, settings: Settings | None = None) -> None:
@@ -44,7 +46,9 @@ def send_email(message: Email, *, settings: Settings | None = None) -> None:
     except Exception as error:  # every failure, whatever the library raised, becomes one readable reason
         reason = describe_failure(error, server=server, settings=settings, recipient=message.to)
         log.warning('mail to %s via %s failed: %s', message.to, server, reason)
+        metrics.count_mail(message.kind, sent=False)
         raise ExternalServiceError(reason) from error
+    metrics.count_mail(message.kind, sent=True)
 
 
 def sender_address(settings: Settings) -> str:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, Organization, User
 from models.base import table_of
-from services import events
+from services import events, key_cache
 from services.audit import record_event
 from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
@@ -101,6 +101,7 @@ def update_subdomains(
     organization.kustomer_sandbox_subdomain = sandbox
     session.add(organization)
     events.publish(session=session, kind=events.EventKind.SUBDOMAINS_SAVED, organization_id=organization.id)
+    key_cache.invalidate(session=session)  # the commit returns once every process's widget API shows them
     record_event(
         session=session,
         organization_id=organization.id,
@@ -128,9 +129,24 @@ def origin_is_known(*, connection: Connection, origin: str | None) -> bool:
     label = subdomain_from_origin(origin)
     if label is None:
         return False
+    known = origin_known_from_cache(origin)
+    if known is not None:
+        return known
+    generation = key_cache.generation()
     statement = (
         core_select(_organization.c.id)
         .where(or_(_organization.c.kustomer_subdomain == label, _organization.c.kustomer_sandbox_subdomain == label))
         .limit(1)
     )
-    return connection.execute(statement).first() is not None
+    known = connection.execute(statement).first() is not None
+    key_cache.put(('origin', label), known, generation)
+    return known
+
+
+def origin_known_from_cache(origin: str | None) -> bool | None:
+    """`origin_is_known` from this process's cache on PostgreSQL (services/key_cache.py) without database work;
+    None when the database must be asked."""
+    label = subdomain_from_origin(origin)
+    if label is None:
+        return False
+    return key_cache.get(('origin', label))

@@ -29,7 +29,7 @@ from sqlmodel import Session, col, func, select
 
 from models import AuditAction, Passkey, User, UserStatus
 from models.base import stored_id, utcnow
-from services import attempts, crypto
+from services import attempts, crypto, metrics
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
@@ -322,7 +322,8 @@ def sign_in(
     """Sign in with the browser's answer to `sign_in_options` (write): counted against the client address before it
     is checked, like a password (raises LoginLocked at the limit); success or failure is audited. With `account`
     (the second step after a password), only a passkey of that account is accepted."""
-    claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip)
+    with metrics.counting_lockout(metrics.SignInMethod.PASSKEY):
+        claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip)
     credential_id = credential.get('id')
     passkey = (
         session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()

@@ -200,6 +200,7 @@ def reset_email(issued: IssuedReset) -> mail.Email:
         subject=f'Reset your CX Toolbox password for {organization}',
         text=text,
         html=f'<html><body>{body}</body></html>',
+        kind='password_reset',
     )
 
 

@@ -1,8 +1,11 @@
 """Whether this process can save right now, for `/api/ready` (`/api/health` only says that the process answers).
 
-Ready means: the database answers a write (tried and rolled back: nothing changes), the SQLite file this process has
-open is still the one at its path, and the data directory's disk has room. A database busy with another writer is
-ready: a writer is proof that it can be written.
+Ready means: the database answers a write, the SQLite file this process has open is still the one at its path, and
+the disk the app writes to has room. On SQLite the write is committed and reaches the disk (it rewrites the header's
+`user_version` with its own value: no data changes), so a full, failing or read-only filesystem shows here, and the
+failure is classified by SQLite's error code, not its message. On PostgreSQL the server answers for its own disk: the
+app writes nothing to its local data directory there, so that disk is not judged. A database busy with another
+writer is ready: a writer is proof that it can be written.
 """
 
 import logging
@@ -45,6 +48,8 @@ _FAILURES = {
     db.READ_ONLY: NotReady.READ_ONLY,
     db.MISSING: NotReady.MISSING,
     db.DISK_FULL: NotReady.DISK,
+    db.DISK_ERROR: NotReady.DISK,
+    db.GONE: NotReady.MISSING,
 }
 
 
@@ -57,6 +62,8 @@ def check_readiness(*, data_dir: Path) -> NotReady | None:
     sqlite_path = engine.url.database if engine.dialect.name == 'sqlite' else None
     if sqlite_path and not os.path.exists(sqlite_path):
         return NotReady.MISSING  # checked before connecting: a connection would create an empty file there
+    if sqlite_path and _read_only_filesystem(sqlite_path):
+        return NotReady.READ_ONLY  # SQLite cannot even open its WAL index there: it would say `cannot open`
     try:
         with db.read_connection() as connection:
             if _read_only(connection):
@@ -69,11 +76,20 @@ def check_readiness(*, data_dir: Path) -> NotReady | None:
             log.warning('readiness check failed: %s', error)
             return NotReady.UNREACHABLE
         return _FAILURES[described]
+    if not sqlite_path:
+        return None  # PostgreSQL: its own disk refuses its writes (judged above); the app writes nothing locally
     try:
-        free = shutil.disk_usage(data_dir).free
+        free = shutil.disk_usage(Path(sqlite_path).parent).free
     except FileNotFoundError:
         return NotReady.MISSING
     return NotReady.DISK if free < MIN_FREE_BYTES else None
+
+
+def _read_only_filesystem(path: str) -> bool:
+    try:
+        return bool(os.statvfs(Path(path).parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _read_only(connection: Connection) -> bool:
@@ -82,11 +98,18 @@ def _read_only(connection: Connection) -> bool:
         # A read-only server (a standby, default_transaction_read_only) says so without a write being tried.
         connection.exec_driver_sql('SELECT version_num FROM alembic_version').first()
         return connection.exec_driver_sql('SHOW transaction_read_only').scalar() == 'on'
-    # SQLite tells only by refusing a write: make one that changes nothing, inside the read connection's transaction,
-    # which is rolled back when the connection closes. It gives up at once if another writer holds the lock (BUSY).
+    # SQLite tells only by refusing a write, and a full or failing disk only when the write reaches it: rewrite the
+    # header's user_version with its own value (SQLite writes the page even so; an UPDATE to the same value is skipped)
+    # and commit. It gives up at once if another writer holds the lock (BUSY): that writer proves the database works.
     try:
         with db.without_lock_wait(connection):
-            connection.exec_driver_sql('UPDATE alembic_version SET version_num = version_num')
+            try:
+                version = connection.exec_driver_sql('PRAGMA user_version').scalar()
+                connection.exec_driver_sql(f'PRAGMA user_version = {int(version or 0)}')
+                connection.commit()
+            except DBAPIError:
+                connection.rollback()  # before the lock wait is put back on this connection
+                raise
     except DBAPIError as error:
         if db.describe_failure(error) != db.BUSY:
             raise

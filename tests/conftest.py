@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nicegui.testing import User
 
-from services import auth, config, db
+from services import auth, config, db, key_cache
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 
@@ -57,6 +57,9 @@ def database(
         # Asked for only here, so a run of SQLite tests alone never starts a PostgreSQL server.
         server: PostgresServer = request.getfixturevalue('postgres')
         monkeypatch.setenv('CXT_DATABASE_URL', migrated_copy(server))
+        # This test process is the only one on its database and its key cache does not listen: no other process's
+        # cache to wait for after a rotation (services/key_cache.py; the two-process tests keep the 2 s bound).
+        monkeypatch.setattr(key_cache, 'CONFIRM_BOUND', 0.0)
     settings = config.load_settings()
     config.configure(settings)
     engine = db.init_database(settings.resolved_database_url)

@@ -40,8 +40,15 @@ class PostgresServer:
             shutil.chown(self.root, 'postgres')
         data = self.root / 'data'
         self._run('initdb', '-D', str(data), '-U', 'postgres', '-A', 'trust', '--no-sync')
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (a restart or an outage; `resume` brings it back on the same port)."""
+        self._run('pg_ctl', '-D', str(self.root / 'data'), '-m', 'fast', '-w', 'stop')
+
+    def resume(self) -> None:
         options = f'-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off'
-        self._run('pg_ctl', '-D', str(data), '-o', options, '-l', str(self.root / 'log'), '-w', 'start')
+        self._run('pg_ctl', '-D', str(self.root / 'data'), '-o', options, '-l', str(self.root / 'log'), '-w', 'start')
 
     def create_database(self) -> str:
         """A new empty database; returns its SQLAlchemy URL."""

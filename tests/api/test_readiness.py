@@ -95,6 +95,10 @@ async def test_a_database_busy_with_another_writer_is_ready_at_once(
     assert waited < 2, f'the check waited {waited:.1f} s for the writer'
 
 
+@pytest.mark.sqlite_only(
+    "the disk judged is the SQLite database's; PostgreSQL answers for its own "
+    '(tests/services/test_readiness_faults.py::test_postgresql_readiness_does_not_judge_the_local_data_directory_disk)'
+)
 async def test_a_disk_below_the_threshold_is_disk(
     client: httpx.AsyncClient, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,3 +176,13 @@ async def test_a_read_only_postgresql_database_is_read_only(
     db.get_engine().dispose()  # the setting applies to new connections, as after a failover to a standby
     response = await pg_client.get('/api/ready')
     assert (response.status_code, response.json()) == (503, not_ready(NotReady.READ_ONLY))
+
+
+async def test_health_is_the_process_running_even_with_the_database_down(
+    pg_client: httpx.AsyncClient, postgres: PostgresServer
+) -> None:
+    """A liveness probe that failed with the database would have every process restarted during an outage."""
+    postgres.stop()
+    response = await pg_client.get('/api/health')
+    assert (response.status_code, response.json()) == (200, {'status': 'ok'})
+    assert (await pg_client.get('/api/ready')).status_code == 503

@@ -184,11 +184,13 @@ async def test_health_is_ok_while_the_database_answers(client: httpx.AsyncClient
 @pytest.mark.sqlite_only(
     'the database is gone when its SQLite files are deleted (PostgreSQL stopped: tests/api/test_readiness.py)'
 )
-async def test_health_is_503_when_the_database_is_gone(client: httpx.AsyncClient) -> None:
+async def test_health_stays_ok_when_the_database_is_gone_and_ready_says_missing(client: httpx.AsyncClient) -> None:
+    """Health is liveness (the process runs); the database's absence is readiness's answer."""
     database_file = Path(config.current_settings().resolved_database_url.removeprefix('sqlite:///'))
     db.get_engine().dispose()
     for path in database_file.parent.glob(database_file.name + '*'):
         path.unlink()
     response = await client.get('/api/health')
-    assert response.status_code == 503
-    assert response.json() == {'status': 'unavailable'}
+    assert (response.status_code, response.json()) == (200, {'status': 'ok'})
+    response = await client.get('/api/ready')
+    assert (response.status_code, response.json()['reason']) == (503, 'missing')

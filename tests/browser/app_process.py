@@ -66,6 +66,11 @@ class AppProcess:
         self.stop()
         raise RuntimeError(f'the app did not answer /api/health within {START_TIMEOUT} s:\n{self.log()}')
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, 'spawn() first'
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:
             return
