@@ -25,6 +25,13 @@ class UserStatus(StrEnum):
     # The row stays after removal: the audit log points at it, and an invitation can bring it back.
     REMOVED = 'removed'
 
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {UserStatus.ACTIVE: 'Active', UserStatus.REMOVED: 'Removed'}
+
 
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)

@@ -138,9 +138,13 @@ def rotate_key(
     return plaintext
 
 
-def revoke_old_key(*, session: Session, actor: User, key_id: int, ip: str | None = None) -> ApiKey:
-    """End one old key's grace window now (each grace notice revokes its own key); returns the key."""
+def revoke_old_key(
+    *, session: Session, actor: User, key_id: int, password_confirmed_at: datetime | None, ip: str | None = None
+) -> ApiKey:
+    """End one old key's grace window now (each grace notice revokes its own key; admins, recent password); returns
+    the key."""
     require_admin(session=session, actor=actor)
+    require_recent_password(password_confirmed_at)
     lock_organization(session=session, organization_id=actor.organization_id)
     key = session.get(ApiKey, key_id)
     now = utcnow()

@@ -33,6 +33,8 @@ from services.errors import NotFound, ValidationFailed
 from services.permissions import require_admin
 
 LIFETIME = timedelta(days=7)
+# An expired invitation stays in the admin's list this long after it expired, with `Resend`.
+KEPT_AFTER_EXPIRY = timedelta(days=30)
 DAILY_LIMIT = 50
 STATE_MESSAGES = {
     LinkState.UNKNOWN: 'This invitation link is not valid',
@@ -68,6 +70,7 @@ class PendingInvitation:
     expires_at: datetime
     delivery_status: DeliveryStatus
     last_error: str | None
+    expired: bool = False  # expired within the last 30 days: only `Resend` is left
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,15 @@ def invite_member(
         raise ValidationFailed(f'{email} already has an account in another organization', field='email')
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     pending = session.exec(
-        select(Invitation).where(
+        select(Invitation)
+        .where(
             Invitation.organization_id == actor.organization_id,
             Invitation.email == email,
             col(Invitation.accepted_at).is_(None),
             col(Invitation.revoked_at).is_(None),
-            col(Invitation.expires_at) > utcnow(),
+            col(Invitation.expires_at) > utcnow() - KEPT_AFTER_EXPIRY,  # an expired one still listed is renewed too
         )
+        .order_by(col(Invitation.expires_at).desc())
     ).first()
     if pending is not None:
         pending.role = role
@@ -163,9 +168,10 @@ def invite_member(
 
 
 def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> IssuedInvitation:
-    """A new link and a fresh 7 days for a pending invitation; the old link stops working."""
+    """A new link and a fresh 7 days for a pending invitation, or one that expired within the last 30 days; the old
+    link stops working."""
     require_admin(session=session, actor=actor)
-    invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
+    invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id, expired_too=True)
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     return _renew(session=session, actor=actor, invitation=invitation, ip=ip)
 
@@ -200,7 +206,8 @@ def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str
 
 
 def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
-    """Invitations of the actor's organization that are neither accepted, revoked nor expired (admins only)."""
+    """Invitations of the actor's organization that are neither accepted nor revoked, and expired ones for 30 days
+    after they expired (admins only)."""
     return page_pending(session=session, actor=actor, limit=None).invitations
 
 
@@ -214,14 +221,16 @@ def page_pending(
     offset: int = 0,
     limit: int | None = PAGE_SIZE,
 ) -> InvitationPage:
-    """One page of the pending invitations (admins only), filtered by a part of the email or the inviter's name,
-    sorted by `sort_by` (email, role, expires or sent; the newest sent first by default)."""
+    """One page of the pending invitations and those expired within the last 30 days (admins only), filtered by a
+    part of the email or the inviter's name, sorted by `sort_by` (email, role, expires or sent; the newest sent first
+    by default)."""
     require_admin(session=session, actor=actor)
+    now = utcnow()
     conditions = [
         Invitation.organization_id == actor.organization_id,
         col(Invitation.accepted_at).is_(None),
         col(Invitation.revoked_at).is_(None),
-        col(Invitation.expires_at) > utcnow(),
+        col(Invitation.expires_at) > now - KEPT_AFTER_EXPIRY,
     ]
     term = search.strip().lower()[:200]
     if term:
@@ -263,6 +272,7 @@ def page_pending(
                 expires_at=invitation.expires_at,
                 delivery_status=invitation.delivery_status,
                 last_error=invitation.last_error,
+                expired=invitation.expires_at <= now,
             )
             for invitation, inviter in rows
         ],
@@ -516,11 +526,13 @@ def _issued(*, session: Session, invitation: Invitation, token: str, inviter: Us
     )
 
 
-def _pending_invitation(*, session: Session, actor: User, invitation_id: int) -> Invitation:
+def _pending_invitation(*, session: Session, actor: User, invitation_id: int, expired_too: bool = False) -> Invitation:
     invitation = session.get(Invitation, invitation_id)
     if invitation is None or invitation.organization_id != actor.organization_id:
         raise NotFound('That invitation does not exist.')
     state = _state(invitation)
+    if expired_too and state == LinkState.EXPIRED and invitation.expires_at > utcnow() - KEPT_AFTER_EXPIRY:
+        return invitation
     if state != LinkState.VALID:
         raise ValidationFailed(STATE_MESSAGES[state])
     return invitation

@@ -1,13 +1,16 @@
 """The team: who belongs to the organization, their roles, and removal."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import true
 from sqlmodel import Session, col, func, or_, select
 
-from models import AuditAction, Role, User, UserStatus
-from services import credentials, events
+from models import AuditAction, AuditEvent, Role, User, UserStatus
+from models.base import utcnow
+from services import credentials, events, two_factor
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.organizations import lock_organization
@@ -17,6 +20,35 @@ LAST_ADMIN = 'The last admin cannot be removed or demoted. Make someone else an 
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 SORTABLE = {'name': col(User.name), 'email': col(User.email), 'role': col(User.role), 'joined': col(User.created_at)}
+
+
+# What counts as signing in, for `Last sign-in` (the audit log already records each one; nothing new is stored).
+SIGN_IN_ACTIONS = (
+    AuditAction.LOGIN_SUCCEEDED,
+    AuditAction.PASSKEY_SIGN_IN_SUCCEEDED,
+    AuditAction.ORGANIZATION_CREATED,  # the first admin is signed in by the setup page
+    AuditAction.INVITATION_ACCEPTED,  # an invited member is signed in by accepting
+)
+DORMANT_AFTER = timedelta(days=30)
+
+
+class MemberFilter(StrEnum):
+    """Which teammates the Team Members table shows (admins may narrow it)."""
+
+    EVERYONE = 'everyone'
+    WITHOUT_TWO_FACTOR = 'without_two_factor'
+    DORMANT = 'dormant'
+
+    @property
+    def label(self) -> str:
+        return _FILTER_LABELS[self]
+
+
+_FILTER_LABELS = {
+    MemberFilter.EVERYONE: 'Everyone',
+    MemberFilter.WITHOUT_TWO_FACTOR: 'Without two-factor',
+    MemberFilter.DORMANT: 'No sign-in for 30 days',
+}
 
 
 @dataclass(frozen=True)
@@ -46,11 +78,16 @@ def page_members(
     descending: bool = False,
     offset: int = 0,
     limit: int = PAGE_SIZE,
+    show: MemberFilter = MemberFilter.EVERYONE,
 ) -> MemberPage:
     """One page of the actor's active teammates (any active member may see the team), filtered by a part of the name
-    or email, sorted by `sort_by` (name, email, role or joined; joined by default) and then by id."""
+    or email and (admins) by `show`, sorted by `sort_by` (name, email, role or joined; joined by default) and then by
+    id."""
     _require_active(session=session, actor=actor)
     conditions: list[Any] = [User.organization_id == actor.organization_id, User.status == UserStatus.ACTIVE]
+    if show != MemberFilter.EVERYONE:
+        require_admin(session=session, actor=actor)
+        conditions.append(_filter_condition(session=session, actor=actor, show=show))
     term = search.strip().lower()[:200]
     if term:
         conditions.append(
@@ -69,6 +106,42 @@ def page_members(
         .limit(min(max(limit, 1), MAX_PAGE_SIZE))
     )
     return MemberPage(members=list(session.exec(statement)), total=total)
+
+
+def last_sign_ins(*, session: Session, actor: User, user_ids: list[int]) -> dict[int, datetime]:
+    """When each of these teammates last signed in (admins only; someone never signed in is missing)."""
+    require_admin(session=session, actor=actor)
+    if not user_ids:
+        return {}
+    rows = session.exec(
+        select(AuditEvent.actor_id, func.max(AuditEvent.created_at))
+        .where(
+            AuditEvent.organization_id == actor.organization_id,
+            col(AuditEvent.action).in_(SIGN_IN_ACTIONS),
+            col(AuditEvent.actor_id).in_(user_ids),
+        )
+        .group_by(col(AuditEvent.actor_id))
+    ).all()
+    return {user_id: moment for user_id, moment in rows if user_id is not None}
+
+
+def _filter_condition(*, session: Session, actor: User, show: MemberFilter) -> Any:
+    if show == MemberFilter.WITHOUT_TWO_FACTOR:
+        team = list(
+            session.exec(
+                select(User.id).where(User.organization_id == actor.organization_id, User.status == UserStatus.ACTIVE)
+            )
+        )
+        # The one rule for "has a second factor", asked for the whole team at once.
+        protected = two_factor.with_second_factor(session=session, actor=actor, user_ids=[i for i in team if i])
+        return col(User.id).not_in(protected) if protected else true()
+    recent = select(AuditEvent.actor_id).where(
+        AuditEvent.organization_id == actor.organization_id,
+        col(AuditEvent.action).in_(SIGN_IN_ACTIONS),
+        col(AuditEvent.created_at) > utcnow() - DORMANT_AFTER,
+        col(AuditEvent.actor_id).is_not(None),
+    )
+    return col(User.id).not_in(recent)
 
 
 def change_role(

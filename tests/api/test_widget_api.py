@@ -110,7 +110,10 @@ async def test_grace_key_works_until_revoked(client: httpx.AsyncClient, admin: U
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
     await in_transaction(
         lambda session: api_keys.revoke_old_key(
-            session=session, actor=admin, key_id=api_keys.get_overview(session=session, actor=admin).in_grace[0].id or 0
+            session=session,
+            actor=admin,
+            key_id=api_keys.get_overview(session=session, actor=admin).in_grace[0].id or 0,
+            password_confirmed_at=utcnow(),
         )
     )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401

@@ -342,10 +342,60 @@ def _page(path: str, ready: str) -> Callable[[World, Page], Cleanup]:
     return visit
 
 
-def _reset_link_dialog(world: World, page: Page) -> Cleanup:
+def _open_team(page: Page) -> None:
     page.goto('/')
     page.get_by_role('tab', name='User Management').click()
-    button(page, 'Copy reset link').first.click()
+    expect(page.get_by_text(MEMBER.email, exact=True).last).to_be_visible()
+
+
+def _member_row(page: Page) -> Locator:
+    return page.get_by_role('row').filter(has=page.get_by_text(MEMBER.email, exact=True))
+
+
+def _row_menu(world: World, page: Page) -> Cleanup:
+    _open_team(page)
+    _member_row(page).get_by_role('button', name='More actions').click()
+    expect(page.get_by_role('menu').get_by_role('menuitem', name='Hold to Remove')).to_be_visible()
+    return lambda: page.keyboard.press('Escape')
+
+
+def _role_dialog(world: World, page: Page) -> Cleanup:
+    _open_team(page)
+    page.get_by_role('combobox', name=f'Role for {MEMBER.name}').select_option('admin')
+    dialog = page.get_by_role('dialog', name=f'Make {MEMBER.name} an admin?')
+    expect(dialog).to_be_visible()
+    return lambda: button(dialog, 'Cancel').click()
+
+
+def _revoke_dialog(world: World, page: Page) -> Cleanup:
+    page.goto('/')
+    expect(button(page, 'Rotate API Key')).to_be_visible()
+    if button(page, 'Revoke old key now').count() == 0:
+        button(page, 'Rotate API Key').click()
+        page.get_by_role('dialog').get_by_text('In 1 hour').click()
+        button(page, 'Rotate').click()
+    button(page, 'Revoke old key now').first.click()
+    dialog = page.get_by_role('dialog', name='Revoke the old key now?')
+    expect(dialog.get_by_text(re.compile(r'Old key: \d+ requests? in the last hour'))).to_be_visible()
+    return lambda: button(dialog, 'Cancel').click()
+
+
+def _team_sorted(world: World, page: Page) -> Cleanup:
+    """Sorted by name: on a wide screen by its heading, on a phone with the sort control (its list open)."""
+    _open_team(page)
+    if page.viewport_size and page.viewport_size['width'] < 600:
+        page.get_by_role('combobox', name='Sort by').click()
+        expect(page.get_by_role('option', name='Name (Z to A)')).to_be_visible()
+        return lambda: page.keyboard.press('Escape')
+    heading = page.get_by_role('columnheader', name='Name').last
+    heading.get_by_role('button', name='Name').click()
+    expect(heading).to_have_attribute('aria-sort', 'ascending')
+    return None
+
+
+def _reset_link_dialog(world: World, page: Page) -> Cleanup:
+    _row_menu(world, page)
+    page.get_by_role('menu').get_by_role('menuitem', name='Copy reset link').click()
     dialog = page.get_by_role('dialog')
     expect(dialog.get_by_text('It works once, for 1 hour')).to_be_visible()
     return lambda: button(dialog, 'Close').click()
@@ -439,6 +489,10 @@ STATES: dict[str, tuple[str, Callable[[World, Page], Cleanup]]] = {
     'login-code': (VISITOR, _code_step),
     'login-code-error': (VISITOR, _code_step_error),
     'admin-reset-link-dialog': (ADMIN_STATE, _reset_link_dialog),
+    'admin-row-menu': (ADMIN_STATE, _row_menu),
+    'admin-role-dialog': (ADMIN_STATE, _role_dialog),
+    'admin-revoke-dialog': (ADMIN_STATE, _revoke_dialog),
+    'admin-team-sorted': (ADMIN_STATE, _team_sorted),
     'no-mail-forgot-password': (QUIET_VISITOR, _page('/forgot-password', 'Ask an admin of your organization')),
     'no-mail-invitation-link-dialog': (QUIET_ADMIN, _invitation_link_dialog),
     'no-mail-user-management': (QUIET_ADMIN, _dashboard('User Management', 'Team Members')),

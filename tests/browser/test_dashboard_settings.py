@@ -1,5 +1,6 @@
 """Dashboard Settings in a real browser: the API key (generate, reveal, copy, rotate) and the Kustomer subdomains."""
 
+import re
 import time
 from collections.abc import Callable
 
@@ -42,6 +43,17 @@ def reveal(page: Page) -> str:
     return field.input_value()
 
 
+def confirm_revoke(page: Page) -> None:
+    """The revoke confirmation, answered with the keyboard: Cancel has the focus (the safe choice); Tab, Enter."""
+    dialog = page.get_by_role('dialog', name='Revoke the old key now?')
+    expect(dialog.get_by_text('Old key: 0 requests in the last hour')).to_be_visible()
+    expect(button(dialog, 'Cancel')).to_be_focused()
+    page.keyboard.press('Tab')
+    expect(button(dialog, 'Revoke')).to_be_focused()
+    page.keyboard.press('Enter')
+    expect(dialog).to_have_count(0)
+
+
 def organization_status(app: AppProcess, key: str) -> int:
     return httpx.get(f'{app.url}/api/v1/organization', headers={'Authorization': f'Bearer {key}'}).status_code
 
@@ -57,8 +69,12 @@ def test_the_key_is_masked_until_revealed_and_masks_itself_again_after_30_second
     key = reveal(admin_page)
     assert key[-4:] == masked[-4:]
     expect(button(admin_page, 'Hide API Key')).to_be_visible()
-    expect(button(admin_page, 'Copy')).to_be_visible()
+    # `Copy` sits inside the key's field, where the eye already is.
+    key_box = admin_page.locator('.relative').filter(has=field).first
+    expect(button(key_box, 'Copy')).to_be_visible()
     expect(button(admin_page, 'Reveal API Key')).to_be_hidden()
+    # It says it will hide itself, and when.
+    expect(key_box.get_by_text(re.compile(r'Hidden again in \d+ s'))).to_be_visible()
 
     expect(field).to_have_value(masked, timeout=(REVEAL_SECONDS + 10) * 1000)
     elapsed = time.monotonic() - clicked
@@ -90,12 +106,14 @@ def test_revoking_an_old_key_leaves_focus_on_the_key_card(keyed_app: AppProcess,
 
     revoke.first.focus()
     admin_page.keyboard.press('Enter')
+    confirm_revoke(admin_page)
     expect(revoke).to_have_count(1)
     remaining = admin_page.get_by_role('note').filter(has_text='keeps working until')
     expect(remaining).to_be_focused()  # the notice that is left, read out next
 
     revoke.focus()
     admin_page.keyboard.press('Enter')
+    confirm_revoke(admin_page)
     expect(revoke).to_have_count(0)
     expect(admin_page.get_by_role('heading', name='Step 1: Generate API Key', level=2)).to_be_focused()
     assert organization_status(keyed_app, old_key) == 401
@@ -134,7 +152,8 @@ def test_rotating_immediately_makes_the_old_key_fail_at_once(keyed_app: AppProce
 
     button(admin_page, 'Rotate API Key').click()
     dialog = admin_page.get_by_role('dialog')
-    expect(dialog.get_by_text('stops working')).to_be_visible()
+    expect(dialog.get_by_text('stops working until you replace it')).to_be_visible()
+    expect(dialog.get_by_text('The old key stops working the moment you rotate')).to_be_visible()
     expect(dialog.get_by_role('radio', name='Immediately')).to_be_checked()
     expect(dialog.get_by_role('radio', name='In 1 hour')).not_to_be_checked()
     expect(dialog.get_by_role('radio', name='In 24 hours')).not_to_be_checked()

@@ -67,8 +67,17 @@ def member_row(page: Page, email: str) -> Locator:
 
 
 def remove_button(page: Page, email: str) -> Locator:
-    """The `Hold to Remove` button on the member's row."""
-    return member_row(page, email).get_by_role('button', name=REMOVE, exact=True)
+    """The `Hold to Remove` button in the member's row menu (opened here, as a person would)."""
+    open_row_menu(page, email)
+    return page.get_by_role('menu').get_by_role('menuitem', name=REMOVE, exact=True)
+
+
+def open_row_menu(page: Page, email: str) -> Locator:
+    """Open the member's `More actions` menu; returns the menu."""
+    member_row(page, email).get_by_role('button', name='More actions').click()
+    menu = page.get_by_role('menu')
+    expect(menu).to_be_visible()
+    return menu
 
 
 def assert_kept(admin_page: Page, member_page: Page, member: Person) -> None:
@@ -266,9 +275,9 @@ def test_an_admin_copies_a_reset_link_for_a_member(
 ) -> None:
     member = Person('Rosa Reset', 'rosa@example.com')
     add_member(admin_page, smtp, new_context(admin_app), member)
-    opener = button(member_row(admin_page, member.email), 'Copy reset link')
-    expect(opener).to_have_accessible_description(member.name)
-    opener.click()
+    menu_button = member_row(admin_page, member.email).get_by_role('button', name='More actions')
+    expect(menu_button).to_have_accessible_description(member.name)
+    open_row_menu(admin_page, member.email).get_by_text('Copy reset link', exact=True).click()
     dialog = admin_page.get_by_role('dialog', name=f'Password reset link for {member.name}')
     expect(dialog).to_be_visible()
     link = dialog.get_by_label('Password reset link').input_value()

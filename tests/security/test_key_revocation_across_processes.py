@@ -94,7 +94,7 @@ def rotate(admin: User, grace: timedelta) -> str:
 def revoke(admin: User, key: str) -> None:
     with write_scope() as session:
         key_id = session.exec(select(ApiKey.id).where(ApiKey.key_hash == api_keys.hash_key(key))).one()
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=key_id or 0)
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=key_id or 0, password_confirmed_at=utcnow())
 
 
 @dataclass(frozen=True)

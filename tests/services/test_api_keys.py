@@ -110,13 +110,17 @@ def test_each_grace_notice_revokes_its_own_key(admin: User) -> None:
     with write_scope() as session:
         in_grace = api_keys.get_overview(session=session, actor=admin).in_grace
         by_last4 = {key.last4: key.id for key in in_grace}
-        revoked = api_keys.revoke_old_key(session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0)
+        revoked = api_keys.revoke_old_key(
+            session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0, password_confirmed_at=utcnow()
+        )
     assert revoked.last4 == oldest[-4:]
     assert verify(oldest) is None
     assert verify(older) is not None, 'the other old key keeps its grace window'
     assert verify(newest) is not None
     with pytest.raises(ValidationFailed, match='has already stopped working'), write_scope() as session:
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0)
+        api_keys.revoke_old_key(
+            session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0, password_confirmed_at=utcnow()
+        )
 
 
 def test_rotation_offers_seven_days_of_grace(admin: User) -> None:

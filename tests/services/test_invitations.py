@@ -127,7 +127,7 @@ def test_copy_link_returns_the_emailed_link(admin: User) -> None:
         )
 
 
-def test_revoked_and_expired_invitations_leave_the_list_and_cannot_be_used(admin: User) -> None:
+def test_revoked_invitations_leave_the_list_expired_ones_stay_marked_and_neither_can_be_used(admin: User) -> None:
     revoked = invite(admin)
     expired = invite(admin)
     with write_scope() as session:
@@ -135,7 +135,7 @@ def test_revoked_and_expired_invitations_leave_the_list_and_cannot_be_used(admin
         invitation = session.get_one(Invitation, expired.invitation_id)
         invitation.expires_at = utcnow() - timedelta(seconds=1)
         session.add(invitation)
-    assert pending(admin) == []
+    assert [(row.id, row.expired) for row in pending(admin)] == [(expired.invitation_id, True)]
     assert view(token_of(revoked)).message == 'This invitation has been revoked'
     assert view(token_of(expired)).message == 'This invitation has expired'
     assert view('no-such-token').message == 'This invitation link is not valid'
@@ -270,3 +270,36 @@ def test_a_failed_send_keeps_the_invitation(mailed_admin: User) -> None:
         invitations.resend_invitation(session=session, actor=mailed_admin, invitation_id=issued.invitation_id)
         invitations.record_delivery(session=session, issued=issued, error=None)
     assert pending(mailed_admin)[0].delivery_status.label == 'Sending…'
+
+
+def test_an_expired_invitation_stays_listed_for_30_days_and_resend_renews_it(admin: User) -> None:
+    issued = invite(admin)
+    with write_scope() as session:
+        invitation = session.get_one(Invitation, issued.invitation_id)
+        invitation.expires_at = utcnow() - timedelta(days=29)
+        session.add(invitation)
+    assert [row.expired for row in pending(admin)] == [True]
+    with write_scope() as session:
+        renewed = invitations.resend_invitation(session=session, actor=admin, invitation_id=issued.invitation_id)
+    assert renewed.expires_at > utcnow() + timedelta(days=6, hours=23)
+    assert view(token_of(renewed)).message == ''  # the new link works
+    assert [row.expired for row in pending(admin)] == [False]
+
+    with write_scope() as session:
+        invitation = session.get_one(Invitation, issued.invitation_id)
+        invitation.expires_at = utcnow() - timedelta(days=31)
+        session.add(invitation)
+    assert pending(admin) == []  # after 30 days it leaves the list, and cannot be resent any more
+    with pytest.raises(ValidationFailed, match='This invitation has expired'), write_scope() as session:
+        invitations.resend_invitation(session=session, actor=admin, invitation_id=issued.invitation_id)
+
+
+def test_inviting_an_address_again_renews_its_expired_invitation_instead_of_listing_it_twice(admin: User) -> None:
+    issued = invite(admin, 'again@example.com')
+    with write_scope() as session:
+        invitation = session.get_one(Invitation, issued.invitation_id)
+        invitation.expires_at = utcnow() - timedelta(days=2)
+        session.add(invitation)
+    again = invite(admin, 'again@example.com')
+    assert again.invitation_id == issued.invitation_id and again.resent
+    assert [(row.email, row.expired) for row in pending(admin)] == [('again@example.com', False)]

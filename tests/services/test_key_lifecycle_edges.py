@@ -55,7 +55,7 @@ def test_the_active_key_cannot_be_revoked_as_an_old_key(admin: User) -> None:
         active = api_keys.get_overview(session=session, actor=admin).active
         assert active is not None
     with pytest.raises(NotFound), write_scope() as session:
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=active.id or 0)
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=active.id or 0, password_confirmed_at=utcnow())
     with read_scope() as session:
         (stored,) = session.exec(select(ApiKey)).all()
     assert stored.expires_at is None, 'the active key is not an old key'

@@ -35,7 +35,7 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         assert organizations.origin_is_known(connection=connection, origin='https://acme.kustomerapp.com')
     with write_scope() as session:
         (old_key,) = api_keys.get_overview(session=session, actor=admin).in_grace
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=old_key.id or 0)
+        api_keys.revoke_old_key(session=session, actor=admin, key_id=old_key.id or 0, password_confirmed_at=utcnow())
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is None
 

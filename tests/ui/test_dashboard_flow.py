@@ -134,6 +134,15 @@ async def test_rotation_with_grace_offers_early_revocation(user: User) -> None:
     await user.should_see('keeps working until')
     await user.should_see('Last used: never')
     button(user, 'Revoke old key now').click()
+    # Nothing happens before the admin confirms a dialog that says what the old key still does.
+    await user.should_see('Revoke the old key now?')
+    await user.should_see('Old key: 0 requests in the last hour')
+    user.find('Cancel').click()
+    await user.should_not_see('Revoke the old key now?')
+    await user.should_see('keeps working until')
+    button(user, 'Revoke old key now').click()
+    await user.should_see('Revoke the old key now?')
+    user.find(marker='confirm-revoke').click()
     await user.should_see('no longer works')
     await user.should_not_see('keeps working until')
 
@@ -170,6 +179,8 @@ async def test_each_grace_notice_revokes_its_own_key_and_no_plaintext_comes_back
     assert len(notices) == 2
     first_notice = next(button for button in notices if 'revoke-old-1' in button._markers)
     user.find(marker='revoke-old-1').click()
+    await user.should_see('Revoke the old key now?')
+    user.find(marker='confirm-revoke').click()
     await user.should_see(f'The old key cxt_{"•" * 16}{first[-4:]} no longer works')
     await user.should_see(f'The previous key cxt_{"•" * 16}{second[-4:]} keeps working until')
     assert first_notice.is_deleted or not first_notice.visible
@@ -182,9 +193,21 @@ async def test_revealed_key_masks_itself_again(user: User, monkeypatch: pytest.M
     await set_up_organization(user)
     button(user, 'Generate API Key').click()
     await user.should_see('API key generated')
+    # A key just made stays shown (the admin is pasting it elsewhere) and says so.
+    await asyncio.sleep(0.8)
     assert KEY_PATTERN.fullmatch(key_field_value(user))
+    (field,) = user.find(marker='api-key').elements
+    assert field.props['hint'] == secret_field.NEW_KEY_HINT
+    button(user, 'Hide API Key').click()
+    await user.should_see('Reveal API Key', retries=20)
+    # A revealed key counts down in its hint, then masks itself again.
+    button(user, 'Reveal API Key').click()
+    await user.should_see('Hide API Key', retries=20)
+    assert KEY_PATTERN.fullmatch(key_field_value(user))
+    assert field.props['hint'].startswith('Hidden again in ')
     await user.should_see('Reveal API Key', retries=20)
     assert key_field_value(user).startswith('cxt_•')
+    assert 'hint' not in field.props
 
 
 async def test_stale_password_is_asked_for_before_reveal(user: User) -> None:

@@ -46,7 +46,7 @@ def rotate_with_grace(session: Session) -> str:
 
 def revoke_old(session: Session) -> None:
     old = session.exec(select(ApiKey).where(ApiKey.expires_at != None)).one()  # noqa: E711 (SQL)
-    api_keys.revoke_old_key(session=session, actor=admin(session), key_id=old.id or 0)
+    api_keys.revoke_old_key(session=session, actor=admin(session), key_id=old.id or 0, password_confirmed_at=utcnow())
 
 
 def chart(user: User) -> ui.echart:

@@ -9,7 +9,11 @@ from urllib.parse import urlsplit
 import pytest
 from nicegui import background_tasks, storage, ui
 from nicegui.testing import User
+from sqlmodel import select
 
+from models import Role
+from models import User as Account
+from services.db import read_scope
 from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
 from tests.ui import helpers
@@ -111,9 +115,15 @@ def rows(user: User, table: str) -> list[dict]:
 
 
 def choose_role(user: User, member_id: int, label: str) -> None:
-    """Pick `label` in the role selector of a Team Members row (what its `update:model-value` sends)."""
+    """Pick `label` in the role selector of a Team Members row (what its `change` sends); a dialog then asks."""
     value = next(value for value, option in ROLE_OPTIONS.items() if option == label)
     member_event(user, 'role', {'id': member_id, 'role': value})
+
+
+async def confirm_role(user: User, title: str) -> None:
+    """Confirm the role change dialog titled `title`."""
+    await user.should_see(title, retries=30)
+    user.find(marker='confirm-role').click()
 
 
 def choose(user: User, marker: str, label: str) -> None:
@@ -167,6 +177,8 @@ async def test_invite_accept_and_hold_to_remove(
     await grace.should_see('Team Members')
     await grace.should_see('Ada Admin')
     await grace.should_not_see('Hold to Remove')  # a member removes nobody
+    await grace.should_not_see('More actions')
+    assert not any(row['admin_view'] or row['last_sign_in'] for row in rows(grace, 'member-table'))  # admins' columns
     await grace.should_not_see('Invite User')
     opened = follow_server_navigation(grace)
 
@@ -174,7 +186,7 @@ async def test_invite_accept_and_hold_to_remove(
     await user.should_see('Grace Hopper', retries=20)
     await user.should_see('No pending invitations.')
     grace_id = member_id_from(user, MEMBER_EMAIL)
-    await should_see_in_row(user, 'member-table', grace_id, 'status', 'active')
+    await should_see_in_row(user, 'member-table', grace_id, 'status', 'Active')
     await should_see_in_row(user, 'member-table', grace_id, 'role_label', 'Member')
     (own,) = [row for row in rows(user, 'member-table') if row['email'] == ADMIN_EMAIL]
     assert own['is_self'] and not own['manageable'], 'the own row says `You`, with no Hold to Remove'
@@ -254,6 +266,11 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     await user.should_see('Grace Hopper', retries=20)
     grace_id = member_id_from(user, MEMBER_EMAIL)
     choose_role(browser(user), grace_id, 'Admin')
+    await user.should_see('Make Grace Hopper an admin?', retries=30)
+    await user.should_see('Grace Hopper will be able to reveal and rotate the API key')
+    await asyncio.sleep(0.3)
+    assert opened == [], 'nothing changes before the admin confirms'
+    await confirm_role(user, 'Make Grace Hopper an admin?')
     await should_be_notified(user, f'{MEMBER_EMAIL} is now admin', also_watching=grace)
     # Her open page reloads with the admin tools, and says why.
     await eventually(lambda: opened == ['/?role=changed'])
@@ -261,7 +278,36 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     await grace.should_see(kind=ui.button, content='Generate API Key', retries=20)  # the new page, as admin
     grace.find('User Management').click()
     await grace.should_see('Invite User', retries=20)
-    await grace.should_see('Hold to Remove')
+    await grace.should_see('More actions')  # each other row's menu: Copy reset link, Hold to Remove
+    assert all(row['admin_view'] and row['last_sign_in'] for row in rows(grace, 'member-table'))  # admins' columns
+
+
+async def test_a_role_change_cancelled_in_its_dialog_changes_nothing(
+    user: User, create_user: Callable[[], User]
+) -> None:
+    await set_up_organization(user)
+    await send_invite(user, MEMBER_EMAIL)
+    await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    link = invitation_link(user)
+    user.find('Close').click()
+    grace = create_user()
+    await accept_invitation(grace, link)
+    opened = follow_server_navigation(grace)
+    await user.should_see('Grace Hopper', retries=20)
+    grace_id = member_id_from(user, MEMBER_EMAIL)
+    choose_role(browser(user), grace_id, 'Admin')
+    await user.should_see('Make Grace Hopper an admin?', retries=30)
+    user.find('Cancel').click()
+    await user.should_not_see('Make Grace Hopper an admin?', retries=30)
+    await asyncio.sleep(0.3)
+    assert opened == []
+
+    def stored_role() -> str:
+        with read_scope() as session:
+            return session.exec(select(Account.role).where(Account.email == MEMBER_EMAIL)).one()
+
+    assert await asyncio.to_thread(stored_role) == Role.MEMBER
+    await should_see_in_row(user, 'member-table', grace_id, 'role_label', 'Member')
 
 
 async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(

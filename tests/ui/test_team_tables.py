@@ -23,6 +23,7 @@ from tests.ui.test_team_flow import (
     browser,
     browser_event,
     choose_role,
+    confirm_role,
     eventually,
     follow_server_navigation,
     invitation_event,
@@ -175,7 +176,7 @@ async def test_an_admin_copies_a_reset_link_for_a_member(user: User, create_user
     grace = create_user()
     await accept_invitation(grace, link)
     await user.should_see('Grace Hopper', retries=20)
-    await user.should_see('Copy reset link')
+    await user.should_see('More actions')  # the row menu holds `Copy reset link`
     grace_id = member_id_from(user, MEMBER_EMAIL)
     own = next(row for row in rows(user, 'member-table') if row['is_self'])
     assert not own['manageable'], 'no reset link for oneself here'
@@ -208,6 +209,7 @@ async def test_a_demoted_admin_is_told_and_sees_the_member_view(user: User, crea
     grace_id = member_id_from(user, MEMBER_EMAIL)
 
     choose_role(browser(user), grace_id, 'Member')
+    await confirm_role(user, 'Make Grace Hopper a member?')
     await should_be_notified(user, f'{MEMBER_EMAIL} is now member', also_watching=grace)
     await eventually(lambda: opened == ['/?role=changed'])  # her team tab was never opened: still told
     await should_be_notified(grace, 'Your role changed to Member', also_watching=user)

@@ -14,6 +14,7 @@ from ui import actions, theme
 TITLE = "The key's traffic"
 RANGES: dict[Granularity, str] = {'hour': 'Last 7 days, by hour', 'day': 'Last 30 days, by day'}
 REFRESH_SECONDS = 60.0
+EMPTY = 'No widget has called the API in this period. Requests appear here within a minute.'
 CURRENT_COLOR = '#1f4fd1'  # the theme's primary
 OLD_COLORS = ('#6d4c00', '#5b5b5b', '#00695c')  # old keys: dark amber, grey, teal (all >= 4.5:1 on white)
 REFUSED_COLOR = '#c62828'  # refused requests: red (5.6:1 on white)
@@ -40,7 +41,14 @@ def chart_options(traffic: Traffic) -> dict[str, Any]:
         'grid': {'left': 48, 'right': 16, 'top': 56, 'bottom': 40},
         'tooltip': {'trigger': 'axis'},
         'legend': {'type': 'scroll', 'top': 0},
-        'xAxis': {'type': 'category', 'data': traffic.labels, 'boundaryGap': False},
+        # Ticks between the labels, labels that would overlap left out: no tick mark runs through a label.
+        'xAxis': {
+            'type': 'category',
+            'data': traffic.labels,
+            'boundaryGap': False,
+            'axisTick': {'show': False},
+            'axisLabel': {'hideOverlap': True, 'margin': 12},
+        },
         'yAxis': {'type': 'value', 'minInterval': 1, 'name': 'Requests'},
         'series': series,
     }
@@ -85,11 +93,14 @@ class KeyTrafficChart:
             ).classes('text-sm text-grey-8')
             self.toggle = (
                 ui.toggle(dict(RANGES), value=self.granularity, on_change=self._range_changed)
-                .props('no-caps dense aria-label="Time range"')
+                .props('no-caps padding="6px 14px" aria-label="Time range"')
+                .classes('q-my-sm')
                 .mark('traffic-range')
             )
             self.chart = ui.echart({'series': []}).classes('w-full h-72').mark('key-traffic-chart')
             self.chart.props(f'aria-label="{TITLE}"')
+            # No requests yet: one line instead of a large blank chart.
+            self.empty = ui.label('').classes('text-body2 text-grey-8 q-py-md').mark('traffic-empty')
             self.summary = ui.label('').classes('text-sm').mark('traffic-summary')
         ui.timer(REFRESH_SECONDS, self.reload, immediate=False)
 
@@ -118,6 +129,10 @@ class KeyTrafficChart:
         self.chart.options.clear()
         self.chart.options.update(chart_options(traffic))
         self.chart.update()
+        empty = not traffic.keys or all(key.total == 0 for key in traffic.keys)
+        self.chart.set_visibility(not empty)
+        self.empty.set_text(EMPTY if empty else '')
+        self.empty.set_visibility(empty)
         self.summary.text = summary(traffic)
 
 
@@ -132,7 +147,12 @@ def old_key_requests(*, user: User, key_id: int) -> ui.label | None:
             count = await actions.read(lambda db: key_traffic.requests_last_hour(session=db, actor=user, key_id=key_id))
         except ServiceError:
             return
-        label.text = f'Old key: {count} request{"" if count == 1 else "s"} in the last hour'
+        label.text = requests_text(count)
 
     ui.timer(REFRESH_SECONDS, load, immediate=True)
     return label
+
+
+def requests_text(count: int) -> str:
+    """`Old key: N requests in the last hour`."""
+    return f'Old key: {count} request{"" if count == 1 else "s"} in the last hour'

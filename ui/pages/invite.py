@@ -14,6 +14,7 @@ NEWER_INVITATION = (
     'A newer invitation may have been sent to you: each new invitation email replaces the link of the one before. '
     'Use the link in the latest email.'
 )
+ALREADY_JOINED = 'If you accepted it, you already have an account: sign in with your email and password.'
 
 
 @ui.page('/invite/{token}')
@@ -22,6 +23,11 @@ async def invite_page(token: str) -> None:
     if view.state != LinkState.VALID:
         with theme.narrow_card('Invitation'):
             ui.label(view.message).classes('text-body1').mark('invitation-state')
+            if view.state == LinkState.USED:
+                # Whoever used it has an account now: most likely the person reading this, back for a second visit.
+                ui.label(ALREADY_JOINED).classes('text-sm text-grey-8').mark('already-joined')
+                ui.button('Sign in').props('no-caps href=/login').classes('w-full').mark('sign-in-link')
+                return
             if view.state == LinkState.UNKNOWN:
                 # Resending or inviting again makes a new link and the old one stops working.
                 ui.label(NEWER_INVITATION).classes('text-sm text-grey-8').mark('newer-invitation')

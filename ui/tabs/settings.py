@@ -1,17 +1,22 @@
 """Tab `Dashboard Settings`: Step 1 (the API key, billing) and Step 2 (Kustomer subdomains)."""
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from nicegui import context, ui
+from sqlmodel import Session
 
 from models import ApiKey, Organization, Role, User
-from services import api_keys, billing, organizations
+from models.base import utcnow
+from services import api_keys, billing, key_traffic, organizations
 from services.api_keys import GRACE_CHOICES, KeyOverview
+from services.config import current_settings
 from services.db import read_scope, write_scope
+from services.errors import NotFound, ServiceError
 from ui import actions, open_pages, theme
 from ui.components import times
-from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests
+from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests, requests_text
+from ui.components.radio_keys import arrow_keys
 from ui.components.secret_field import SecretField
 
 ADMIN_KEY_INTRO = 'All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.'
@@ -30,6 +35,21 @@ ROTATE_WARNING = (
     'Rotating issues a new key. Every integration using the old key — Kustomer app settings and every '
     'CX Toolbox widget — stops working until you replace it with the new key everywhere it is stored.'
 )
+API_PATH = '/api/v1/organization'
+
+
+def grace_warning(choice: str, now: datetime) -> str:
+    """What the chosen grace window means, said in the rotate dialog before anything happens."""
+    grace = GRACE_CHOICES.get(choice, timedelta(0))
+    if not grace:
+        return (
+            'The old key stops working the moment you rotate: every integration using it fails until it has the new '
+            'key.'
+        )
+    return (
+        f'The old key keeps working until {_format_time(now + grace)} ({choice.lower()}), then stops: replace it '
+        'everywhere before then. You can revoke it sooner from this card.'
+    )
 
 
 async def build(*, user: User, organization: Organization, billing_return: str | None = None) -> None:
@@ -38,7 +58,7 @@ async def build(*, user: User, organization: Organization, billing_return: str |
     if billing_return is not None:
         card.show_billing_return(billing_return)
     SubdomainsCard(user=user, organization=organization)
-    await KeyTrafficChart.create(user=user)  # admins only
+    card.chart = await KeyTrafficChart.create(user=user)  # admins only; redrawn with the card on every key event
 
 
 class KeyCard:
@@ -50,6 +70,7 @@ class KeyCard:
         self.organization_id = user.organization_id
         self.client = context.client
         self.is_admin = user.role == Role.ADMIN
+        self.chart: KeyTrafficChart | None = None
         with ui.card().classes('w-full') as self.card:
             # Focusable from code only: where focus goes once the element a person was on has gone.
             self.heading = theme.heading('Step 1: Generate API Key', level=2).props('tabindex=-1')
@@ -68,14 +89,20 @@ class KeyCard:
             no_key = 'Your organization has no API key yet.'
             ui.label(no_key if self.is_admin else f'{no_key} Ask an admin to generate one.').classes('text-body2')
         else:
-            self.field = SecretField('API Key', masked=overview.masked, on_visibility_change=self._show_revealed)
+            with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
+                self.field = SecretField(
+                    'API Key',
+                    masked=overview.masked,
+                    on_visibility_change=self._show_revealed,
+                    on_copy=self.copy if self.is_admin else None,
+                )
             # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
-            self.field.props('autogrow input-style="word-break: break-all"').classes('w-full').mark('api-key')
+            self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
+            self.field.mark('api-key')
             self._key_dates(overview.active)
         if self.is_admin:
             with ui.row().classes('gap-2 flex-wrap'):
-                self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
-                self.billing_button.props('outline no-caps')
+                # The key's own actions first: billing is a separate matter (and often not set up at all).
                 if self.field is None:
                     self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
                     self.generate_button.props('no-caps')
@@ -85,15 +112,31 @@ class KeyCard:
                     self.reveal_button.props('no-caps')
                     self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
                     self.hide_button.props('outline no-caps')
-                    self.copy_button = ui.button('Copy', icon='content_copy', on_click=self.copy).props('no-caps')
                     self._show_revealed(False)
+                self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
+                self.billing_button.props('outline no-caps' if billing.is_configured() else 'flat no-caps')
         elif overview.active is not None:
             ui.label(MEMBER_KEY_NOTE).classes('text-body2').mark('member-key-note')
         self.subscription()
         for old in overview.in_grace:
             self.notices.append(self._grace_notice(old))
+        if overview.active is not None:
+            self._example_request()
         if reveal and self.field is not None:
-            self.field.reveal(reveal)
+            self.field.reveal(reveal, stays=True)
+
+    def _example_request(self) -> None:
+        """Where the widgets call and how, as a line to paste into a terminal (Unkey shows one after creating a key)."""
+        address = f'{current_settings().resolved_public_url}{API_PATH}'
+        command = f'curl -H "Authorization: Bearer $CXT_API_KEY" {address}'
+        with ui.expansion('Example request', icon='terminal').classes('w-full').props('dense') as example:
+            example.mark('example-request')
+            ui.label(f'API address: {address}').classes('text-body2 break-all').mark('api-address')
+            with ui.row().classes('w-full items-center no-wrap gap-2'):
+                ui.code(command, language='bash').classes('flex-1 min-w-0 text-sm').mark('curl-example')
+            ui.label(
+                'Set CXT_API_KEY to the key first. The answer names your organization and its Kustomer subdomains.'
+            ).classes('text-sm text-grey-8')
 
     def _key_dates(self, key: ApiKey) -> None:
         with ui.row().classes('gap-x-4 gap-y-0 text-body2 text-grey-8'):
@@ -130,10 +173,10 @@ class KeyCard:
         was_revealed, self.showing_key = self.showing_key, revealed
         self.reveal_button.set_visibility(not revealed)
         self.hide_button.set_visibility(revealed)
-        self.copy_button.set_visibility(revealed)
         if was_revealed and not revealed:
             # Masked again by the timer: a person who was on `Hide API Key` or `Copy` stays on the card.
-            leaving = f'[getHtmlElement({self.hide_button.id}), getHtmlElement({self.copy_button.id})]'
+            copy = self.field.copy_button
+            leaving = f'[getHtmlElement({self.hide_button.id})' + (f', getHtmlElement({copy.id})]' if copy else ']')
             _focus(self.reveal_button, when=f'{leaving}.includes(document.activeElement)')
 
     def hide(self) -> None:
@@ -148,6 +191,8 @@ class KeyCard:
     async def _reload(self, reveal: str | None = None) -> None:
         overview = await actions.read(lambda db: api_keys.get_overview(session=db, actor=self.user))
         await self.content.refresh(overview, reveal)  # awaited: what follows (focus, a notice) meets the new card
+        if self.chart is not None:  # the same key event: the chart's `Current key` is the new one at once
+            await self.chart.reload()
 
     async def generate(self) -> None:
         plaintext = await actions.act(
@@ -180,10 +225,16 @@ class KeyCard:
     async def rotate(self) -> None:
         if not await actions.confirm_recent_password('rotate the API key'):
             return
+        opened_at = utcnow()
         with theme.dialog_card('Rotate API Key?') as dialog:
             ui.label(ROTATE_WARNING).classes('text-body2')
-            ui.label('When should the old key stop working?').classes('text-body2 q-mt-sm')
-            choice = ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace')
+            question = ui.label('When should the old key stop working?').classes('text-body2 q-mt-sm')
+            choice = arrow_keys(ui.radio(list(GRACE_CHOICES), value='Immediately').mark('grace'))
+            choice.props(f'aria-labelledby={question.html_id}')
+            # Said again for each choice, with the moment the old key ends.
+            warning = ui.label(grace_warning('Immediately', opened_at)).classes('text-body2 text-weight-medium')
+            warning.props('aria-live=polite').mark('grace-warning')
+            choice.on_value_change(lambda event: warning.set_text(grace_warning(str(event.value), utcnow())))
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
                 ui.button('Rotate', on_click=lambda: dialog.submit(choice.value)).props('no-caps color=negative').mark(
@@ -211,8 +262,34 @@ class KeyCard:
             ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
 
     async def revoke_old(self, key_id: int) -> None:
+        """`Revoke old key now`: the password when its last entry is old, then a confirmation that says what the key
+        is still doing (its last hour's requests), then the revocation."""
+        if not await actions.confirm_recent_password('revoke the old key'):
+            return
+        try:
+            old, count = await actions.read(lambda db: _old_key_and_traffic(db, self.user, key_id))
+        except ServiceError as error:
+            ui.notify(str(error), type='negative')
+            return
+        with theme.dialog_card('Revoke the old key now?') as dialog:
+            ui.label(
+                f'The old key {api_keys.mask(old.last4)} stops working at once, instead of at '
+                f'{_format_time(old.expires_at)}. Every integration still using it fails until it has the new key.'
+            ).classes('text-body2')
+            ui.label(requests_text(count)).classes('text-body2 text-weight-medium').mark('revoke-traffic')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat no-caps autofocus')
+                ui.button('Revoke', on_click=lambda: dialog.submit(True)).props('no-caps color=negative').mark(
+                    'confirm-revoke'
+                )
+        if await dialog is not True:
+            return
         revoked = await actions.act(
-            lambda db, me: api_keys.revoke_old_key(session=db, actor=me.user, key_id=key_id, ip=me.ip)
+            lambda db, me: api_keys.revoke_old_key(
+                session=db, actor=me.user, key_id=key_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
+            ),
+            recent_password=True,
+            purpose='revoke the old key',
         )
         if revoked is not None:
             open_pages.keys_changed(self.organization_id, but=self)
@@ -283,7 +360,10 @@ class SubdomainsCard:
         open_pages.show_subdomains(self)
 
     def _form(self) -> None:
-        suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined'
+        # The field is as wide as what is typed, so `.kustomerapp.com` sits right after it (Quasar puts a suffix at
+        # the far end of the field, ~800 px from a short value on a wide screen).
+        sized = 'input-style="field-sizing: content; width: auto; flex: 0 1 auto; min-width: 3ch; max-width: 100%"'
+        suffix = f'suffix={organizations.KUSTOMER_SUFFIX} stack-label outlined {sized}'
         for name, label in SUBDOMAIN_LABELS.items():
             field = ui.input(label, value=self.saved[name]).classes('w-full').mark(name.replace('_', '-'))
             field.props(f'{suffix} maxlength=253' + (' hint=Optional' if name == 'sandbox_subdomain' else ''))
@@ -332,6 +412,14 @@ class SubdomainsCard:
         await self.show(organization, keep_typing=False)  # as saved: `ACME.kustomerapp.com` becomes `acme`
         open_pages.subdomains_changed(self.organization_id)
         ui.notify('Subdomains saved', type='positive')
+
+
+def _old_key_and_traffic(db: Session, user: User, key_id: int) -> tuple[ApiKey, int]:
+    """An old key in its grace window and its requests in the last hour, for the revoke confirmation."""
+    old = next((key for key in api_keys.get_overview(session=db, actor=user).in_grace if key.id == key_id), None)
+    if old is None:
+        raise NotFound('That old key has already stopped working.')
+    return old, key_traffic.requests_last_hour(session=db, actor=user, key_id=key_id)
 
 
 def _saved_subdomains(organization: Organization) -> dict[str, str]:

@@ -8,7 +8,8 @@ as table events carrying the row's id, and every service checks them again.
 
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from nicegui import context, events, ui
@@ -31,7 +32,33 @@ STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'te
 REMOVE = 'Hold to Remove'
 COPY_RESET_LINK = 'Copy reset link'
 RESET_TWO_FACTOR = 'Reset two-factor'
+MORE_ACTIONS = 'More actions'
 RESENT = 'The earlier link no longer works.'
+EXPIRED = 'Expired'
+NEVER = 'Never'
+TWO_FACTOR_ON, TWO_FACTOR_OFF = 'On', 'Off'
+# What a role change does, said in its confirmation before it happens.
+ROLE_CONSEQUENCES = {
+    Role.ADMIN: '{name} will be able to reveal and rotate the API key, open billing, invite and remove people and '
+    'change roles. Their open pages reload with the new permissions.',
+    Role.MEMBER: '{name} will no longer be able to reveal or rotate the API key, open billing or manage the team. '
+    'Their open pages reload with the new permissions.',
+}
+# The phone's sort control (the column headings are hidden there): (column, descending) for each choice.
+SORT_CHOICES: dict[str, tuple[str | None, bool]] = {
+    'joined': (None, False),
+    'name': ('name', False),
+    'name-desc': ('name', True),
+    'email': ('email', False),
+    'role': ('role', False),
+}
+SORT_LABELS = {
+    'joined': 'Date joined',
+    'name': 'Name (A to Z)',
+    'name-desc': 'Name (Z to A)',
+    'email': 'Email (A to Z)',
+    'role': 'Role (admins first)',
+}
 
 # Phones (below Quasar's `sm`, 600 px): each row becomes a card of its own, every value under its label, so nothing
 # scrolls sideways and nothing loses its meaning. The labels are real text, shown only there.
@@ -43,7 +70,15 @@ _CSS = """
 .cxt-action { font: inherit; font-size: 14px; line-height: 20px; padding: 4px 8px; border: 1px solid transparent;
   border-radius: 4px; background: none; color: var(--q-primary); cursor: pointer; white-space: nowrap; }
 .cxt-action:hover { background: rgba(0, 0, 0, .06); }
-.cxt-action:focus-visible, .cxt-role:focus-visible { outline: 2px solid var(--q-primary); outline-offset: 2px; }
+.cxt-action:focus-visible, .cxt-role:focus-visible, .cxt-sort:focus-visible {
+  outline: 2px solid var(--q-primary); outline-offset: 2px; }
+.cxt-sort { font: inherit; font-weight: 500; color: inherit; background: none; border: none; padding: 2px 4px;
+  margin-left: -4px; border-radius: 4px; cursor: pointer; display: inline-flex; align-items: center; gap: 4px; }
+.cxt-sort:hover { background: rgba(0, 0, 0, .06); }
+.cxt-sort .cxt-sort-arrow { opacity: 0; font-size: 16px; }
+.cxt-sort:hover .cxt-sort-arrow, .cxt-sort:focus-visible .cxt-sort-arrow { opacity: .6; }
+.cxt-sort .cxt-sort-arrow.cxt-sorted { opacity: 1; }
+.cxt-menu-hold { width: 100%; text-align: left; color: #c10015; }
 .cxt-outline { border-color: currentColor; }
 .cxt-you { display: inline-block; padding: 1px 8px; border: 1px solid currentColor; border-radius: 4px;
   color: #1f4fd1; font-size: 12px; line-height: 18px; }
@@ -71,6 +106,33 @@ _PAGINATION = """
 """
 
 
+# Column headings: each sortable one is a button (a Tab stop; Enter and Space sort), its `th` says how the table is
+# sorted (`aria-sort`), and the sorted column always shows its arrow. `col.sorted` is set by the server with the rows.
+_HEADER = """
+<tr class="q-tr">
+  <th v-for="col in props.cols" :key="col.name" scope="col" class="text-left"
+    :aria-sort="col.sortable ? (col.sorted || 'none') : undefined">
+    <button v-if="col.sortable" type="button" class="cxt-sort" :data-sort="col.name"
+      @click="(e) => { e.currentTarget.ownerDocument.defaultView.cxtSortFocus = col.name; props.sort(col); }"
+      >{{ col.label }}
+      <q-icon aria-hidden="true" :name="col.sorted === 'descending' ? 'arrow_downward' : 'arrow_upward'"
+        :class="['cxt-sort-arrow', col.sorted ? 'cxt-sorted' : '']" /></button>
+    <span v-else>{{ col.label }}</span>
+  </th>
+</tr>
+"""
+
+
+# A menu's keys: Up and Down move between its items (wrapping round), as menus do everywhere; Tab and Escape as usual.
+# (Vue templates see no `window` or `document`: they are reached through the event.)
+_MENU_KEYS = (
+    '(e) => { const step = {ArrowDown: 1, ArrowUp: -1}[e.key]; if (!step) return; '
+    "const items = [...e.currentTarget.querySelectorAll('[role=menuitem]')]; "
+    "const at = items.indexOf(e.currentTarget.ownerDocument.activeElement.closest('[role=menuitem]')); "
+    'e.preventDefault(); items[(at + step + items.length) % items.length]?.focus(); }'
+)
+
+
 def _label(text: str) -> str:
     return f'<span class="cxt-cell-label">{text}</span>'
 
@@ -84,25 +146,38 @@ def _member_row_template(prefix: str) -> str:
   <td class="q-td text-left">{_label('Name')}<span :id="{name_id}">{{{{ props.row.name }}}}</span></td>
   <td class="q-td text-left break-all">{_label('Email')}<span>{{{{ props.row.email }}}}</span></td>
   <td class="q-td text-left">{_label('Role')}
-    <select v-if="props.row.editable" class="cxt-role" :value="props.row.role"
+    <select v-if="props.row.editable" class="cxt-role" :value="props.row.role" :data-role-for="props.row.id"
       :aria-label="'Role for ' + props.row.name"
       @change="(event) => $parent.$emit('role', {{id: props.row.id, role: event.target.value}})">{options}</select>
     <span v-else>{{{{ props.row.role_label }}}}</span>
   </td>
   <td class="q-td text-left">{_label('Status')}<span>{{{{ props.row.status }}}}</span>
     <span v-if="props.row.locked" class="text-negative"> · locked</span></td>
+  <td v-if="props.row.admin_view" class="q-td text-left">{_label('Two-factor')}
+    <span>{{{{ props.row.two_factor_label }}}}</span></td>
+  <td v-if="props.row.admin_view" class="q-td text-left">{_label('Last sign-in')}
+    <span :title="props.row.last_sign_in_exact">{{{{ props.row.last_sign_in }}}}</span></td>
   <td class="q-td text-left">
     <span v-if="props.row.is_self" class="cxt-you">You</span>
-    <div v-else-if="props.row.manageable" class="row no-wrap items-center q-gutter-x-sm">
-      <button type="button" class="cxt-action cxt-outline text-negative {HOLD_CLASS}" {hold_attributes()}
-        :data-member-hold="props.row.id" :aria-describedby="{name_id}"
-        @hold_complete="$parent.$emit('hold_complete', props.row.id)"
-        @hold_short="$parent.$emit('hold_short', props.row.id)">{REMOVE}</button>
-      <button type="button" class="cxt-action" :aria-describedby="{name_id}"
-        @click="$parent.$emit('reset_link', props.row.id)">{COPY_RESET_LINK}</button>
-      <button v-if="props.row.two_factor" type="button" class="cxt-action" :aria-describedby="{name_id}"
-        @click="$parent.$emit('reset_two_factor', props.row.id)">{RESET_TWO_FACTOR}</button>
-    </div>
+    <q-btn v-else-if="props.row.manageable" flat round dense icon="more_vert" :data-member-menu="props.row.id"
+      aria-label="{MORE_ACTIONS}" :aria-describedby="{name_id}">
+      <q-menu anchor="bottom right" self="top right">
+        <q-list role="none" style="min-width: 13rem" @keydown="{_MENU_KEYS}">
+          <q-item role="menuitem" clickable v-close-popup @click="$parent.$emit('reset_link', props.row.id)">
+            <q-item-section>{COPY_RESET_LINK}</q-item-section></q-item>
+          <q-item v-if="props.row.two_factor" role="menuitem" clickable v-close-popup
+            @click="$parent.$emit('reset_two_factor', props.row.id)">
+            <q-item-section>{RESET_TWO_FACTOR}</q-item-section></q-item>
+          <q-separator />
+          <q-item role="none">
+            <button type="button" role="menuitem" class="cxt-action cxt-menu-hold {HOLD_CLASS}" {hold_attributes()}
+              :data-member-hold="props.row.id" :aria-describedby="{name_id}"
+              @hold_complete="$parent.$emit('hold_complete', props.row.id)"
+              @hold_short="$parent.$emit('hold_short', props.row.id)">{REMOVE}</button>
+          </q-item>
+        </q-list>
+      </q-menu>
+    </q-btn>
   </td>
 </tr>
 """
@@ -124,12 +199,12 @@ def _invitation_row_template(prefix: str) -> str:
   </td>
   <td class="q-td text-left">
     <div class="row no-wrap items-center q-gutter-x-xs">
-      <button type="button" class="cxt-action" :aria-describedby="{email_id}"
+      <button v-if="!props.row.expired" type="button" class="cxt-action" :aria-describedby="{email_id}"
         @click="$parent.$emit('copy_link', props.row.id)">Copy link</button>
       <button type="button" class="cxt-action" :aria-describedby="{email_id}"
         @click="$parent.$emit('resend', props.row.id)">Resend</button>
-      <button type="button" class="cxt-action text-negative" :aria-describedby="{email_id}"
-        @click="$parent.$emit('revoke', props.row.id)">Revoke</button>
+      <button v-if="!props.row.expired" type="button" class="cxt-action text-negative"
+        :aria-describedby="{email_id}" @click="$parent.$emit('revoke', props.row.id)">Revoke</button>
     </div>
   </td>
 </tr>
@@ -142,6 +217,13 @@ MEMBER_COLUMNS = [
     {'name': 'role', 'label': 'Role', 'field': 'role_label', 'sortable': True, 'align': 'left'},
     {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
     {'name': 'actions', 'label': 'Actions', 'field': 'id', 'align': 'left'},
+]
+# Admins see, before the actions, whether each teammate has a second factor and when they last signed in.
+ADMIN_MEMBER_COLUMNS = [
+    *MEMBER_COLUMNS[:-1],
+    {'name': 'two_factor', 'label': 'Two-factor', 'field': 'two_factor_label', 'align': 'left'},
+    {'name': 'last_sign_in', 'label': 'Last sign-in', 'field': 'last_sign_in', 'align': 'left'},
+    MEMBER_COLUMNS[-1],
 ]
 INVITATION_COLUMNS = [
     {'name': 'email', 'label': 'Email', 'field': 'email', 'sortable': True, 'align': 'left'},
@@ -173,6 +255,15 @@ class PagedTable(ui.table):
         self._shown = shown
         self.props(':rows-per-page-options="[25]" flat wrap-cells binary-state-sort').classes('w-full cxt-team-table')
         self.add_slot('pagination', _PAGINATION)
+        self.add_slot('header', _HEADER)
+        self._mark_sorted(sort_by, descending=descending)
+
+    def _mark_sorted(self, sort_by: str | None, *, descending: bool) -> None:
+        """Tell each column heading whether the rows are sorted by it (`aria-sort`, and its arrow)."""
+        for column in self._props['columns']:
+            if column.get('sortable'):
+                sorted_here = column['name'] == sort_by
+                column['sorted'] = ('descending' if descending else 'ascending') if sorted_here else None
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
         return [
@@ -193,7 +284,13 @@ class PagedTable(ui.table):
             return
         self._props['rows'] = rows
         self._props['pagination'] = pagination
+        self._mark_sorted(query.sort_by, descending=query.descending)
         self.update()
+        # The headings are drawn anew with the rows: the heading that was pressed keeps the keyboard focus.
+        self.client.run_javascript(
+            f'requestAnimationFrame(() => {{ const name = window.cxtSortFocus; delete window.cxtSortFocus; '
+            f'if (name) getHtmlElement({self.id})?.querySelector(`[data-sort="${{name}}"]`)?.focus(); }})'
+        )
 
 
 @dataclass(frozen=True)
@@ -202,6 +299,7 @@ class PageQuery:
     sort_by: str | None = None
     descending: bool = False
     search: str = ''
+    show: members.MemberFilter = members.MemberFilter.EVERYONE
 
     @property
     def offset(self) -> int:
@@ -227,6 +325,7 @@ class TeamPage:
     invitations: invitations.InvitationPage | None
     locked: set[str]  # members on this page who cannot sign in right now after too many wrong passwords (admins)
     two_factor: frozenset[int] = frozenset()  # members on this page with a second factor an admin can reset
+    last_sign_ins: dict[int, datetime] = field(default_factory=dict)  # members on this page (admins)
 
 
 def _read(db: Session, user: User, member_query: PageQuery, invitation_query: PageQuery | None) -> TeamPage:
@@ -242,6 +341,7 @@ def _read(db: Session, user: User, member_query: PageQuery, invitation_query: Pa
         descending=member_query.descending,
         offset=member_query.offset,
         limit=PAGE_SIZE,
+        show=member_query.show if is_admin else members.MemberFilter.EVERYONE,
     )
     pending = None
     if is_admin and invitation_query is not None:
@@ -258,7 +358,15 @@ def _read(db: Session, user: User, member_query: PageQuery, invitation_query: Pa
     locked = attempts.locked_emails(session=db, emails=emails) if is_admin else set()
     ids = [member.id for member in team.members if member.id is not None]
     with_second_factor = frozenset(two_factor.with_second_factor(session=db, actor=viewer, user_ids=ids))
-    return TeamPage(viewer=viewer, members=team, invitations=pending, locked=locked, two_factor=with_second_factor)
+    signed_in_at = members.last_sign_ins(session=db, actor=viewer, user_ids=ids) if is_admin else {}
+    return TeamPage(
+        viewer=viewer,
+        members=team,
+        invitations=pending,
+        locked=locked,
+        two_factor=with_second_factor,
+        last_sign_ins=signed_in_at,
+    )
 
 
 async def build(*, user: User, tab: ui.tab | None = None, tabs: ui.tabs | None = None) -> 'TeamTab':
@@ -294,6 +402,7 @@ class TeamTab:
         self.member_query = PageQuery()
         self.invitation_query = PageQuery()
         self.two_factor_ids: frozenset[int] = frozenset()
+        self.last_sign_ins: dict[int, datetime] = {}
         self.anchor = ui.element('div').classes('hidden')
         if self.is_admin:
             self._invite_card()
@@ -343,6 +452,7 @@ class TeamTab:
             open_pages.open_after_role_change(self.client)
             return
         self.two_factor_ids = team.two_factor
+        self.last_sign_ins = team.last_sign_ins
         self._show_members(team.members, team.locked)
         if team.invitations is not None:
             self._show_invitations(team.invitations)
@@ -513,10 +623,21 @@ class TeamTab:
     def _members_card(self) -> None:
         with ui.card().classes('w-full'):
             theme.heading('Team Members', level=2)
-            self.member_search = search_box('Search members', self._search_members)
-            self.member_search.mark('member-search')
+            with ui.row().classes('w-full items-start gap-3'):
+                self.member_search = search_box('Search members', self._search_members)
+                self.member_search.mark('member-search')
+                if self.is_admin:
+                    filters = {choice.value: choice.label for choice in members.MemberFilter}
+                    self.member_filter = ui.select(filters, value=members.MemberFilter.EVERYONE.value, label='Show')
+                    self.member_filter.props('dense').classes('w-full sm:w-56').mark('member-filter')
+                    self.member_filter.on_value_change(self._filter_members)
+                # The column headings sort on wide screens; a phone has no headings (each row is a card), so this.
+                self.member_sort = ui.select(SORT_LABELS, value='joined', label='Sort by')
+                self.member_sort.props('dense').classes('w-full sm:hidden').mark('member-sort')
+                self.member_sort.on_value_change(self._sort_members)
             self.locked_area = ui.column().classes('w-full gap-1')
-            self.member_table = PagedTable(columns=MEMBER_COLUMNS, sort_by=None, descending=False, shown=_member_texts)
+            columns = ADMIN_MEMBER_COLUMNS if self.is_admin else MEMBER_COLUMNS
+            self.member_table = PagedTable(columns=columns, sort_by=None, descending=False, shown=_member_texts)
             self.member_table.props('no-data-label="Nobody on the team matches the search."')
             self.member_table.add_slot('body', _member_row_template(f'cxt-m{self.anchor.id}'))
             self.member_table.mark('member-table')
@@ -539,18 +660,24 @@ class TeamTab:
     def _member_row(self, member: User, *, locked: bool) -> dict:
         is_self = member.id == self.user.id
         role = Role(member.role)
+        has_second_factor = member.id in self.two_factor_ids
+        signed_in_at = self.last_sign_ins.get(member.id) if member.id is not None else None
         return {
             'id': member.id,
             'name': member.name,
             'email': member.email,
             'role': role.value,
             'role_label': role.label,
-            'status': str(member.status),
+            'status': UserStatus(member.status).label,
             'locked': locked and self.is_admin,
             'is_self': is_self,
             'editable': self.is_admin and not is_self,
             'manageable': self.is_admin and not is_self,
-            'two_factor': self.is_admin and not is_self and member.id in self.two_factor_ids,
+            'two_factor': self.is_admin and not is_self and has_second_factor,
+            'admin_view': self.is_admin,
+            'two_factor_label': (TWO_FACTOR_ON if has_second_factor else TWO_FACTOR_OFF) if self.is_admin else '',
+            'last_sign_in': format_moment(signed_in_at) if signed_in_at else NEVER if self.is_admin else '',
+            'last_sign_in_exact': format_exact(signed_in_at) if signed_in_at else '',
         }
 
     def _show_locked(self, rows: list[dict]) -> None:
@@ -568,10 +695,24 @@ class TeamTab:
 
     async def _member_request(self, event: events.GenericEventArguments) -> None:
         self.member_query = self.member_query.from_request(event.args)
+        # The phone's sort control follows the headings (and the other way round, through the same query).
+        query = (self.member_query.sort_by, self.member_query.descending)
+        choice = next((name for name, chosen in SORT_CHOICES.items() if chosen == query), None)
+        if choice is not None and self.member_sort.value != choice:
+            self.member_sort.set_value(choice)  # its change handler reloads; the query is already the same
         await self.reload()
 
     async def _search_members(self, text: str) -> None:
         self.member_query = replace(self.member_query, search=text, page=1)
+        await self.reload()
+
+    async def _filter_members(self, event: events.ValueChangeEventArguments) -> None:
+        self.member_query = replace(self.member_query, show=members.MemberFilter(event.value), page=1)
+        await self.reload()
+
+    async def _sort_members(self, event: events.ValueChangeEventArguments) -> None:
+        sort_by, descending = SORT_CHOICES.get(str(event.value), (None, False))
+        self.member_query = replace(self.member_query, sort_by=sort_by, descending=descending, page=1)
         await self.reload()
 
     def _row(self, member_id: int) -> dict | None:
@@ -585,8 +726,15 @@ class TeamTab:
 
     @_anchored
     async def change_role(self, member_id: int, role: str) -> None:
+        """The role select changed: nothing happens until the admin confirms what it means; focus stays on the
+        select either way."""
         row = self._row(member_id)
-        if row is not None and row['role'] == role:
+        if row is None or row['role'] == role or role not in ROLE_OPTIONS:
+            return
+        select = f'document.querySelector(\'[data-role-for="{member_id}"]\')'
+        if not await self._confirm_role(row, Role(role)):
+            # Back to the stored role, and the focus where it was.
+            self.client.run_javascript(f'const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }}')
             return
         changed = await actions.act(
             lambda db, me: members.change_role(
@@ -600,11 +748,26 @@ class TeamTab:
             recent_password=True,
         )
         if changed is None:
+            self.client.run_javascript(f'const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }}')
             await self.reload()
             return
         ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
         open_pages.role_changed(member_id)
+        await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
         open_pages.team_changed(self.organization_id)
+        self.client.run_javascript(f'requestAnimationFrame(() => {select}?.focus())')
+
+    async def _confirm_role(self, row: dict, role: Role) -> bool:
+        name = row['name']
+        title = f'Make {name} an admin?' if role == Role.ADMIN else f'Make {name} a member?'
+        with theme.dialog_card(title) as dialog:
+            ui.label(ROLE_CONSEQUENCES[role].format(name=name)).classes('text-body2').mark('role-consequences')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat no-caps')
+                ui.button(f'Make {role.label.lower()}', on_click=lambda: dialog.submit(True)).props(
+                    'no-caps autofocus'
+                ).mark('confirm-role')
+        return await dialog is True
 
     @_anchored
     async def unlock(self, email: str) -> None:
@@ -706,15 +869,15 @@ def _member_texts(row: dict) -> list:
     if row['is_self']:
         texts.append('You')
     if row['manageable']:
-        texts += [REMOVE, COPY_RESET_LINK]
-    if row.get('two_factor'):
-        texts.append(RESET_TWO_FACTOR)
+        texts.append(MORE_ACTIONS)  # its menu (Copy reset link, Reset two-factor, Hold to Remove) opens on demand
+    if row.get('admin_view'):
+        texts += [row['two_factor_label'], row['last_sign_in']]
     return texts
 
 
 def _invitation_texts(row: dict) -> list:
     texts = [row['email'], row['role_label'], row['invited_by'], row['expires'], row['status'], row['error'] or '']
-    return [*texts, 'Copy link', 'Resend', 'Revoke']
+    return [*texts, 'Resend'] if row['expired'] else [*texts, 'Copy link', 'Resend', 'Revoke']
 
 
 def _invitation_row(row: invitations.PendingInvitation) -> dict:
@@ -724,10 +887,22 @@ def _invitation_row(row: invitations.PendingInvitation) -> dict:
         'role_label': row.role.label,
         'invited_by': row.invited_by,
         'expires': times.both(row.expires_at, times.now(), times.reader_zone()),
-        'status': row.delivery_status.label,
-        'status_class': STATUS_COLORS.get(row.delivery_status, 'text-grey-8'),
-        'error': row.last_error if row.delivery_status == DeliveryStatus.FAILED else None,
+        'status': EXPIRED if row.expired else row.delivery_status.label,
+        'status_class': 'text-negative' if row.expired else STATUS_COLORS.get(row.delivery_status, 'text-grey-8'),
+        'error': row.last_error if row.delivery_status == DeliveryStatus.FAILED and not row.expired else None,
+        'expired': row.expired,
     }
+
+
+# --- Times: the shared format (ui/components/times.py), in the reader's zone ----------------------------------------
+
+
+def format_exact(moment: datetime) -> str:
+    return times.exact(moment, times.reader_zone())
+
+
+def format_moment(moment: datetime) -> str:
+    return times.relative(moment, times.now(), times.reader_zone())
 
 
 def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | str:
