@@ -134,6 +134,9 @@ async def test_requiring_single_sign_on_refuses_a_members_password_and_audits_an
     await set_up_organization(user)
     member_email = await in_database(_member)
     await user.open('/security')
+    await user.should_see(f'When you sign in with {NAME}')
+    await user.should_not_see('Require single sign-on for everyone')  # an organization rule: on /organization
+    await user.open('/organization')
     await user.should_see('Redirect URI')
     await user.should_see('/login/oidc/callback')
     user.find('Require single sign-on for everyone').click()
@@ -172,16 +175,16 @@ async def test_confirm_with_the_provider_for_someone_without_a_password(
     await user.should_see('Forgot password?')
     await signed_in_through(user, single_sign_on, email)
     await password_entered_minutes_ago(30, email)
-    await user.open('/security')
+    await user.open('/organization')
     user.find('Require single sign-on for everyone').click()
     await user.should_see(f'Confirm with {NAME}')
     await user.should_not_see(marker='sudo-password')  # no password field: there is no password to type
 
-    authorization_url = await start(user, target='/security', confirm=True)
+    authorization_url = await start(user, target='/organization', confirm=True)
     asked = query_of(authorization_url)
     assert (asked['prompt'], asked['max_age']) == ('login', '0')  # a fresh sign-in at the provider
     location = await come_back(user, await at_provider(single_sign_on, authorization_url, email))
-    assert location == '/security'
+    assert location == '/organization'
     sessions_of = await from_database(lambda db: db.exec(select(BrowserSession)).all())
     (current,) = sessions_of
     assert current.password_confirmed_at is not None
@@ -192,7 +195,7 @@ async def test_confirm_with_the_provider_for_someone_without_a_password(
     await password_entered_minutes_ago(30, email)
     other = await in_database(lambda db: _member(db, password=False))
     location = await come_back(
-        user, await at_provider(single_sign_on, await start(user, target='/security', confirm=True), other)
+        user, await at_provider(single_sign_on, await start(user, target='/organization', confirm=True), other)
     )
     assert 'as someone else' in refusal_on_login(location)
     stale = await from_database(lambda db: db.exec(select(BrowserSession)).one())

@@ -1,6 +1,6 @@
-"""Card `Single sign-on` on the Security page: for everyone, that the identity provider owns the second factor of a
-single sign-on; for admins, the switch `Require single sign-on for everyone` and the redirect URI to copy into the
-provider. Self-contained, so it can move into an organization section as it is."""
+"""Card `Single sign-on`: on each person's Security page, that the identity provider owns the second factor of a single
+sign-on; on the admins' Organization page (`/organization`, with the other sign-in rules), also the provider, the
+redirect URI to copy into it and the switch `Require single sign-on for everyone`."""
 
 from nicegui import events, ui
 
@@ -21,17 +21,17 @@ def second_factor_note() -> str:
 
 
 class SingleSignOnCard:
-    """Nothing while single sign-on is not configured on the server."""
+    """Nothing while single sign-on is not configured on the server. `organization_settings`: the admins' part too."""
 
-    def __init__(self, *, user: User, organization: Organization) -> None:
+    def __init__(self, *, user: User, organization: Organization, organization_settings: bool = False) -> None:
         settings = current_settings()
         self._reverting = False
         if not settings.single_sign_on_configured:
             return
-        with ui.card().classes('w-full max-w-lg').mark('single-sign-on-card'):
+        with ui.card().classes('w-full').mark('single-sign-on-card'):
             theme.heading('Single sign-on')
             ui.label(second_factor_note()).classes('text-sm text-grey-8')
-            if user.role != Role.ADMIN:
+            if user.role != Role.ADMIN or not organization_settings:
                 return
             ui.label(f'Provider: {settings.oidc_name} ({settings.oidc_issuer})').classes('text-body2 break-all')
             redirect = ui.input('Redirect URI', value=settings.oidc_redirect_uri).props('readonly').classes('w-full')

@@ -8,6 +8,7 @@ from models import Role
 from services import organizations
 from ui import actions, open_pages, session, theme
 from ui.components.organization_rules import OrganizationRules
+from ui.components.single_sign_on_settings import SingleSignOnCard
 
 ORGANIZATION_PATH = '/organization'
 
@@ -24,4 +25,5 @@ async def organization_page(request: Request) -> RedirectResponse | None:
     with theme.frame('Organization', user=user, organization=organization):
         ui.link('← Back to the dashboard', '/')
         OrganizationRules(organization=organization)
+        SingleSignOnCard(user=user, organization=organization, organization_settings=True)  # `Require single sign-on …`
     return None

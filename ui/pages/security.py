@@ -44,7 +44,7 @@ async def security_page(request: Request) -> RedirectResponse | None:
             with ui.row().classes('items-center gap-1 text-body2'):
                 ui.label('Rules for everyone in your organization, like requiring two-factor authentication:')
                 ui.link('Organization', ORGANIZATION_PATH)
-        SingleSignOnCard(user=user, organization=organization)  # admins: `Require single sign-on for everyone`
+        SingleSignOnCard(user=user, organization=organization)  # the provider owns a single sign-on's second factor
         passkeys_section()
         if user.role == Role.ADMIN:  # alerts go to admins only
             alerts_card(user=user)  # `Email me about key and team changes`
