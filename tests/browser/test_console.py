@@ -256,7 +256,9 @@ def test_rare_actions_live_in_a_row_menu_and_admins_see_two_factor_and_last_sign
     row = member_row(admin_page, member.email)
     expect(row.get_by_text('Active', exact=True)).to_be_visible()
     expect(row.get_by_text('Off', exact=True)).to_be_visible()
-    expect(row.get_by_text(re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d'))).to_be_visible()  # she just signed in
+    signed_in = row.get_by_text('just now', exact=True)  # she just signed in: relative, the exact time on hover
+    expect(signed_in).to_be_visible()
+    expect(signed_in).to_have_attribute('title', re.compile(r'^\d{4}-\d\d-\d\d \d\d:\d\d'))
 
     menu = open_row_menu(admin_page, member.email)
     items = menu.get_by_role('menuitem')
