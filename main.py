@@ -169,9 +169,6 @@ if __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION'):
         sys.exit(_run_command(_arguments))
     _refuse_a_missing_database(_arguments)
 
-# Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
-secret_key = _secret_or_exit(settings)
-
 # NiceGUI fixes its storage folder when it is imported: point it into the data dir first.
 os.environ.setdefault('NICEGUI_STORAGE_PATH', str((settings.data_dir / 'nicegui').resolve()))
 
@@ -226,6 +223,9 @@ if __name__ in {'__main__', '__mp_main__'}:
     if serving:
         logs.say('%s %s', PRODUCT, app_version())  # then `Ready on <url>` once listening (below)
         process_lock.hold_data_dir_or_exit(data_dir=settings.data_dir, database_url=settings.resolved_database_url)
+    # Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
+    # (Not on a plain `import main` either: the `cx-toolbox` script imports this file before `cli` runs it.)
+    secret_key = _secret_or_exit(settings)
     engine = init_database(settings.resolved_database_url)
     if serving:
         with write_scope() as session:

@@ -68,3 +68,25 @@ def overflow(page: Page) -> str | None:
         inner_width,
     )
     return f'scrollWidth {scroll_width} > innerWidth {inner_width}: {culprits}'
+
+
+REMOVE = 'Hold to Remove'
+
+
+def member_row(page: Page, email: str) -> Locator:
+    """The member's row of the Team Members table (a card of its own on a phone)."""
+    return page.get_by_role('row').filter(has=page.get_by_text(email, exact=True))
+
+
+def remove_button(page: Page, email: str) -> Locator:
+    """The `Hold to Remove` button in the member's row menu (opened here, as a person would)."""
+    open_row_menu(page, email)
+    return page.get_by_role('menu').get_by_role('menuitem', name=REMOVE, exact=True)
+
+
+def open_row_menu(page: Page, email: str) -> Locator:
+    """Open the member's `More actions` menu; returns the menu."""
+    member_row(page, email).get_by_role('button', name='More actions').click()
+    menu = page.get_by_role('menu')
+    expect(menu).to_be_visible()
+    return menu

@@ -6,15 +6,25 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, ORGANIZATION, PHONE, Person, button, overflow, sign_in
+from tests.browser.helpers import (
+    ADMIN,
+    ORGANIZATION,
+    PHONE,
+    REMOVE,
+    Person,
+    button,
+    member_row,
+    open_row_menu,
+    overflow,
+    remove_button,
+    sign_in,
+)
 from tests.smtp_server import SmtpServer
 
 pytestmark = pytest.mark.browser
-
-REMOVE = 'Hold to Remove'
 
 
 @pytest.fixture
@@ -59,25 +69,6 @@ def add_member(admin_page: Page, smtp: SmtpServer, member_context: BrowserContex
     accept(page, link, person)
     expect(admin_page.get_by_text(person.email, exact=True)).to_be_visible()  # the admin's list updates by itself
     return page
-
-
-def member_row(page: Page, email: str) -> Locator:
-    """The member's row of the Team Members table (a card of its own on a phone)."""
-    return page.get_by_role('row').filter(has=page.get_by_text(email, exact=True))
-
-
-def remove_button(page: Page, email: str) -> Locator:
-    """The `Hold to Remove` button in the member's row menu (opened here, as a person would)."""
-    open_row_menu(page, email)
-    return page.get_by_role('menu').get_by_role('menuitem', name=REMOVE, exact=True)
-
-
-def open_row_menu(page: Page, email: str) -> Locator:
-    """Open the member's `More actions` menu; returns the menu."""
-    member_row(page, email).get_by_role('button', name='More actions').click()
-    menu = page.get_by_role('menu')
-    expect(menu).to_be_visible()
-    return menu
 
 
 def assert_kept(admin_page: Page, member_page: Page, member: Person) -> None:

@@ -20,6 +20,7 @@ from tests.browser.helpers import (
     Person,
     api_key_field,
     button,
+    remove_button,
     set_up_organization,
     sign_in,
 )
@@ -116,8 +117,7 @@ def test_a_member_removed_on_a_is_sent_to_sign_in_on_b(
     button(member_b, 'Accept invitation').click()
     expect(member_b.get_by_text(f'Signed in as {member.email}')).to_be_visible()
 
-    row = admin_a.get_by_role('row').filter(has=admin_a.get_by_text(member.email, exact=True))
-    hold = row.get_by_role('button', name='Hold to Remove', exact=True)
+    hold = remove_button(admin_a, member.email)  # in the member's `More actions` menu
     hold.hover()
     admin_a.mouse.down()
     time.sleep(2.2)  # longer than the hold

@@ -8,6 +8,7 @@ from nicegui.testing import User
 
 from services import crypto
 from tests.oidc_provider import OidcProvider, callback_path, query_of
+from ui import sign_in_binding
 from ui.oidc_routes import sign_in_url
 
 
@@ -18,7 +19,12 @@ def configure_app(provider: OidcProvider, monkeypatch: pytest.MonkeyPatch, **ext
 
 
 async def start(visitor: User, *, target: str = '/', invitation: str | None = None, confirm: bool = False) -> str:
-    """`Sign in with …` (`Accept with …`, `Confirm with …`) in this browser: the provider's authorization URL."""
+    """`Sign in with …` (`Accept with …`, `Confirm with …`) in this browser: the provider's authorization URL.
+
+    The button is on a page of the app, which gave the browser its sign-in nonce (`ui/sign_in_binding.py`): the
+    handoff code the callback issues is bound to it."""
+    if sign_in_binding.COOKIE not in visitor.http_client.cookies:
+        await visitor.open('/login')
     response = await visitor.http_client.get(sign_in_url(target=target, invitation=invitation, confirm=confirm))
     assert response.status_code == 302, (response.status_code, response.headers.get('location'), response.text)
     return response.headers['location']

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from nicegui.testing import User
+from nicegui.testing.user_navigate import UserNavigate
 from pyotp.totp import TOTP
 from sqlmodel import Session
 
@@ -35,7 +36,13 @@ async def link_kept_by_the_attacker(attacker: User, monkeypatch: pytest.MonkeyPa
     """The attacker signs in with their own password, but keeps the link instead of following it."""
     kept: list[str] = []
     await attacker.open('/login')
-    monkeypatch.setattr(attacker.navigate, 'to', kept.append)
+
+    def keep(navigate: UserNavigate, target: object, new_tab: bool = False) -> None:
+        # The simulation's `ui.navigate` is whichever simulated browser was touched last: keep what goes to any.
+        if isinstance(target, str) and target.startswith(('/session/start?', '/login/code/start?')):
+            kept.append(target)
+
+    monkeypatch.setattr(UserNavigate, 'to', keep)
     await sign_in(attacker, ATTACKER, DEFAULT_PASSWORD)
     for _ in range(300):
         if kept:

@@ -27,7 +27,16 @@ from models import Organization, Role
 from services import config, db
 from services.db import write_scope
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, DESKTOP, REPO_ROOT, Person, button, set_up_organization, sign_in
+from tests.browser.helpers import (
+    ADMIN,
+    DESKTOP,
+    REPO_ROOT,
+    Person,
+    button,
+    remove_button,
+    set_up_organization,
+    sign_in,
+)
 from tests.factories import make_user
 from tests.postgres_server import PostgresServer
 from ui.session import COOKIE
@@ -260,7 +269,7 @@ def test_a_member_removed_on_one_process_is_signed_out_on_the_other(
     admin_page.get_by_role('tab', name='User Management').click()
     member_row = admin_page.get_by_role('row').filter(has=admin_page.get_by_text(MEMBER.email, exact=True))
     expect(member_row).to_be_visible(timeout=TIMEOUT)
-    hold = member_row.get_by_role('button', name='Hold to Remove', exact=True)
+    hold = remove_button(admin_page, MEMBER.email)  # in the member's `More actions` menu
     expect(hold).to_have_text('Hold to Remove')
     hold.hover()
     admin_page.mouse.down()

@@ -197,17 +197,18 @@ async def test_revealed_key_masks_itself_again(user: User, monkeypatch: pytest.M
     await asyncio.sleep(0.8)
     assert KEY_PATTERN.fullmatch(key_field_value(user))
     (field,) = user.find(marker='api-key').elements
-    assert field.props['hint'] == secret_field.NEW_KEY_HINT
+    assert isinstance(field, secret_field.SecretField)
+    assert field.hint.text == secret_field.NEW_KEY_HINT
     button(user, 'Hide API Key').click()
     await user.should_see('Reveal API Key', retries=20)
     # A revealed key counts down in its hint, then masks itself again.
     button(user, 'Reveal API Key').click()
     await user.should_see('Hide API Key', retries=20)
     assert KEY_PATTERN.fullmatch(key_field_value(user))
-    assert field.props['hint'].startswith('Hidden again in ')
+    assert field.hint.text.startswith('Hidden again in ')
     await user.should_see('Reveal API Key', retries=20)
     assert key_field_value(user).startswith('cxt_•')
-    assert 'hint' not in field.props
+    assert not field.hint.text and 'bottom-slots' not in field.props
 
 
 async def test_stale_password_is_asked_for_before_reveal(user: User) -> None:

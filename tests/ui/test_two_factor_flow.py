@@ -341,7 +341,7 @@ async def test_the_organization_page_is_for_admins_only(user: User, create_user:
         return sessions.start(session=session, user=member, ip='192.0.2.7', user_agent='Member browser')
 
     member_browser = create_user()
-    await member_browser.open(start_url(await in_database(add_member)))
+    await open_handoff(member_browser, start_url(await in_database(add_member)))
     await member_browser.should_see(f'Signed in as {MEMBER_EMAIL}')
     await member_browser.open('/organization')
     await member_browser.should_see('Dashboard Settings')  # sent to the dashboard

@@ -26,6 +26,11 @@ class SecretField(ui.input):
         self._left = 0
         self._on_visibility_change = on_visibility_change
         self.revealed = False
+        # The hint lives in the field's `hint` slot, one label whose text changes: Quasar keys its own `hint` prop's
+        # message by its text, so a countdown there would fade each second's message out (and fail contrast while
+        # it fades). Shown only while the key is (`bottom-slots`).
+        with self.add_slot('hint'):
+            self.hint = ui.label().classes('text-grey-8').mark('key-hint')
         self.copy_button: ui.button | None = None
         if on_copy is not None:
             # Drawn inside the field, where the eye already is (Stripe, Unkey), but not inside its <label> element:
@@ -47,7 +52,7 @@ class SecretField(ui.input):
         # key itself, instead of dropping their focus back to the top of the page.
         self.run_method('focus')
         if stays:
-            self.props(f'hint="{NEW_KEY_HINT}"')
+            self._show_hint(NEW_KEY_HINT)
             return
         self._left = round(REVEAL_SECONDS)
         self._show_countdown()
@@ -59,11 +64,16 @@ class SecretField(ui.input):
         self._show_countdown()
 
     def _show_countdown(self) -> None:
-        self.props(f'hint="Hidden again in {self._left} s"')
+        self._show_hint(f'Hidden again in {self._left} s')
+
+    def _show_hint(self, text: str) -> None:
+        self.hint.text = text
+        self.props('bottom-slots')
 
     def hide(self) -> None:
         self._cancel_timer()
-        self.props(remove='hint')
+        self.hint.text = ''
+        self.props(remove='bottom-slots')
         self.value = self._masked
         self._set_revealed(False)
 
