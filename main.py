@@ -220,9 +220,9 @@ if __name__ in {'__main__', '__mp_main__'}:
     logs.configure_logging(log_format=settings.log_format, level=settings.log_level)
     run.process_pool_start_method = 'spawn'
     serving = __name__ == '__main__' and not os.environ.get('NICEGUI_USER_SIMULATION')  # not pool workers, not tests
-    if serving:
-        logs.say('%s %s', PRODUCT, app_version())  # then `Ready on <url>` once listening (below)
+    if serving:  # a refused start says only why; a start that goes on says its version, then `Ready on <url>`
         process_lock.hold_data_dir_or_exit(data_dir=settings.data_dir, database_url=settings.resolved_database_url)
+        logs.say('%s %s', PRODUCT, app_version())
     # Only now, after the commands: `restore` needs the data dir empty, without a newly generated secret in it.
     # (Not on a plain `import main` either: the `cx-toolbox` script imports this file before `cli` runs it.)
     secret_key = _secret_or_exit(settings)

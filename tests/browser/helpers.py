@@ -48,7 +48,7 @@ def sign_in(page: Page, person: Person = ADMIN, *, path: str = '/login') -> None
 
 
 def api_key_field(page: Page) -> Locator:
-    return page.get_by_label('API Key')
+    return page.get_by_label('API Key', exact=True)
 
 
 def button(page: Page | Locator, name: str) -> Locator:

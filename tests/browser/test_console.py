@@ -142,6 +142,7 @@ def test_rotate_dialog_choices_move_with_arrow_keys_and_say_when_the_old_key_end
     expect(dialog).to_have_count(0)
 
     # At once, not after the chart's minute: the new key is the current one, the old one is called old.
+    expect(api_key_field(admin_page)).not_to_have_value(re.compile(f'{re.escape(old_key[-4:])}$'))  # redrawn
     new_last4 = api_key_field(admin_page).input_value()[-4:]
     expect(summary).to_contain_text(f'current key cxt_{"•" * 16}{new_last4}: 0 accepted')
     expect(summary).to_contain_text(f'old key cxt_{"•" * 16}{old_key[-4:]}: 2 accepted')

@@ -276,6 +276,7 @@ class PasskeySecondStepButton:
         self.alert = _alert('passkey-second-step-error')
         self.ceremony = PasskeyCeremony('get', on_finished=self.finished, on_failed=self.failed)
         self.ceremony.start_on(self.button)
+        self.button.disable()  # until the account's options are here: a click before would only say `not ready`
         ui.timer(0, self.renew, once=True)
         ui.timer((passkeys.CHALLENGE_LIFETIME * 0.8).total_seconds(), self.renew, immediate=False)
 
@@ -290,6 +291,7 @@ class PasskeySecondStepButton:
         )
         if options is not None:
             self.ceremony.load(options)
+            self.button.enable()
 
     async def finished(self, credential: dict[str, Any]) -> None:
         challenge, token, ip, agent = self.slot.take(credential), self.token, self.ip, self.user_agent
