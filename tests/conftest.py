@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nicegui import context
 from nicegui.testing import User
+from nicegui.testing.user_navigate import UserNavigate
 
 from services import auth, config, db, key_cache
 from tests.oidc_provider import OidcProvider
@@ -135,3 +137,30 @@ PATIENCE = 50  # attempts, 0.1 s apart: up to 5 s for a page to show (or stop sh
 def patient_user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(User, 'should_see', functools.partialmethod(User.should_see, retries=PATIENCE))
     monkeypatch.setattr(User, 'should_not_see', functools.partialmethod(User.should_not_see, retries=PATIENCE))
+
+
+@pytest.fixture(autouse=True)
+def navigation_stays_in_its_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NiceGUI's simulation points `ui.navigate` at whichever simulated browser the test touched last, so with two
+    browsers a page's `ui.navigate.to` (after a sign-in, a sign-out) could land in the other one while the test waits
+    on it, or on a task of it (seen under load). A real browser navigates the page that asked: so does this."""
+    browsers: list[User] = []
+    created = User.__init__
+
+    def init(self: User, *args: object, **kwargs: object) -> None:
+        created(self, *args, **kwargs)  # type: ignore[arg-type]
+        browsers.append(self)
+
+    navigate = UserNavigate.to
+
+    def to(self: UserNavigate, target: object, new_tab: bool = False) -> None:
+        try:
+            asking = context.client
+        except RuntimeError:  # not inside a page: as NiceGUI does
+            asking = None
+        # object.__getattribute__: a User's own attribute access would re-point `ui.navigate`.
+        owner = next((b for b in browsers if object.__getattribute__(b, 'client') is asking), None)
+        navigate(object.__getattribute__(owner, 'navigate') if owner else self, target, new_tab)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(User, '__init__', init)
+    monkeypatch.setattr(UserNavigate, 'to', to)
