@@ -30,6 +30,8 @@ ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
 # Green-9 rather than Quasar's `positive`: 5:1 against white, where `positive` gives 2.6:1.
 STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'text-negative'}
 REMOVE = 'Hold to Remove'
+FOCUS_AFTER_DIALOG_MS = 400  # longer than a Quasar dialog's closing transition (300 ms)
+LOST_FOCUS = '(!document.activeElement || document.activeElement === document.body)'  # nobody moved it since
 COPY_RESET_LINK = 'Copy reset link'
 RESET_TWO_FACTOR = 'Reset two-factor'
 MORE_ACTIONS = 'More actions'
@@ -732,9 +734,14 @@ class TeamTab:
         if row is None or row['role'] == role or role not in ROLE_OPTIONS:
             return
         select = f'document.querySelector(\'[data-role-for="{member_id}"]\')'
+        # Back to the stored role, and the focus where it was: now, and once the dialog has finished closing
+        # (Quasar gives the focus back to whatever had it when the dialog opened, which may be gone by then).
+        restore = (
+            f'const back = () => {{ const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }} }}; '
+            f'back(); setTimeout(() => {LOST_FOCUS} && back(), {FOCUS_AFTER_DIALOG_MS});'
+        )
         if not await self._confirm_role(row, Role(role)):
-            # Back to the stored role, and the focus where it was.
-            self.client.run_javascript(f'const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }}')
+            self.client.run_javascript(restore)
             return
         changed = await actions.act(
             lambda db, me: members.change_role(
@@ -748,14 +755,17 @@ class TeamTab:
             recent_password=True,
         )
         if changed is None:
-            self.client.run_javascript(f'const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }}')
+            self.client.run_javascript(restore)
             await self.reload()
             return
         ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
         open_pages.role_changed(member_id)
         await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
         open_pages.team_changed(self.organization_id)
-        self.client.run_javascript(f'requestAnimationFrame(() => {select}?.focus())')
+        focus = f'{select}?.focus()'
+        self.client.run_javascript(
+            f'requestAnimationFrame(() => {focus}); setTimeout(() => {LOST_FOCUS} && {focus}, {FOCUS_AFTER_DIALOG_MS})'
+        )
 
     async def _confirm_role(self, row: dict, role: Role) -> bool:
         name = row['name']
