@@ -32,6 +32,8 @@ async def set_up_organization(user: User, *, password: str = PASSWORD) -> None:
     user.find('Password').type(password)
     user.find('Create organization').click()
     await user.should_see(f'Signed in as {ADMIN_EMAIL}', retries=100)
+    # The first tab fills in a moment after the frame (its card reads the database off the event loop).
+    await user.should_see('Step 1: Generate API Key', retries=100)
 
 
 async def in_database(work: Callable[[Session], T]) -> T:
