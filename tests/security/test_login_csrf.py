@@ -38,7 +38,7 @@ async def link_kept_by_the_attacker(attacker: User, monkeypatch: pytest.MonkeyPa
     await attacker.open('/login')
 
     def keep(navigate: UserNavigate, target: object, new_tab: bool = False) -> None:
-        # The simulation's `ui.navigate` is whichever simulated browser was touched last: keep what goes to any.
+        # Every simulated browser navigates through `UserNavigate.to`: keep the sign-in's link instead of following it.
         if isinstance(target, str) and target.startswith(('/session/start?', '/login/code/start?')):
             kept.append(target)
 

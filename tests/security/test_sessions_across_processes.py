@@ -33,6 +33,7 @@ from tests.browser.helpers import (
     REPO_ROOT,
     Person,
     button,
+    member_row,
     remove_button,
     set_up_organization,
     sign_in,
@@ -267,8 +268,7 @@ def test_a_member_removed_on_one_process_is_signed_out_on_the_other(
     # The admin on A holds `Hold to Remove` on the member's row for the full 1.5 s.
     admin_page.reload()
     admin_page.get_by_role('tab', name='User Management').click()
-    member_row = admin_page.get_by_role('row').filter(has=admin_page.get_by_text(MEMBER.email, exact=True))
-    expect(member_row).to_be_visible(timeout=TIMEOUT)
+    expect(member_row(admin_page, MEMBER.email)).to_be_visible(timeout=TIMEOUT)
     hold = remove_button(admin_page, MEMBER.email)  # in the member's `More actions` menu
     expect(hold).to_have_text('Hold to Remove')
     hold.hover()

@@ -31,7 +31,6 @@ ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
 STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'text-negative'}
 REMOVE = 'Hold to Remove'
 FOCUS_AFTER_DIALOG_MS = 400  # longer than a Quasar dialog's closing transition (300 ms)
-LOST_FOCUS = '(!document.activeElement || document.activeElement === document.body)'  # nobody moved it since
 COPY_RESET_LINK = 'Copy reset link'
 RESET_TWO_FACTOR = 'Reset two-factor'
 MORE_ACTIONS = 'More actions'
@@ -392,6 +391,19 @@ def _anchored(handler: Callable[..., Awaitable[None]]) -> Callable[..., Awaitabl
     return run_anchored
 
 
+def _focus_role_select(member_id: int, *, value: str | None = None) -> str:
+    """JavaScript that puts the focus (and `value`, when given) back on the member's role select at the next frame,
+    and again once the confirmation dialog has finished closing if nobody has moved the focus since (Quasar gives it
+    back to whatever had it when the dialog opened, which may have been redrawn by then)."""
+    set_value = f's.value = "{value}"; ' if value is not None else ''
+    select = f'document.querySelector(\'[data-role-for="{member_id}"]\')'
+    lost = '!document.activeElement || document.activeElement === document.body'
+    return (
+        f'const back = () => {{ const s = {select}; if (s) {{ {set_value}s.focus(); }} }}; '
+        f'requestAnimationFrame(back); setTimeout(() => ({lost}) && back(), {FOCUS_AFTER_DIALOG_MS});'
+    )
+
+
 class TeamTab:
     def __init__(self, *, user: User, tab: ui.tab | None = None, tabs: ui.tabs | None = None) -> None:
         self.user = user
@@ -733,13 +745,7 @@ class TeamTab:
         row = self._row(member_id)
         if row is None or row['role'] == role or role not in ROLE_OPTIONS:
             return
-        select = f'document.querySelector(\'[data-role-for="{member_id}"]\')'
-        # Back to the stored role, and the focus where it was: now, and once the dialog has finished closing
-        # (Quasar gives the focus back to whatever had it when the dialog opened, which may be gone by then).
-        restore = (
-            f'const back = () => {{ const s = {select}; if (s) {{ s.value = "{row["role"]}"; s.focus(); }} }}; '
-            f'back(); setTimeout(() => {LOST_FOCUS} && back(), {FOCUS_AFTER_DIALOG_MS});'
-        )
+        restore = _focus_role_select(member_id, value=row['role'])  # back to the stored role, the focus where it was
         if not await self._confirm_role(row, Role(role)):
             self.client.run_javascript(restore)
             return
@@ -762,10 +768,7 @@ class TeamTab:
         open_pages.role_changed(member_id)
         await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
         open_pages.team_changed(self.organization_id)
-        focus = f'{select}?.focus()'
-        self.client.run_javascript(
-            f'requestAnimationFrame(() => {focus}); setTimeout(() => {LOST_FOCUS} && {focus}, {FOCUS_AFTER_DIALOG_MS})'
-        )
+        self.client.run_javascript(_focus_role_select(member_id))
 
     async def _confirm_role(self, row: dict, role: Role) -> bool:
         name = row['name']
