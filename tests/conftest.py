@@ -9,6 +9,7 @@ import pytest
 from nicegui import context
 from nicegui.testing import User
 from nicegui.testing.user_navigate import UserNavigate
+from nicegui.testing.user_notify import UserNotify
 
 from services import auth, config, db, key_cache
 from tests.oidc_provider import OidcProvider
@@ -140,10 +141,11 @@ def patient_user(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def navigation_stays_in_its_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    """NiceGUI's simulation points `ui.navigate` at whichever simulated browser the test touched last, so with two
-    browsers a page's `ui.navigate.to` (after a sign-in, a sign-out) could land in the other one while the test waits
-    on it, or on a task of it (seen under load). A real browser navigates the page that asked: so does this."""
+def navigation_and_notices_stay_in_their_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NiceGUI's simulation points `ui.navigate` and `ui.notify` at whichever simulated browser the test touched last,
+    so with two browsers a page's `ui.navigate.to` (after a sign-in, a sign-out) or its notification ("API key
+    generated") could land in the other one while the test waits on it (seen under load). A real browser navigates
+    and notifies the page that asked: so does this."""
     browsers: list[User] = []
     created = User.__init__
 
@@ -151,16 +153,25 @@ def navigation_stays_in_its_browser(monkeypatch: pytest.MonkeyPatch) -> None:
         created(self, *args, **kwargs)  # type: ignore[arg-type]
         browsers.append(self)
 
-    navigate = UserNavigate.to
-
-    def to(self: UserNavigate, target: object, new_tab: bool = False) -> None:
+    def owner_of_asking_page() -> User | None:
         try:
             asking = context.client
         except RuntimeError:  # not inside a page: as NiceGUI does
-            asking = None
-        # object.__getattribute__: a User's own attribute access would re-point `ui.navigate`.
-        owner = next((b for b in browsers if object.__getattribute__(b, 'client') is asking), None)
+            return None
+        # object.__getattribute__: a User's own attribute access would re-point `ui.navigate` and `ui.notify`.
+        return next((b for b in browsers if object.__getattribute__(b, 'client') is asking), None)
+
+    navigate = UserNavigate.to
+    notify = UserNotify.__call__
+
+    def to(self: UserNavigate, target: object, new_tab: bool = False) -> None:
+        owner = owner_of_asking_page()
         navigate(object.__getattribute__(owner, 'navigate') if owner else self, target, new_tab)  # type: ignore[arg-type]
+
+    def call(self: UserNotify, message: str, **kwargs: object) -> None:
+        owner = owner_of_asking_page()
+        notify(object.__getattribute__(owner, 'notify') if owner else self, message, **kwargs)
 
     monkeypatch.setattr(User, '__init__', init)
     monkeypatch.setattr(UserNavigate, 'to', to)
+    monkeypatch.setattr(UserNotify, '__call__', call)

@@ -29,7 +29,7 @@ def only_label(user: User, marker: str) -> ui.label:
 async def test_the_password_toggle_is_a_button_named_by_what_it_does(user: User) -> None:
     await set_up_organization(user)
     user.find('Sign out').click()
-    await user.should_see('Welcome back', retries=20)
+    await user.should_see('Welcome back')
     (field,) = user.find(kind=PasswordInput).elements
     toggle = field.toggle_button
     assert field.props['type'] == 'password'
@@ -76,7 +76,7 @@ async def test_one_h1_per_page_and_h2_card_titles(user: User) -> None:
     assert headings(user, 1) == ['Security']
     assert {'Active sessions', 'Change password'} <= set(headings(user, 2))
     user.find('Sign out').click()
-    await user.should_see('Welcome back', retries=20)
+    await user.should_see('Welcome back')
     assert headings(user, 1) == ['Welcome back']
     await user.open('/forgot-password')
     assert headings(user, 1) == ['Reset your password']
@@ -106,18 +106,18 @@ async def test_the_password_dialog_is_named_by_its_title_which_says_what_it_guar
 async def test_sign_in_errors_and_the_lockout_are_in_a_live_region(user: User) -> None:
     await set_up_organization(user)
     user.find('Sign out').click()
-    await user.should_see('Welcome back', retries=20)
+    await user.should_see('Welcome back')
     await user.should_not_see(marker='login-error')  # nothing to say yet
 
     user.find('Email').type(ADMIN_EMAIL)
     user.find('Password').type('not the password').trigger('keydown.enter')
-    await user.should_see('Invalid email or password', retries=40)
+    await user.should_see('Invalid email or password')
     message = only_label(user, 'login-error')
     assert message.props['role'] == 'alert' and message.text == 'Invalid email or password'
 
     await asyncio.to_thread(_fail_four_more_times)
     user.find('Password').clear().type('not the password either').trigger('keydown.enter')
-    await user.should_see('Too many failed attempts. Try again in 15 minutes.', retries=40)
+    await user.should_see('Too many failed attempts. Try again in 15 minutes.')
     assert only_label(user, 'login-error') is message and message.props['role'] == 'alert'
 
 
@@ -130,7 +130,7 @@ def _fail_four_more_times() -> None:
 async def test_troubleshooting_is_readable_without_signing_in(user: User) -> None:
     await set_up_organization(user)
     user.find('Sign out').click()
-    await user.should_see('Welcome back', retries=20)
+    await user.should_see('Welcome back')
 
     await user.open('/help/troubleshooting')
     await user.should_see('Nobody can sign in')

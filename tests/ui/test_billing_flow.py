@@ -140,7 +140,7 @@ async def test_status_appears_when_the_webhook_lands_after_the_browser(stripe_se
 
     await deliver(stripe_server, 'customer.subscription.created', stripe_server.make_subscription(customer='cus_acme'))
 
-    await user.should_see('Subscription: active', retries=40)
+    await user.should_see('Subscription: active')
 
 
 async def test_cancelled_checkout_says_so(stripe_server: StripeServer, user: User) -> None:

@@ -200,13 +200,13 @@ async def test_revealed_key_masks_itself_again(user: User, monkeypatch: pytest.M
     assert isinstance(field, secret_field.SecretField)
     assert field.hint.text == secret_field.NEW_KEY_HINT
     button(user, 'Hide API Key').click()
-    await user.should_see('Reveal API Key', retries=20)
+    await user.should_see('Reveal API Key')
     # A revealed key counts down in its hint, then masks itself again.
     button(user, 'Reveal API Key').click()
-    await user.should_see('Hide API Key', retries=20)
+    await user.should_see('Hide API Key')
     assert KEY_PATTERN.fullmatch(key_field_value(user))
     assert field.hint.text.startswith('Hidden again in ')
-    await user.should_see('Reveal API Key', retries=20)
+    await user.should_see('Reveal API Key')
     assert key_field_value(user).startswith('cxt_•')
     assert not field.hint.text and 'bottom-slots' not in field.props
 
@@ -235,19 +235,19 @@ async def test_stale_password_is_asked_for_before_reveal(user: User) -> None:
 
 async def test_subdomains_save_normalized_and_reject_invalid(user: User) -> None:
     await set_up_organization(user)
-    await user.should_see('Step 2: Configure Kustomer Subdomains', retries=20)
+    await user.should_see('Step 2: Configure Kustomer Subdomains')
     user.find(marker='subdomain').type('https://ACME.kustomerapp.com/app/x')
     user.find(marker='sandbox-subdomain').type('acme-sandbox.kustomerapp.com')
     button(user, 'Save').click()
-    await user.should_see('Subdomains saved', retries=20)
+    await user.should_see('Subdomains saved')
     assert user.find(kind=ui.input, marker='subdomain').elements.pop().value == 'acme'
     assert user.find(kind=ui.input, marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox'
 
     user.find(marker='sandbox-subdomain').clear().type('bad_name!')
     button(user, 'Save').click()
-    await user.should_see('Not a valid subdomain', retries=20)
+    await user.should_see('Not a valid subdomain')
     await user.open('/')
-    await user.should_see('Step 2: Configure Kustomer Subdomains', retries=20)
+    await user.should_see('Step 2: Configure Kustomer Subdomains')
     assert user.find(kind=ui.input, marker='sandbox-subdomain').elements.pop().value == 'acme-sandbox', (
         'nothing was saved'
     )

@@ -71,7 +71,7 @@ async def test_pages_answer_reads_while_another_writer_holds_the_database(user: 
         button(user, 'Refresh').click()
         await activity_shows(user, 'Created the organization')
         await user.open('/')
-        await user.should_see('Step 1: Generate API Key', retries=20)
+        await user.should_see('Step 1: Generate API Key')
         await user.should_see('Generate API Key')
 
 
@@ -109,7 +109,7 @@ async def test_a_read_only_database_is_said_once_and_nothing_is_lost(
     reconnect_with(monkeypatch, query_only='ON')  # SQLite refuses every write, as on a read-only data directory
 
     button(user, 'Rotate API Key').click()
-    await user.should_see(marker='confirm-rotate', retries=20)
+    await user.should_see(marker='confirm-rotate')
     user.find(marker='confirm-rotate').click()
     await user.should_see(db.READ_ONLY, retries=50)
     await user.should_not_see('API key rotated')
@@ -133,7 +133,7 @@ async def test_a_key_the_server_cannot_decrypt_says_what_to_do(user: User) -> No
     button(user, 'Reveal API Key').click()
     await user.should_see(crypto.UNDECRYPTABLE, retries=50)
     button(user, 'Rotate API Key').click()  # the advice works: a new key, revealed
-    await user.should_see(marker='confirm-rotate', retries=20)
+    await user.should_see(marker='confirm-rotate')
     user.find(marker='confirm-rotate').click()
     await user.should_see('API key rotated', retries=50)
 

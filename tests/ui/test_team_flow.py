@@ -47,7 +47,7 @@ async def accept_invitation(member: User, link: str, name: str = 'Grace Hopper')
     member.find('Your name').type(name)
     member.find('Password').type(MEMBER_PASSWORD)
     member.find('Accept invitation').click()
-    await member.should_see(f'Signed in as {MEMBER_EMAIL}', retries=30)
+    await member.should_see(f'Signed in as {MEMBER_EMAIL}')
 
 
 def follow_server_navigation(simulated: User) -> list[str]:
@@ -122,7 +122,7 @@ def choose_role(user: User, member_id: int, label: str) -> None:
 
 async def confirm_role(user: User, title: str) -> None:
     """Confirm the role change dialog titled `title`."""
-    await user.should_see(title, retries=30)
+    await user.should_see(title)
     user.find(marker='confirm-role').click()
 
 
@@ -183,7 +183,7 @@ async def test_invite_accept_and_hold_to_remove(
     opened = follow_server_navigation(grace)
 
     # The admin's open page shows the new member without a reload, and the invitation left the list.
-    await user.should_see('Grace Hopper', retries=20)
+    await user.should_see('Grace Hopper')
     await user.should_see('No pending invitations.')
     grace_id = member_id_from(user, MEMBER_EMAIL)
     await should_see_in_row(user, 'member-table', grace_id, 'status', 'Active')
@@ -230,7 +230,7 @@ async def test_without_a_mail_server_the_link_is_offered(user: User, create_user
     user.find('Close').click()
     await should_see_in_row(user, 'invitation-table', 1, 'status', 'Not emailed')
     invitation_event(user, 'copy_link', 1)
-    await user.should_see('Invitation link copied to the clipboard', retries=30)
+    await user.should_see('Invitation link copied to the clipboard')
 
     invitation_event(user, 'revoke', 1)
     await user.should_see(f'Invitation for {MEMBER_EMAIL} revoked')
@@ -263,10 +263,10 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     grace = create_user()
     await accept_invitation(grace, link)
     opened = follow_server_navigation(grace)
-    await user.should_see('Grace Hopper', retries=20)
+    await user.should_see('Grace Hopper')
     grace_id = member_id_from(user, MEMBER_EMAIL)
     choose_role(browser(user), grace_id, 'Admin')
-    await user.should_see('Make Grace Hopper an admin?', retries=30)
+    await user.should_see('Make Grace Hopper an admin?')
     await user.should_see('Grace Hopper will be able to reveal and rotate the API key')
     await asyncio.sleep(0.3)
     assert opened == [], 'nothing changes before the admin confirms'
@@ -275,9 +275,9 @@ async def test_accepted_member_can_be_promoted(user: User, create_user: Callable
     # Her open page reloads with the admin tools, and says why.
     await eventually(lambda: opened == ['/?role=changed'])
     await should_be_notified(grace, 'Your role changed to Admin', also_watching=user)
-    await grace.should_see(kind=ui.button, content='Generate API Key', retries=20)  # the new page, as admin
+    await grace.should_see(kind=ui.button, content='Generate API Key')  # the new page, as admin
     grace.find('User Management').click()
-    await grace.should_see('Invite User', retries=20)
+    await grace.should_see('Invite User')
     await grace.should_see('More actions')  # each other row's menu: Copy reset link, Hold to Remove
     assert all(row['admin_view'] and row['last_sign_in'] for row in rows(grace, 'member-table'))  # admins' columns
 
@@ -293,12 +293,12 @@ async def test_a_role_change_cancelled_in_its_dialog_changes_nothing(
     grace = create_user()
     await accept_invitation(grace, link)
     opened = follow_server_navigation(grace)
-    await user.should_see('Grace Hopper', retries=20)
+    await user.should_see('Grace Hopper')
     grace_id = member_id_from(user, MEMBER_EMAIL)
     choose_role(browser(user), grace_id, 'Admin')
-    await user.should_see('Make Grace Hopper an admin?', retries=30)
+    await user.should_see('Make Grace Hopper an admin?')
     user.find('Cancel').click()
-    await user.should_not_see('Make Grace Hopper an admin?', retries=30)
+    await user.should_not_see('Make Grace Hopper an admin?')
     await asyncio.sleep(0.3)
     assert opened == []
 
@@ -320,25 +320,25 @@ async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
     user.find('Close').click()
     grace = create_user()
     await accept_invitation(grace, link)
-    await user.should_see('Grace Hopper', retries=20)
+    await user.should_see('Grace Hopper')
     grace_id = member_id_from(user, MEMBER_EMAIL)
     browser(user)
     await password_entered_minutes_ago(11)  # the admin signed in 11 minutes ago
 
     member_event(user, 'hold_complete', grace_id)
-    await user.should_see('Confirm your password', retries=20)
+    await user.should_see('Confirm your password')
     browser(user).find('Cancel').click()
     await user.should_not_see('Confirm your password')
     await user.should_see('Grace Hopper')
 
     member_event(user, 'hold_complete', grace_id)
-    await user.should_see('Confirm your password', retries=20)
+    await user.should_see('Confirm your password')
     browser(user).find(kind=ui.input, content='Password').type('not my password')
     user.find(kind=ui.button, content='Confirm').click()
-    await user.should_see('Wrong password', retries=20)
+    await user.should_see('Wrong password')
     user.find(kind=ui.input, content='Password').clear().type(PASSWORD)
     browser(user).find(kind=ui.button, content='Confirm').click()
-    await user.should_see(f'{MEMBER_EMAIL} removed', retries=30)
+    await user.should_see(f'{MEMBER_EMAIL} removed')
     await user.should_not_see('Grace Hopper')
 
 
@@ -365,7 +365,7 @@ async def test_a_failed_send_keeps_the_invitation(broken_mail: str, user: User) 
     if 'did not answer' in broken_mail:
         await should_see_in_row(user, 'invitation-table', 1, 'status', 'Sending…')
     invitation_event(user, 'copy_link', 1)
-    await user.should_see('Invitation link copied to the clipboard', retries=30)
+    await user.should_see('Invitation link copied to the clipboard')
     await user.should_see(f'The invitation for {MEMBER_EMAIL} is saved, but the email failed', retries=80)
     await user.should_see(broken_mail)
     await should_see_in_row(user, 'invitation-table', 1, 'status', 'Email failed')
