@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services import logs
 from services.config import ConfigError, Settings, configure, load_settings, resolve_secret_key
-from services.missing_database import NEW_INSTANCE_FLAG, refusal
+from services.operations.missing_database import NEW_INSTANCE_FLAG, refusal
 from services.version import app_version
 
 PRODUCT = 'CX Toolbox Dashboard'
@@ -83,10 +83,10 @@ def _command_line() -> argparse.ArgumentParser:
 
 def _run_command(arguments: argparse.Namespace) -> int:
     """Run one operator command against the configured database; prints the outcome, returns the exit status."""
-    import services.alerts  # noqa: F401  (on import: admins are mailed about the command's changes)
-    from services import operators
+    import services.team.alerts  # noqa: F401  (on import: admins are mailed about the command's changes)
     from services.db import init_database, write_scope
     from services.errors import ServiceError
+    from services.operations import operators
 
     if arguments.command in {'backup', 'restore'}:
         return _run_backup_command(arguments)
@@ -101,7 +101,7 @@ def _run_command(arguments: argparse.Namespace) -> int:
                 link = operators.reset_link(session=session, email=arguments.email)
                 print(f'Send this link to {arguments.email}; it works once, for 1 hour:\n{link}')
             elif arguments.command == 'reset-2fa':
-                from services import two_factor
+                from services.identity import two_factor
 
                 member = two_factor.reset_from_command_line(session=session, email=arguments.email)
                 print(f'{member.email} has no second factor now: their next sign-in asks for the password only.')
@@ -120,8 +120,8 @@ def _run_command(arguments: argparse.Namespace) -> int:
 
 def _run_backup_command(arguments: argparse.Namespace) -> int:
     """`backup` and `restore`: files only; neither migrates nor opens the app's own database connection."""
-    from services import backup
     from services.errors import ServiceError
+    from services.operations import backup
 
     try:
         if arguments.command == 'backup':
@@ -180,18 +180,13 @@ from api import create_api_app  # noqa: E402
 from api.host_check import install_host_check  # noqa: E402
 from api.observability import install_observability  # noqa: E402
 from api.security_headers import install_security_headers  # noqa: E402
-from services import (  # noqa: E402, F401  (alerts: on import)
-    alerts,
-    crypto,
-    invitations,
-    key_cache,
-    key_traffic,
-    metrics,
-    process_lock,
-    send_watch,
-)
+from services import crypto, key_cache, metrics  # noqa: E402
 from services.db import init_database, write_scope  # noqa: E402
-from services.first_run import start_up_notice  # noqa: E402
+from services.identity import invitations  # noqa: E402
+from services.keys import key_traffic  # noqa: E402
+from services.operations import process_lock, send_watch  # noqa: E402
+from services.team import alerts  # noqa: E402, F401  (on import: admins are mailed about changes)
+from services.team.first_run import start_up_notice  # noqa: E402
 from ui import (  # noqa: E402  (importing pages registers every page)
     housekeeping,
     oidc_routes,
@@ -243,7 +238,7 @@ if __name__ in {'__main__', '__mp_main__'}:
         # The widget API's per-process cache, trusted only while its listener hears itself (services/key_cache.py).
         nicegui_app.on_startup(lambda: key_cache.start(settings.resolved_database_url))
         nicegui_app.on_shutdown(key_cache.stop)
-    # The widget API's request counts: written once a minute and at shutdown (services/key_traffic.py).
+    # The widget API's request counts: written once a minute and at shutdown (services/keys/key_traffic.py).
     nicegui_app.on_startup(key_traffic.start_flushing)
     nicegui_app.on_shutdown(key_traffic.stop_flushing)
     nicegui_app.on_startup(housekeeping.start)  # ended sessions, stale handoff codes: deleted every 10 minutes

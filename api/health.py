@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.database_calls import in_thread
-from services import metrics, readiness
+from services import metrics
 from services.config import current_settings
+from services.operations import readiness
 
 router = APIRouter()
 log = logging.getLogger(__name__)

@@ -16,11 +16,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Receive, Scope, Send
 
 from api.database_calls import key_lookup
-from services import key_traffic, metrics
-from services.api_keys import Miss, VerifiedKey, verify_from_cache, verify_key
+from services import metrics
 from services.db import hot_read_connection
 from services.db_errors import unavailable
-from services.organizations import kustomer_url, origin_is_known, origin_known_from_cache, subdomain_from_origin
+from services.keys import key_traffic
+from services.keys.api_keys import Miss, VerifiedKey, verify_from_cache, verify_key
+from services.team.organizations import kustomer_url, origin_is_known, origin_known_from_cache, subdomain_from_origin
 
 log = logging.getLogger(__name__)
 T = TypeVar('T')

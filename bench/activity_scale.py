@@ -35,8 +35,9 @@ from sqlalchemy import insert  # noqa: E402
 from sqlmodel import Session, select  # noqa: E402
 
 from models import AuditAction, AuditEvent, Role, User  # noqa: E402
-from services import audit, auth, db  # noqa: E402
+from services import audit, db  # noqa: E402
 from services.audit import ActivityFilters, Cursor  # noqa: E402
+from services.identity import auth  # noqa: E402
 from tests.browser.app_process import AppProcess  # noqa: E402
 
 SIZES = (500, 50_000)

@@ -17,7 +17,7 @@ app sees the same database and generated secret) and, alongside it, a bare FastA
 (uvicorn, one worker). Each round loads the app (with `Authorization: Bearer <key>`) then `/ping` with wrk
 (1 thread, --latency; an asyncio keep-alive client if wrk is missing). Prints req/s and p99 per round, the
 medians and the ratio app/bare. Target: ratio >= 0.8 and app p99 <= 10 ms (exit code 1 if missed).
-The app counts every widget API request per key (services/key_traffic.py) as it always does: at the end the app is
+The app counts every widget API request per key (services/keys/key_traffic.py) as it always does: at the end the app is
 stopped first, so its shutdown flush writes the last counts, and the bench prints how many requests the database
 recorded for the key against how many the load tools saw answered (the app may count a few more: requests still
 in flight when a load run ended).
@@ -101,7 +101,10 @@ def free_port() -> int:
 def seed_database() -> str:
     """Organization + admin + API key in CXT_DATA_DIR's database, through the services; returns the key."""
     sys.path.insert(0, str(ROOT))
-    from services import api_keys, auth, config, db, organizations
+    from services import config, db
+    from services.identity import auth
+    from services.keys import api_keys
+    from services.team import organizations
 
     settings = config.load_settings()
     config.configure(settings)
@@ -124,7 +127,7 @@ def seed_database() -> str:
 
 
 def counted_requests() -> tuple[int, int]:
-    """(accepted, refused) requests the app recorded in CXT_DATA_DIR's database (services/key_traffic.py)."""
+    """(accepted, refused) requests the app recorded in CXT_DATA_DIR's database (services/keys/key_traffic.py)."""
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import text
 

@@ -42,7 +42,8 @@ from tests.postgres_server import PostgresServer, find_bin_dir  # noqa: E402
 
 def second_organization(url: str, secret: str) -> str:
     """Organization B with its own key (the load's); returns the key."""
-    from services import api_keys, config, db
+    from services import config, db
+    from services.keys import api_keys
     from tests.factories import make_organization, make_user
 
     with bench.child_environment({**os.environ, 'CXT_DATABASE_URL': url, 'CXT_SECRET_KEY': secret}):
@@ -62,7 +63,8 @@ def rotations(url: str, secret: str, count: int) -> list[float]:
 
     from models import User
     from models.base import utcnow
-    from services import api_keys, config, db
+    from services import config, db
+    from services.keys import api_keys
 
     with bench.child_environment({**os.environ, 'CXT_DATABASE_URL': url, 'CXT_SECRET_KEY': secret}):
         config.configure(config.load_settings())

@@ -48,7 +48,9 @@ def worker(url: str, operation: str, seconds: float, threads: int, tag: str, go:
     os.environ['CXT_DATABASE_URL'] = url
     os.environ['CXT_SECRET_KEY'] = 'bench-secret-0123456789abcdefghijkl'
     from models.base import utcnow
-    from services import api_keys, auth, config, db, invitations, key_cache
+    from services import config, db, key_cache
+    from services.identity import auth, invitations
+    from services.keys import api_keys
     from tests.factories import make_organization, make_user, sign_in
 
     auth.BCRYPT_ROUNDS = 4

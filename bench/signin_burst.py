@@ -37,7 +37,8 @@ TARGET_P99_MS = 250.0
 def seed(data_dir: Path) -> list[str]:
     """One admin and seven members, each with a real cost-12 hash; returns their addresses."""
     os.environ['CXT_DATA_DIR'] = str(data_dir)
-    from services import auth, config, db, invitations
+    from services import config, db
+    from services.identity import auth, invitations
 
     settings = config.load_settings()
     config.configure(settings)

@@ -35,7 +35,8 @@ ADMIN = 'ada@example.com'
 
 def seed(data_dir: Path) -> None:
     os.environ['CXT_DATA_DIR'] = str(data_dir)
-    from services import auth, config, db
+    from services import config, db
+    from services.identity import auth
 
     settings = config.load_settings()
     config.configure(settings)

@@ -39,9 +39,9 @@ ADMIN_EMAIL, PASSWORD = 'ada@example.com', 'correct horse battery'
 def seed(data_dir: Path, members: int, pending: int) -> None:
     """The admin, `members - 1` teammates (invited and accepted) and `pending` open invitations, via the services."""
     os.environ['CXT_DATA_DIR'] = str(data_dir)
-    from services import auth, invitations
     from services.config import configure, load_settings
     from services.db import init_database, write_scope
+    from services.identity import auth, invitations
 
     settings = load_settings()
     configure(settings)

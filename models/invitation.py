@@ -60,7 +60,8 @@ class Invitation(SQLModel, table=True):
 
 
 class ProcessHeartbeat(SQLModel, table=True):
-    """A serving process on a shared database says it is alive (services/send_watch.py): the sends it owns are live."""
+    """A serving process on a shared database says it is alive (services/operations/send_watch.py): the sends it owns
+    are live."""
 
     __tablename__ = 'process_heartbeat'  # type: ignore[assignment]
 

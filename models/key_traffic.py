@@ -8,7 +8,7 @@ from models.base import UTCDateTime
 
 class KeyTraffic(SQLModel, table=True):
     """Widget API requests one key received in one clock hour (UTC): accepted, and refused (expired or rotated
-    away). Written only by the counters' flush (services/key_traffic.py), which adds to an existing row."""
+    away). Written only by the counters' flush (services/keys/key_traffic.py), which adds to an existing row."""
 
     __tablename__: ClassVar[str] = 'key_traffic'
 

@@ -56,7 +56,8 @@ class PendingSignIn(SQLModel, table=True):
 
 
 class CodeLock(SQLModel, table=True):
-    """Wrong codes an account's second step has seen (`services/code_lock.py`): counted in a window of 30 days from
+    """Wrong codes an account's second step has seen (`services/identity/code_lock.py`): counted in a window of 30 days
+    from
     the first one; at the limit the codes are locked (`locked_at`) until the password is reset or an admin resets the
     second factor. `owner_told_at` is when the owner was mailed about this window's failures."""
 

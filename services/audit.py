@@ -26,6 +26,7 @@ from services.permissions import require_admin
 
 SelectT = TypeVar('SelectT', bound=Select[Any] | SelectOfScalar[Any])
 
+OPERATOR = 'command line'  # who acted, for what an operator does from the command line (nobody is signed in)
 PAGE_SIZES = (25, 50)  # what the Activity tab offers
 MAX_PAGE_SIZE = 200
 SEARCH_MAX_LENGTH = 100

@@ -3,7 +3,8 @@
 A service that removes a member, ends sessions, changes a role or the team, changes the API key or saves the
 subdomains calls `publish` inside its own write transaction: PostgreSQL delivers the notification to every listening
 process only when that transaction commits, and never when it rolls back. On SQLite `publish` does nothing: one
-process serves a data directory (`services/process_lock.py`), and that process updates its own pages directly.
+process serves a data directory (`services/operations/process_lock.py`), and that process updates its own pages
+directly.
 
 An event says only which organization or user to look at again; a receiver re-reads the database before it acts
 (a payload is never trusted to say that a session has ended). Every listener receives every event, including the

@@ -26,7 +26,7 @@ TEXT_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
 QUIET_LIBRARIES = ('alembic', 'httpx', 'stripe', 'multipart', 'watchfiles', 'apscheduler')
 
 _SECRETS = (
-    (re.compile(r'cxt_[0-9A-Za-z]{16,}'), 'cxt_[redacted]'),  # an API key (services/api_keys.py's format)
+    (re.compile(r'cxt_[0-9A-Za-z]{16,}'), 'cxt_[redacted]'),  # an API key (services/keys/api_keys.py's format)
     (re.compile(r'(?i)\b(bearer|basic)\s+[^\s,;"\']+'), r'\1 [redacted]'),
     (re.compile(r'\b(whsec|sk_live|sk_test|rk_live|rk_test)_[0-9A-Za-z]+'), r'\1_[redacted]'),
     (re.compile(r'(?i)\b((?:set-)?cookie["\']?\s*[:=]\s*)[^\n]+'), r'\1[redacted]'),

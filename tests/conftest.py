@@ -11,7 +11,8 @@ from nicegui.testing import User
 from nicegui.testing.user_navigate import UserNavigate
 from nicegui.testing.user_notify import UserNotify
 
-from services import auth, config, db, key_cache
+from services import config, db, key_cache
+from services.identity import auth
 from tests.oidc_provider import OidcProvider
 from tests.postgres_server import PostgresServer, find_bin_dir
 

@@ -7,9 +7,9 @@ from sqlmodel import Session
 
 from models import Organization, Role, User
 from models.base import stored_id
-from services import auth
 from services.db import write_scope
 from services.errors import InvalidCredentials
+from services.identity import auth
 
 DEFAULT_PASSWORD = 'correct horse battery'
 

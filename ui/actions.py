@@ -26,9 +26,9 @@ from nicegui import context, run, ui
 from sqlmodel import Session
 
 from models import User
-from services import auth, sessions, single_sign_on
 from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
+from services.identity import auth, sessions, single_sign_on
 from services.permissions import password_is_recent
 from ui import open_pages, session, theme
 from ui.components import single_sign_on as single_sign_on_buttons

@@ -1,11 +1,11 @@
-"""The schedule of `services/housekeeping.py`: at start-up and every 10 minutes, off the event loop."""
+"""The schedule of `services/operations/housekeeping.py`: at start-up and every 10 minutes, off the event loop."""
 
 import logging
 
 from nicegui import app, run
 
-from services import housekeeping
 from services.db import describe_failure, write_scope
+from services.operations import housekeeping
 
 log = logging.getLogger(__name__)
 

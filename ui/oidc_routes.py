@@ -1,8 +1,10 @@
 """`/login/oidc/start` and `/login/oidc/callback`: the round trip to the identity provider (single sign-on).
 
 Plain HTTP routes, like `/session/start`: the start redirects the browser to the provider (Authlib keeps the round
-trip's state bound to this browser, `services/oidc.py`); the callback checks what the provider sent, applies the rules
-of who gets in (`services/single_sign_on.py`) and hands the new session to `/session/start`, which sets the cookie.
+trip's state bound to this browser, `services/identity/oidc.py`); the callback checks what the provider sent, applies
+the rules
+of who gets in (`services/identity/single_sign_on.py`) and hands the new session to `/session/start`, which sets the
+cookie.
 Every refusal ends on `/login` with one plain sentence; nothing is created.
 """
 
@@ -15,10 +17,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from services import crypto, oidc, sessions, single_sign_on
+from services import crypto
 from services.config import current_settings
 from services.db import read_scope, write_scope
-from services.single_sign_on import Refusal
+from services.identity import oidc, sessions, single_sign_on
+from services.identity.single_sign_on import Refusal
 from ui import sign_in_binding
 from ui.session import COOKIE, safe_redirect_target, start_url
 

@@ -13,8 +13,9 @@ from nicegui import background_tasks, context, run, storage
 from nicegui.client import Client
 
 from models import Organization, User, UserStatus
-from services import crypto, events, sessions
+from services import crypto, events
 from services.db import read_scope
+from services.identity import sessions
 from ui.session import COOKIE
 
 log = logging.getLogger(__name__)

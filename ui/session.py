@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import context
 
-from services import sessions
+from services.identity import sessions
 
 COOKIE = 'cxt_session'
 START_PATH = '/session/start'

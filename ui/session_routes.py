@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from services import sessions
 from services.config import current_settings
 from services.db import write_scope
+from services.identity import sessions
 from ui import sign_in_binding
 from ui.session import COOKIE, START_PATH, safe_redirect_target
 

@@ -14,9 +14,12 @@ from api import create_api_app
 from api.observability import install_observability
 from models import User
 from models.base import utcnow
-from services import api_keys, config, invitations, organizations
+from services import config
 from services.db import write_scope
 from services.errors import ExternalServiceError, InvalidCredentials, LoginLocked
+from services.identity import invitations
+from services.keys import api_keys
+from services.team import organizations
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 from tests.smtp_server import SmtpServer, free_port, mail_env, point_settings_at, smtp_server  # noqa: F401
 

@@ -12,8 +12,10 @@ from sqlmodel import Session, select
 
 import api
 from models import AuditEvent, Organization, StripeEvent
-from services import api_keys, billing, config, db, organizations
+from services import billing, config, db
 from services.db import read_scope, write_scope
+from services.keys import api_keys
+from services.team import organizations
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer
 from tests.stripe_server import StripeServer

@@ -17,8 +17,9 @@ from psycopg import sql
 from sqlalchemy import event
 
 from api import create_api_app
-from services import config, db, readiness
-from services.readiness import NotReady
+from services import config, db
+from services.operations import readiness
+from services.operations.readiness import NotReady
 from tests.postgres_server import PostgresServer, find_bin_dir
 
 READY = {'status': 'ready'}

@@ -10,8 +10,10 @@ from sqlmodel import Session
 
 from models import User
 from models.base import utcnow
-from services import api_keys, config, db, organizations
+from services import config, db
 from services.db import write_scope
+from services.keys import api_keys
+from services.team import organizations
 from tests.factories import make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Locator, Page, expect
 
-from services.passkeys import NOT_SIGNED_IN
+from services.identity.passkeys import NOT_SIGNED_IN
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import ADMIN, DESKTOP, ORGANIZATION, REPO_ROOT, button
 

@@ -11,9 +11,11 @@ from sqlmodel import select
 
 from models import AuditEvent, Role, User
 from models.base import utcnow
-from services import alerts, auth, config, passkeys, password_reset, two_factor
+from services import config
 from services.db import read_scope, write_scope
 from services.errors import ReauthenticationRequired
+from services.identity import auth, passkeys, password_reset, two_factor
+from services.team import alerts
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user
 from tests.passkey_authenticator import SoftAuthenticator

@@ -12,9 +12,9 @@ from sqlmodel import select
 
 from models import User as Account
 from models.base import utcnow
-from services import two_factor
 from services.db import write_scope
 from services.errors import ReauthenticationRequired
+from services.identity import two_factor
 from tests.factories import make_organization, make_user
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, from_database, password_entered_minutes_ago, set_up_organization
 

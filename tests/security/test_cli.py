@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import select
 
 from models import AuditAction, AuditEvent, Role, User, UserStatus
-from services import attempts
 from services.db import write_scope
+from services.identity import attempts
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 `/setup` then asks for a one-time code that the process prints at start-up (as Jenkins does); on a loopback address
 only the machine's own users can reach the page, and no code is asked. Checked against the real app (`main.py`) in a
-real Chromium; the rule itself in `services/first_run.py`.
+real Chromium; the rule itself in `services/team/first_run.py`.
 """
 
 import re
@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
-from services import first_run
 from services.errors import ValidationFailed
+from services.team import first_run
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import ADMIN, ORGANIZATION, REPO_ROOT, button
 

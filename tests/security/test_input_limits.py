@@ -11,9 +11,9 @@ from sqlmodel import Session, SQLModel, select
 
 from models import Role
 from models import User as Account
-from services import auth, invitations
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
+from services.identity import auth, invitations
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user, sign_in
 from tests.smtp_server import SmtpServer

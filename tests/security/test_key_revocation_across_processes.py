@@ -22,8 +22,9 @@ from sqlmodel import select
 
 from models import ApiKey, User
 from models.base import utcnow
-from services import api_keys, config, db, key_cache
+from services import config, db, key_cache
 from services.db import write_scope
+from services.keys import api_keys
 from tests.browser import app_process
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT

@@ -19,8 +19,9 @@ from nicegui import ui
 from nicegui.testing import User
 from pyotp.totp import TOTP
 
-from services import api_keys, config, db, logs
+from services import config, db, logs
 from services.db import write_scope
+from services.keys import api_keys
 from tests.browser.app_process import AppProcess
 from tests.factories import make_organization, make_user
 from tests.smtp_server import free_port

@@ -14,7 +14,7 @@ from pyotp.totp import TOTP
 from sqlmodel import Session
 
 from models.base import utcnow
-from services import two_factor
+from services.identity import two_factor
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
 from tests.ui.helpers import ADMIN_EMAIL, in_database, set_up_organization, sign_in
 from ui.session import COOKIE

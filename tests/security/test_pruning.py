@@ -10,8 +10,9 @@ from sqlmodel import Session, col, select
 
 from models import BrowserSession, PendingSignIn
 from models.base import utcnow
-from services import housekeeping, sessions, two_factor
 from services.db import write_scope
+from services.identity import sessions, two_factor
+from services.operations import housekeeping
 from tests.factories import make_organization, make_user
 from tests.ui.helpers import from_database, in_database, set_up_organization
 from ui import housekeeping as schedule

@@ -7,9 +7,9 @@ import pytest
 
 from models import Role, User
 from models.base import utcnow
-from services import api_keys
 from services.db import read_scope, write_scope
 from services.errors import NotFound, PermissionDenied, ReauthenticationRequired
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 

@@ -26,21 +26,12 @@ from models import (
 )
 from models import User as Account
 from models.base import stored_id, utcnow
-from services import (
-    alerts,
-    api_keys,
-    auth,
-    code_lock,
-    config,
-    invitations,
-    members,
-    passkeys,
-    password_reset,
-    sessions,
-    two_factor,
-)
+from services import config
 from services.db import read_scope, write_scope
 from services.errors import PermissionDenied, ReauthenticationRequired
+from services.identity import auth, code_lock, invitations, passkeys, password_reset, sessions, two_factor
+from services.keys import api_keys
+from services.team import alerts, members
 from tests import smtp_server as smtp
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 from tests.passkey_authenticator import SoftAuthenticator

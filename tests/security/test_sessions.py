@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 
 from models import BrowserSession
 from models.base import utcnow
-from services import sessions
 from services.db import write_scope
+from services.identity import sessions
 from tests.factories import make_organization, make_user
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, in_database, set_up_organization, sign_in
 from ui.session import COOKIE, safe_redirect_target

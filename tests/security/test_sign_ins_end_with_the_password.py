@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from models import LinkState, User
-from services import auth, password_reset, sessions, two_factor
 from services.db import write_scope
+from services.identity import auth, password_reset, sessions, two_factor
 from tests.factories import make_organization, make_user
 
 

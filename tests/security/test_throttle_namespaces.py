@@ -9,9 +9,9 @@ from pyotp.totp import TOTP
 
 from models import User
 from models.base import utcnow
-from services import attempts, passkeys, two_factor
 from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked
+from services.identity import attempts, passkeys, two_factor
 from tests.factories import make_organization, make_user, sign_in
 
 VICTIM_IP = '203.0.113.9'

@@ -9,9 +9,10 @@ from sqlmodel import select
 
 from models import AuditAction, AuditEvent, LoginFailure, Role, User
 from models.base import stored_id, utcnow
-from services import attempts, auth, members
 from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ReauthenticationRequired
+from services.identity import attempts, auth
+from services.team import members
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 WRONG = 'not the password'

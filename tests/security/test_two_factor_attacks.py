@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from models import AuditAction, AuditEvent, BrowserSession, PendingSignIn
 from models import User as Account
 from models.base import utcnow
-from services import password_reset, two_factor
 from services.db import write_scope
+from services.identity import password_reset, two_factor
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 from tests.security.test_cli import run_command
 from tests.ui.helpers import ADMIN_EMAIL, from_database, handoff_binding, in_database, set_up_organization

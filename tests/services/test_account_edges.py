@@ -5,9 +5,10 @@ from sqlmodel import select
 
 from models import LoginFailure, Role, User
 from models.base import stored_id, utcnow
-from services import auth, members
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
+from services.identity import auth
+from services.team import members
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 

@@ -9,8 +9,11 @@ from sqlmodel import select
 
 from models import ApiKey, Organization, Role, User
 from models.base import utcnow
-from services import alerts, api_keys, config, members, operators
+from services import config
 from services.db import read_scope, write_scope
+from services.keys import api_keys
+from services.operations import operators
+from services.team import alerts, members
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user
 from tests.smtp_server import SmtpServer, free_port, point_settings_at
@@ -152,13 +155,13 @@ def test_the_change_stays_when_the_mail_server_is_down(
 ) -> None:
     point_settings_at(monkeypatch, '127.0.0.1', free_port())  # nothing listens there
     config.configure(config.load_settings())
-    with caplog.at_level(logging.WARNING, logger='services.alerts'):
+    with caplog.at_level(logging.WARNING, logger='services.team.alerts'):
         new_key = rotate(team.ada)
         alerts.wait_until_sent()
     with read_scope() as session:
         active = session.exec(select(ApiKey).where(ApiKey.organization_id == team.ada.organization_id)).all()
     assert api_keys.hash_key(new_key) in {key.key_hash for key in active if key.expires_at is None}
-    failures = [record.getMessage() for record in caplog.records if record.name == 'services.alerts']
+    failures = [record.getMessage() for record in caplog.records if record.name == 'services.team.alerts']
     assert len(failures) == 2 and all('Connection refused' in message for message in failures)
 
 

@@ -12,9 +12,10 @@ from sqlmodel import select
 
 from models import ApiKey, AuditEvent, Role, User
 from models.base import utcnow
-from services import api_keys, config
+from services import config
 from services.db import hot_read_connection, read_connection, write_scope
 from services.errors import PermissionDenied, ReauthenticationRequired, ValidationFailed
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 

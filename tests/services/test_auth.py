@@ -7,9 +7,9 @@ import pytest
 from sqlmodel import select
 
 from models import AuditEvent, LoginFailure, Role, User
-from services import auth
 from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ValidationFailed
+from services.identity import auth
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 

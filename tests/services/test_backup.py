@@ -12,8 +12,10 @@ import pytest
 
 from models import User
 from models.base import utcnow
-from services import api_keys, backup, config, db
+from services import config, db
 from services.db import write_scope
+from services.keys import api_keys
+from services.operations import backup
 from tests.factories import make_organization, make_user
 
 # On PostgreSQL the database is pg_dump's job (tests/services/test_backup_command.py runs that path).

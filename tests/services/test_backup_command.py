@@ -14,8 +14,9 @@ from sqlmodel import select
 
 from models import User
 from models.base import utcnow
-from services import api_keys, config, db
+from services import config, db
 from services.db import read_connection, write_scope
+from services.keys import api_keys
 from tests.browser.app_process import AppProcess
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services import backup, config
+from services import config
 from services.db import write_scope
+from services.operations import backup
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer
 

@@ -9,8 +9,8 @@ from sqlmodel import select
 
 from models import CodeLock, User
 from models.base import utcnow
-from services import auth, code_lock, two_factor
 from services.db import read_scope, write_scope
+from services.identity import auth, code_lock, two_factor
 from tests.factories import make_organization, make_user
 
 

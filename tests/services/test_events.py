@@ -8,8 +8,9 @@ import pytest
 
 from models import Role, User
 from models.base import utcnow
-from services import events, members
+from services import events
 from services.db import write_scope
+from services.team import members
 from tests.factories import make_organization, make_user
 
 

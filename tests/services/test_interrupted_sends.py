@@ -18,8 +18,10 @@ import pytest
 
 from models import DeliveryStatus, Invitation, ProcessHeartbeat, Role, User
 from models.base import utcnow
-from services import events, invitations, send_watch
+from services import events
 from services.db import read_scope, write_scope
+from services.identity import invitations
+from services.operations import send_watch
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
 from tests.factories import make_organization, make_user, random_email
@@ -135,7 +137,9 @@ class StallingMailServer:
 SENDER = """
 import sys
 from models import User
-from services import config, db, invitations, send_watch
+from services import config, db
+from services.identity import invitations
+from services.operations import send_watch
 from services.db import write_scope
 
 settings = config.load_settings()

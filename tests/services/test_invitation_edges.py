@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from models import Invitation, Role, User
 from models.base import utcnow
-from services import auth, invitations
 from services.db import read_scope, write_scope
 from services.errors import ValidationFailed
+from services.identity import auth, invitations
 from tests.factories import make_organization, make_user, random_email, sign_in
 
 PASSWORD = 'a long new password'

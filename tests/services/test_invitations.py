@@ -9,9 +9,10 @@ from sqlmodel import col, select
 
 from models import AuditEvent, Invitation, LinkState, Organization, Role, User
 from models.base import stored_id, utcnow
-from services import auth, invitations, members
 from services.db import write_scope
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.identity import auth, invitations
+from services.team import members
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user, random_email
 from tests.smtp_server import SmtpServer

@@ -11,8 +11,8 @@ from sqlmodel import select
 
 from models import ApiKey, User
 from models.base import utcnow
-from services import api_keys
 from services.db import hot_read_connection, read_scope, write_scope
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

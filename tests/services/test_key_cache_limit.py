@@ -10,8 +10,8 @@ from sqlalchemy import Connection, event, insert
 
 from models import ApiKey, User
 from models.base import stored_id, table_of
-from services import api_keys
 from services.db import hot_read_connection, write_scope
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)

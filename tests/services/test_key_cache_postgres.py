@@ -19,8 +19,10 @@ from sqlalchemy import event
 from api import create_api_app
 from models import User
 from models.base import utcnow
-from services import api_keys, db, key_cache, organizations
+from services import db, key_cache
 from services.db import write_scope
+from services.keys import api_keys
+from services.team import organizations
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer
 

@@ -7,9 +7,9 @@ from sqlmodel import col, select
 
 from models import ApiKey, AuditEvent, User
 from models.base import utcnow
-from services import api_keys
 from services.db import read_connection, read_scope, write_scope
 from services.errors import NotFound
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 

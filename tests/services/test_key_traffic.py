@@ -20,9 +20,9 @@ from sqlmodel import select
 from api import create_api_app
 from models import ApiKey, KeyTraffic, Organization, Role, User
 from models.base import stored_id, utcnow
-from services import api_keys, key_traffic
 from services.db import get_engine, read_scope, write_scope
 from services.errors import PermissionDenied
+from services.keys import api_keys, key_traffic
 from tests.factories import make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
@@ -166,7 +166,8 @@ def test_a_failed_flush_keeps_the_counts_for_the_next(admin: User) -> None:
 COUNTING_PROCESS = """
 import sys
 from models.base import utcnow
-from services import config, db, key_traffic
+from services import config, db
+from services.keys import key_traffic
 settings = config.load_settings()
 config.configure(settings)
 db.init_database(settings.resolved_database_url)

@@ -8,9 +8,9 @@ import pytest
 from models import AuditEvent, AuthenticatorApp, Role, User
 from models.audit import AuditAction
 from models.base import stored_id, utcnow
-from services import members
 from services.db import read_scope, write_scope
 from services.errors import PermissionDenied
+from services.team import members
 from tests.factories import make_organization, make_user
 
 

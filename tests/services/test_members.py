@@ -8,9 +8,10 @@ from sqlmodel import select
 
 from models import AuditEvent, BrowserSession, Organization, Role, User, UserStatus
 from models.base import stored_id, utcnow
-from services import members, sessions
 from services.db import write_scope
 from services.errors import InvalidCredentials, NotFound, PermissionDenied, ReauthenticationRequired, ValidationFailed
+from services.identity import sessions
+from services.team import members
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 

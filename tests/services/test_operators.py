@@ -4,9 +4,10 @@ import pytest
 from sqlmodel import select
 
 from models import AuditAction, AuditEvent, Role, User
-from services import operators
+from services import audit
 from services.db import write_scope
 from services.errors import NotFound, ValidationFailed
+from services.operations import operators
 from tests.factories import make_organization, make_user
 
 
@@ -39,7 +40,7 @@ def test_unlock_and_reset_link_are_audited_as_the_command_line(database: None) -
         assert operators.unlock(session=session, email='ADA@example.com') == 0
         assert '/reset-password/' in operators.reset_link(session=session, email='ada@example.com')
     with write_scope() as session:
-        events = session.exec(select(AuditEvent).where(AuditEvent.actor_email == operators.OPERATOR)).all()
+        events = session.exec(select(AuditEvent).where(AuditEvent.actor_email == audit.OPERATOR)).all()
     assert {event.action for event in events} == {AuditAction.LOGIN_UNLOCKED, AuditAction.PASSWORD_RESET_REQUESTED}
     with pytest.raises(NotFound), write_scope() as session:
         operators.reset_link(session=session, email='nobody@example.com')

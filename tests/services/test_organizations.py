@@ -4,9 +4,9 @@ import pytest
 from sqlmodel import select
 
 from models import AuditAction, AuditEvent, Role
-from services import organizations
 from services.db import write_scope
 from services.errors import PermissionDenied, ValidationFailed
+from services.team import organizations
 from tests.factories import make_organization, make_user
 
 

@@ -8,9 +8,10 @@ from sqlmodel import select
 
 from models import AuditAction, AuditEvent, Passkey, User
 from models.base import utcnow
-from services import config, passkeys, sessions
+from services import config
 from services.db import read_scope, write_scope
 from services.errors import LoginLocked, NotFound, ReauthenticationRequired, ServiceError
+from services.identity import passkeys, sessions
 from tests.factories import make_organization, make_user
 from tests.passkey_authenticator import SoftAuthenticator
 

@@ -8,9 +8,9 @@ from sqlmodel import select
 
 from models import AuditEvent, LoginFailure, PasswordResetToken, Role, User, UserStatus
 from models.base import utcnow
-from services import auth, password_reset, sessions
 from services.db import write_scope
 from services.errors import ValidationFailed
+from services.identity import auth, password_reset, sessions
 from tests import smtp_server as smtp
 from tests.factories import make_organization, make_user
 from tests.smtp_server import SmtpServer

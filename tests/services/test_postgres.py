@@ -8,9 +8,10 @@ from sqlmodel import select
 
 from models import ApiKey, User
 from models.base import utcnow
-from services import api_keys, organizations
 from services.db import read_connection, write_scope
 from services.errors import InvalidCredentials, LoginLocked
+from services.keys import api_keys
+from services.team import organizations
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 

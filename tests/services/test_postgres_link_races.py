@@ -16,9 +16,10 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from models import Role, User
-from services import auth, config, db, invitations, password_reset
+from services import config, db
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
+from services.identity import auth, invitations, password_reset
 from tests.factories import make_organization, make_user, sign_in
 from tests.postgres_server import PostgresServer
 

@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from api import create_api_app
-from services import api_keys, events, key_cache
+from services import events, key_cache
 from services.db import write_scope
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer, find_bin_dir
 from tests.services.test_key_cache_postgres import ENDPOINT, statements, wait_until

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services import process_lock
-from services.process_lock import LOCK_FILE_NAME, DataDirInUse, hold_data_dir_or_exit, lock_data_dir
+from services.operations import process_lock
+from services.operations.process_lock import LOCK_FILE_NAME, DataDirInUse, hold_data_dir_or_exit, lock_data_dir
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
 
@@ -60,7 +60,7 @@ def test_the_lock_goes_with_its_process_however_it_dies(data_dir: Path) -> None:
         [
             sys.executable,
             '-c',
-            'import sys, time; from pathlib import Path; from services.process_lock import lock_data_dir; '
+            'import sys, time; from pathlib import Path; from services.operations.process_lock import lock_data_dir; '
             'lock_data_dir(Path(sys.argv[1])); print("held", flush=True); time.sleep(60)',
             str(data_dir),
         ],

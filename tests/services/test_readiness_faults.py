@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from services import config, db, readiness
-from services.readiness import NotReady
+from services import config, db
+from services.operations import readiness
+from services.operations.readiness import NotReady
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +91,8 @@ def test_a_full_disk_is_disk_even_below_the_threshold(
 FAILING_DISK = """
 import resource, signal, sys
 from pathlib import Path
-from services import config, db, readiness
+from services import config, db
+from services.operations import readiness
 settings = config.load_settings()
 config.configure(settings)
 db.init_database(settings.resolved_database_url)

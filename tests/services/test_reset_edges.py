@@ -6,9 +6,10 @@ import pytest
 
 from models import Role, User
 from models.base import stored_id, utcnow
-from services import auth, members, password_reset
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
+from services.identity import auth, password_reset
+from services.team import members
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 NEW_PASSWORD = 'a brand new password'

@@ -6,9 +6,11 @@ import pytest
 
 from models import User
 from models.base import utcnow
-from services import api_keys, config, crypto, invitations
+from services import config, crypto
 from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
+from services.identity import invitations
+from services.keys import api_keys
 from tests.factories import make_organization, make_user
 
 OLD_SECRET = 'the first server secret, long enough'

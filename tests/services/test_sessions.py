@@ -7,9 +7,9 @@ from sqlmodel import select
 
 from models import BrowserSession, User
 from models.base import stored_id, utcnow
-from services import sessions
 from services.db import write_scope
 from services.errors import NotFound
+from services.identity import sessions
 from tests.factories import make_organization, make_user
 
 

@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from models import DeliveryStatus, Invitation, Role, User
 from models.base import stored_id
-from services import config, db, invitations
+from services import config, db
 from services.db import read_scope, write_scope
+from services.identity import invitations
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
 from tests.factories import make_organization, make_user, random_email

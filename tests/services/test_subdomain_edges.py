@@ -4,9 +4,9 @@ both fields wrong at once."""
 import pytest
 
 from models import User
-from services import organizations
 from services.db import read_scope, write_scope
 from services.errors import ValidationFailed
+from services.team import organizations
 from tests.factories import make_organization, make_user
 
 

@@ -9,9 +9,9 @@ from sqlmodel import col, select
 
 from models import AuditEvent, Role, User
 from models.base import stored_id, utcnow
-from services import members
 from services.db import read_scope, write_scope
 from services.errors import PermissionDenied
+from services.team import members
 from tests.factories import make_organization, make_user
 
 

@@ -9,9 +9,11 @@ from sqlmodel import select
 from models import AuditEvent, Invitation, PasswordResetToken, Role, User, UserStatus
 from models.audit import AuditAction
 from models.base import stored_id, utcnow
-from services import crypto, invitations, members, password_reset
+from services import crypto
 from services.db import write_scope
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.identity import invitations, password_reset
+from services.team import members
 from tests.factories import make_organization, make_user
 
 TEAM = 60  # members besides the admin: more than two pages of 25

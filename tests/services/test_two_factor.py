@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, AuthenticatorApp, BrowserSession, PendingSignIn, RecoveryCode, Role, User
 from models.base import stored_id, utcnow
-from services import attempts, sessions, two_factor
 from services.db import write_scope
 from services.errors import LoginLocked, PermissionDenied, ReauthenticationRequired, ValidationFailed
+from services.identity import attempts, sessions, two_factor
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
 
 

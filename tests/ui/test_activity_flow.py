@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Role
 from models import User as Account
-from services import auth
 from services.errors import InvalidCredentials
+from services.identity import auth
 from tests.factories import sign_in as sign_in_through_services
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, button, in_database, set_up_organization
 

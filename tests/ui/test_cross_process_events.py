@@ -10,7 +10,8 @@ from sqlmodel import Session, col, delete, func, select
 
 from models import BrowserSession
 from models import User as Account
-from services import events, sessions
+from services import events
+from services.identity import sessions
 from tests.ui import helpers
 from tests.ui.helpers import ADMIN_EMAIL
 from ui import open_pages

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from models import ApiKey, BrowserSession, Role
 from models import User as Account
-from services import auth
+from services.identity import auth
 from tests.ui.helpers import (
     ADMIN_EMAIL,
     PASSWORD,

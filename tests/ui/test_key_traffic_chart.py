@@ -16,7 +16,7 @@ from api import create_api_app
 from models import ApiKey
 from models import User as Account
 from models.base import utcnow
-from services import api_keys, key_traffic
+from services.keys import api_keys, key_traffic
 from tests.ui.helpers import ADMIN_EMAIL, button, in_database, set_up_organization
 from ui.components.key_traffic_chart import REFUSED_COLOR
 

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Passkey
 from models import User as Account
-from services import passkeys
+from services.identity import passkeys
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.ui.helpers import (
     ADMIN_EMAIL,

@@ -8,7 +8,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from services import readiness
+from services.operations import readiness
 from tests.ui.helpers import set_up_organization
 from ui.components import save_banner
 

@@ -8,7 +8,8 @@ from sqlmodel import Session, select
 
 from models import User as Account
 from models.base import utcnow
-from services import alerts, api_keys
+from services.keys import api_keys
+from services.team import alerts
 from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
 from tests.ui.helpers import ADMIN_EMAIL, from_database, in_database, set_up_organization

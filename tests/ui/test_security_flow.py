@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, BrowserSession
 from models import User as Account
-from services import sessions
+from services.identity import sessions
 from tests.ui.helpers import (
     ADMIN_EMAIL,
     PASSWORD,

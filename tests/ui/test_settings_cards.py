@@ -13,7 +13,8 @@ from sqlmodel import Session, select
 from api import create_api_app
 from models import ApiKey, Organization, Role
 from models import User as Account
-from services import events, sessions
+from services import events
+from services.identity import sessions
 from tests import factories
 from tests.ui.helpers import (
     ADMIN_EMAIL,

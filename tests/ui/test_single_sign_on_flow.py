@@ -14,8 +14,10 @@ from sqlmodel import Session, col, select
 from models import AuditAction, AuditEvent, BrowserSession, Invitation, Organization, Role
 from models import User as Account
 from models.base import utcnow
-from services import alerts, config, invitations, password_reset
+from services import config
 from services.errors import ConfigError
+from services.identity import invitations, password_reset
+from services.team import alerts
 from tests import smtp_server as smtp
 from tests.factories import make_user, random_email
 from tests.oidc_provider import OidcProvider, free_port, query_of

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
 from models.base import utcnow
-from services import attempts, auth, code_lock, passkeys, sessions, two_factor
+from services.identity import attempts, auth, code_lock, passkeys, sessions, two_factor
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.ui.helpers import (
     ADMIN_EMAIL,

@@ -7,8 +7,8 @@ from sqlmodel import Session, select
 
 from models import Role
 from models import User as Account
-from services import auth
 from services.errors import InvalidCredentials
+from services.identity import auth
 from tests.factories import sign_in
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, in_database, set_up_organization
 

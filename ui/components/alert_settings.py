@@ -1,10 +1,11 @@
-"""Card `Security alerts` on the Security page: each person's own switch for the alert emails (services/alerts.py)."""
+"""Card `Security alerts` on the Security page: each person's own switch for the alert emails
+(services/team/alerts.py)."""
 
 from nicegui import events, ui
 
 from models import User
-from services import alerts
 from services.config import current_settings
+from services.team import alerts
 from ui import actions, theme
 
 SWITCH_LABEL = 'Email me about key and team changes'

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 
-from services.two_factor import Enrolment
+from services.identity.two_factor import Enrolment
 from ui import theme
 
 CODES_FILE = 'cx-toolbox-recovery-codes.txt'

@@ -6,7 +6,7 @@ from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 from nicegui.elements.mixins.validation_element import ValidationElement
 
-from services import auth
+from services.identity import auth
 
 SHOW_PASSWORD, HIDE_PASSWORD = 'Show password', 'Hide password'
 

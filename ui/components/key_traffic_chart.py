@@ -6,9 +6,9 @@ from typing import Any
 from nicegui import ui
 
 from models import Role, User
-from services import api_keys, key_traffic
 from services.errors import ServiceError
-from services.key_traffic import Granularity, Traffic
+from services.keys import api_keys, key_traffic
+from services.keys.key_traffic import Granularity, Traffic
 from ui import actions, theme
 
 TITLE = "The key's traffic"

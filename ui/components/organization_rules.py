@@ -11,7 +11,7 @@ from nicegui import events, ui
 from sqlmodel import Session
 
 from models import Organization
-from services import two_factor
+from services.identity import two_factor
 from ui import actions, open_pages, theme
 
 REQUIRE_TWO_FACTOR = 'Require two-factor authentication for everyone'

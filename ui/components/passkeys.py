@@ -1,7 +1,7 @@
 """Passkeys in the browser: the `Passkeys` card of the Security page and `Sign in with a passkey` on `/login`.
 
 The browser does the ceremony (`passkeys.js`, inside the click, as Safari requires); the server makes each challenge,
-keeps it in this page's `ChallengeSlot`, and checks the answer (`services/passkeys.py`).
+keeps it in this page's `ChallengeSlot`, and checks the answer (`services/identity/passkeys.py`).
 """
 
 import functools
@@ -12,9 +12,9 @@ from nicegui import events, ui
 from nicegui.element import Element
 from sqlmodel import Session
 
-from services import passkeys, sessions, two_factor
 from services.db import read_scope, write_scope
 from services.errors import ServiceError
+from services.identity import passkeys, sessions, two_factor
 from ui import actions, session, sign_in_binding, theme
 from ui.components import times
 

@@ -1,6 +1,7 @@
 """A banner at the top of the dashboard while this server cannot save (what `/api/ready` answers 503 for).
 
-Why not is services/readiness.py's question: the database unreachable, read-only or gone (an SQLite file deleted or
+Why not is services/operations/readiness.py's question: the database unreachable, read-only or gone (an SQLite file
+deleted or
 replaced under the process), or the data directory's disk below 50 MB. Every open dashboard asks again every
 REFRESH_SECONDS, off the event loop; one check answers every page of this process for MAX_AGE seconds, so a hundred
 open pages cost one check, not a hundred.
@@ -12,8 +13,8 @@ import time
 
 from nicegui import ui
 
-from services import readiness
 from services.config import current_settings
+from services.operations import readiness
 from ui import actions
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ redirect URI to copy into it and the switch `Require single sign-on for everyone
 from nicegui import events, ui
 
 from models import Organization, Role, User
-from services import single_sign_on
 from services.config import current_settings
+from services.identity import single_sign_on
 from ui import actions, theme
 
 SWITCH_LABEL = 'Require single sign-on for everyone'

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from nicegui import ui
 from sqlmodel import Session
 
-from services import two_factor
 from services.db import write_scope
 from services.errors import ValidationFailed
+from services.identity import two_factor
 from ui import actions, theme
 from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
 

@@ -8,7 +8,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments
 
 from models import Role
-from services import organizations
+from services.team import organizations
 from ui import actions, open_pages, session, theme
 from ui.components import save_banner
 from ui.tabs import activity, settings, team

@@ -4,7 +4,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import organizations
+from services.team import organizations
 from ui import actions, session, theme
 
 _PAGES = {

@@ -3,8 +3,8 @@
 from nicegui import ui
 
 from models import LinkState, User
-from services import auth, invitations
 from services.db import write_scope
+from services.identity import auth, invitations
 from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 from ui.components.single_sign_on import accept_button

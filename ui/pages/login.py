@@ -3,9 +3,9 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import auth, single_sign_on
 from services.db import write_scope
 from services.errors import InvalidCredentials, PermissionDenied
+from services.identity import auth, single_sign_on
 from ui import actions, oidc_routes, open_pages, session, sign_in_binding, theme
 from ui.components.forms import form_message, password_input
 from ui.components.passkeys import passkey_sign_in_button

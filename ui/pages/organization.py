@@ -5,7 +5,7 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from models import Role
-from services import organizations
+from services.team import organizations
 from ui import actions, open_pages, session, theme
 from ui.components.organization_rules import OrganizationRules
 from ui.components.single_sign_on_settings import SingleSignOnCard

@@ -5,10 +5,10 @@ import logging
 from nicegui import background_tasks, ui
 
 from models import LinkState
-from services import auth, password_reset
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
+from services.identity import auth, password_reset
 from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import clear_field_errors, new_password_input, show_field_error
 from ui.pages.two_factor import after_password

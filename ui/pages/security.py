@@ -12,10 +12,11 @@ from nicegui import context, ui
 from sqlmodel import Session
 
 from models import AuditAction, Role
-from services import auth, organizations, sessions
 from services.audit import record_event
 from services.db import write_scope
 from services.errors import ValidationFailed
+from services.identity import auth, sessions
+from services.team import organizations
 from ui import actions, open_pages, session, theme
 from ui.components import times
 from ui.components.alert_settings import alerts_card

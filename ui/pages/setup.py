@@ -3,9 +3,10 @@
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
-from services import auth, first_run, sessions
 from services.config import current_settings
 from services.db import write_scope
+from services.identity import auth, sessions
+from services.team import first_run
 from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 

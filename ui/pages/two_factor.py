@@ -17,10 +17,10 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from models import User
-from services import code_lock, passkeys, sessions, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ValidationFailed
+from services.identity import code_lock, passkeys, sessions, two_factor
 from ui import actions, session, sign_in_binding, theme
 from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
 from ui.components.forms import form_message

@@ -8,11 +8,13 @@ from sqlmodel import Session
 
 from models import ApiKey, Organization, Role, User
 from models.base import utcnow
-from services import api_keys, billing, key_traffic, organizations
-from services.api_keys import GRACE_CHOICES, KeyOverview
+from services import billing
 from services.config import current_settings
 from services.db import read_scope, write_scope
 from services.errors import NotFound, ServiceError
+from services.keys import api_keys, key_traffic
+from services.keys.api_keys import GRACE_CHOICES, KeyOverview
+from services.team import organizations
 from ui import actions, open_pages, theme
 from ui.components import times
 from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests, requests_text

@@ -16,10 +16,11 @@ from nicegui import context, events, ui
 from sqlmodel import Session
 
 from models import DeliveryStatus, Organization, Role, User, UserStatus
-from services import attempts, auth, invitations, members, password_reset, two_factor
 from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
+from services.identity import attempts, auth, invitations, password_reset, two_factor
+from services.team import members
 from ui import actions, open_pages, theme
 from ui.components import times
 from ui.components.hold_button import HOLD_CLASS, HOLD_SECONDS, focus_after_hold, hold_attributes, reset_fill

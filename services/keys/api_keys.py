@@ -19,8 +19,8 @@ from services import crypto, events, key_cache
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
-from services.organizations import lock_organization
 from services.permissions import require_admin, require_recent_password
+from services.team.organizations import lock_organization
 
 log = logging.getLogger(__name__)
 

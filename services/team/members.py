@@ -10,11 +10,12 @@ from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, AuditEvent, Role, User, UserStatus
 from models.base import utcnow
-from services import credentials, events, two_factor
+from services import events
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
-from services.organizations import lock_organization
+from services.identity import credentials, two_factor
 from services.permissions import require_admin, require_recent_password
+from services.team.organizations import lock_organization
 
 LAST_ADMIN = 'The last admin cannot be removed or demoted. Make someone else an admin first.'
 PAGE_SIZE = 25

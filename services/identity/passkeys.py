@@ -10,7 +10,7 @@ Browsers refuse an IP address as RP id, so passkeys need a domain name there (`l
 Each ceremony's challenge is made and kept on the server by the page that asked for it (`ChallengeSlot`): random,
 valid for 5 minutes, used once, and bound to that page of that browser (the page's socket is guarded to its own
 browser, see `ui/socket_guard.py`). Failed sign-ins are audited and throttled by client address like passwords
-(`services/attempts.py`).
+(`services/identity/attempts.py`).
 """
 
 import base64
@@ -29,10 +29,11 @@ from sqlmodel import Session, col, func, select
 
 from models import AuditAction, Passkey, User, UserStatus
 from models.base import stored_id, utcnow
-from services import attempts, crypto, metrics
+from services import crypto, metrics
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
+from services.identity import attempts
 from services.permissions import require_recent_password
 
 if TYPE_CHECKING:  # py_webauthn (with pyOpenSSL and pyasn1, ~7 MB resident) loads when a passkey is first used

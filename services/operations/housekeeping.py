@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from services import attempts, sessions, two_factor
+from services.identity import attempts, sessions, two_factor
 
 
 @dataclass(frozen=True)

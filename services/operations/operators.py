@@ -6,11 +6,10 @@ They hold the machine, so no password is asked; what they get is a one-time rese
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts, auth, password_reset
+from services import audit
 from services.audit import record_event
 from services.errors import NotFound, ValidationFailed
-
-OPERATOR = 'command line'
+from services.identity import attempts, auth, password_reset
 
 
 def unlock(*, session: Session, email: str) -> int:
@@ -22,7 +21,7 @@ def unlock(*, session: Session, email: str) -> int:
         session=session,
         organization_id=organization_id,
         actor=None,
-        actor_email=OPERATOR,
+        actor_email=audit.OPERATOR,
         action=AuditAction.LOGIN_UNLOCKED,
         target=email,
     )
@@ -32,7 +31,7 @@ def unlock(*, session: Session, email: str) -> int:
 def reset_link(*, session: Session, email: str) -> str:
     """A one-time link (1 hour) to choose a new password, for an instance without a mail server."""
     email = auth.normalize_email(email)
-    issued = password_reset.request_reset(session=session, email=email, requested_by=OPERATOR)
+    issued = password_reset.request_reset(session=session, email=email, requested_by=audit.OPERATOR)
     if issued is None:
         raise NotFound(f'No active account uses {email}, or it asked for 5 links within the hour already.')
     return issued.link
@@ -57,7 +56,7 @@ def create_admin(*, session: Session, email: str, name: str, organization_id: in
         session=session,
         organization_id=organization.id,
         actor=None,
-        actor_email=OPERATOR,
+        actor_email=audit.OPERATOR,
         action=AuditAction.ADMIN_CREATED,
         target=email,
     )

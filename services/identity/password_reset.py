@@ -10,10 +10,11 @@ from sqlmodel import Session, col, func, select
 
 from models import AuditAction, LinkState, Organization, PasswordResetToken, User, UserStatus
 from models.base import stored_id, utcnow
-from services import attempts, auth, code_lock, crypto, mail, sessions, single_sign_on
+from services import crypto, mail
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.identity import attempts, auth, code_lock, sessions, single_sign_on
 from services.permissions import require_admin
 
 LIFETIME = timedelta(hours=1)

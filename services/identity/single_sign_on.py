@@ -1,7 +1,7 @@
 """Single sign-on's rules: who gets in with the identity provider, `Require single sign-on for everyone`, and the
 admins' way back in with a password.
 
-Who gets in (the provider has already proved the identity, `services/oidc.py`):
+Who gets in (the provider has already proved the identity, `services/identity/oidc.py`):
 - someone linked before, by the provider's `sub` (their email may have changed since), while they are a member;
 - the first time, by a verified email (`email_verified` true) that belongs to an active member (links the account),
   to a pending invitation (accepts it, with the invited role) or to an allowed domain (joins as a member).
@@ -16,11 +16,12 @@ from sqlmodel import Session, col, select
 
 from models import AuditAction, Organization, Role, SingleSignOnLink, User, UserStatus
 from models.base import utcnow
-from services import auth, events, invitations, sessions
+from services import events
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
-from services.oidc import ProviderIdentity
+from services.identity import auth, invitations, sessions
+from services.identity.oidc import ProviderIdentity
 from services.permissions import require_admin, require_recent_password
 
 FRESH_SIGN_IN_SLACK = 10.0  # seconds of clock difference allowed between us and the provider for `Confirm with …`

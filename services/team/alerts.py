@@ -26,12 +26,11 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role, User, UserStatus
-from services import mail
+from services import audit, mail
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.db import read_scope
 from services.errors import PermissionDenied
-from services.operators import OPERATOR
 from services.permissions import require_recent_password
 
 log = logging.getLogger(__name__)
@@ -219,7 +218,7 @@ def describe(session: Session, alert: Alert) -> _Change | None:
     if alert.action in simple:
         return simple[alert.action]()
     if alert.action == AuditAction.MEMBER_ROLE_CHANGED:
-        # Target: 'email: previous → new' (services/members.py).
+        # Target: 'email: previous → new' (services/team/members.py).
         email, _, change = target.rpartition(': ')
         previous, _, new = change.partition(' → ')
         if new == Role.ADMIN:
@@ -228,7 +227,7 @@ def describe(session: Session, alert: Alert) -> _Change | None:
             return _Change(f'{email} is no longer an admin')
         return None
     if alert.action == AuditAction.INVITATION_ACCEPTED:
-        # Target: 'email (role)' (services/invitations.py).
+        # Target: 'email (role)' (services/identity/invitations.py).
         if target.endswith(f'({Role.ADMIN})'):
             return _Change(f'{target.rpartition(" (")[0]} joined as an admin')
         return None
@@ -251,7 +250,7 @@ def alert_email(alert: Alert, change: _Change, *, to: str, organization: str, se
     facts = [
         ('Who', alert.actor_email or 'unknown'),
         ('When', when),
-        ('From', alert.ip or ('the server itself' if alert.actor_email == OPERATOR else 'unknown address')),
+        ('From', alert.ip or ('the server itself' if alert.actor_email == audit.OPERATOR else 'unknown address')),
     ]
     if change.detail:
         facts.append((change.detail_label, change.detail))

@@ -4,7 +4,7 @@ invitation starts from nothing but the new password.
 
 Passkeys, the authenticator app and its recovery codes, open password-reset links, sign-ins waiting for their second
 step, the code lock, the link to the identity provider (single sign-on), and every session (in every process:
-sessions are rows, see `services/sessions.py`).
+sessions are rows, see `services/identity/sessions.py`).
 """
 
 from sqlmodel import Session, col, delete
@@ -18,7 +18,7 @@ from models import (
     RecoveryCode,
     SingleSignOnLink,
 )
-from services import sessions
+from services.identity import sessions
 
 
 def forget_all(*, session: Session, user_id: int) -> None:

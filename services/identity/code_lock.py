@@ -3,7 +3,7 @@ anywhere (codes are locked until the password is reset, or an admin or the opera
 the owner is mailed on the first burst.
 
 Why: whoever tries codes already knows the password. The per-address and per-account throttles
-(`services/attempts.py`) only slow them down; over weeks they would still get through (a few thousand guesses a
+(`services/identity/attempts.py`) only slow them down; over weeks they would still get through (a few thousand guesses a
 day). This count does not forget on a timer: wrong codes add up over a window of 30 days from the first one, a right
 code does not clear them (or an attacker could interleave with the owner's sign-ins), and at `LOCK_AFTER` the codes
 of the account are locked until the owner proves control of the mailbox (a password reset, which also changes the

@@ -7,7 +7,8 @@ where several processes share the database, each serving process beats every `BE
 list shows it. A live process's send is never marked, however long its mail server takes; one frozen past the limit
 is marked, and its own record_delivery puts the real outcome back when it thaws.
 
-On SQLite one process serves a data directory (services/process_lock.py): what is `Sending…` when it starts was
+On SQLite one process serves a data directory (services/operations/process_lock.py): what is `Sending…` when it starts
+was
 left by a dead one, so start-up marks it all and no heartbeat is needed.
 """
 
@@ -16,8 +17,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from services import invitations
 from services.db import read_scope, write_scope
+from services.identity import invitations
 
 log = logging.getLogger(__name__)
 

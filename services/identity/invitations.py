@@ -26,10 +26,11 @@ from models import (
     UserStatus,
 )
 from models.base import stored_id, utcnow
-from services import auth, credentials, crypto, events, mail
+from services import crypto, events, mail
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, ValidationFailed
+from services.identity import auth, credentials
 from services.permissions import require_admin
 
 LIFETIME = timedelta(days=7)
@@ -300,7 +301,8 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
 
 
 INTERRUPTED = 'interrupted; resend'
-# A serving process on PostgreSQL beats every few seconds (services/send_watch.py); one silent this long is gone.
+# A serving process on PostgreSQL beats every few seconds (services/operations/send_watch.py); one silent this long is
+# gone.
 HEARTBEAT_STALE_AFTER = timedelta(seconds=10)
 HEARTBEAT_FORGOTTEN_AFTER = timedelta(hours=1)  # rows of processes long gone are deleted
 

@@ -14,8 +14,9 @@ from sqlmodel import Session, col, delete, select, update
 
 from models import BrowserSession, PasswordResetToken, PendingSignIn, User, UserStatus
 from models.base import utcnow
-from services import crypto, events, handoff, two_factor
+from services import crypto, events
 from services.errors import NotFound
+from services.identity import handoff, two_factor
 
 LIFETIME = timedelta(days=14)
 IDLE_TIMEOUT = timedelta(hours=12)

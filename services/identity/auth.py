@@ -16,9 +16,10 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, Role, User, UserStatus
-from services import attempts, code_lock, metrics, sessions, two_factor
+from services import metrics
 from services.audit import record_event
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
+from services.identity import attempts, code_lock, sessions, two_factor
 from services.permissions import require_admin
 
 BCRYPT_ROUNDS = 12
@@ -152,7 +153,8 @@ def create_first_admin(
 
 @dataclass(frozen=True)
 class PasswordAttempt:
-    """A password attempt that has claimed its place (see `services/attempts.py`): the normalized email, the client
+    """A password attempt that has claimed its place (see `services/identity/attempts.py`): the normalized email, the
+    client
     address, the account's id and hash (empty when there is no such account) and the claim."""
 
     email: str

@@ -5,14 +5,15 @@ and the step between a right password and a session.
   under a key derived from the same secret, so a copy of the database alone opens neither.
 - A code is accepted once: the app row remembers the 30-second step of the last accepted code, and a code of that
   step or an earlier one is refused (no replay inside its window, nor of an older code).
-- Codes are throttled like passwords (`services/attempts.py`), counted under their own key per account
+- Codes are throttled like passwords (`services/identity/attempts.py`), counted under their own key per account
   (`second-factor:<email>`), so a right password never clears the count of wrong codes; every wrong code is audited.
 - "Has a second factor" has one definition (`holds_second_factor`: a confirmed app or a passkey) that every check
   uses. A right password for an account with one (or in an organization that requires one) starts no session: it
   starts a `PendingSignIn` (10 minutes), bound to the browser by a cookie of its own. Presenting a factor (a code, a
   recovery code or one of the account's passkeys), or setting up the app (only for an account with no factor at all,
-  when the organization requires one), ends it; then the caller starts the session (`services/sessions.start`).
-- Wrong codes wear nothing down: they add up per account and lock the codes until a reset (`services/code_lock.py`).
+  when the organization requires one), ends it; then the caller starts the session (`services/identity/sessions.start`).
+- Wrong codes wear nothing down: they add up per account and lock the codes until a reset
+(`services/identity/code_lock.py`).
 
 Every function here runs inside the caller's transaction; none is slow (no bcrypt), so the code checks claim their
 attempt, check and record the outcome in one transaction. A wrong code returns a refusal instead of raising, so the
@@ -34,9 +35,10 @@ from sqlmodel import Session, col, delete, func, select
 from models import AuditAction, AuthenticatorApp, Organization, PendingSignIn, RecoveryCode, Role, User, UserStatus
 from models.base import utcnow
 from models.passkey import Passkey
-from services import attempts, code_lock, crypto, events, handoff, passkeys
+from services import audit, crypto, events
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
+from services.identity import attempts, code_lock, handoff, passkeys
 from services.permissions import require_admin, require_recent_password
 
 ISSUER = 'CX Toolbox Dashboard'
@@ -48,7 +50,6 @@ RECOVERY_CODE_LENGTH = 10  # shown as two groups of 5: about 49 bits each
 PENDING_LIFETIME = timedelta(minutes=10)
 
 THROTTLE = attempts.Throttle.SECOND_FACTOR
-OPERATOR = 'command line'
 MAX_CODE_INPUT = 40
 
 WRONG_CODE = 'Wrong code. Check the time on your phone, or use a recovery code.'
@@ -148,7 +149,7 @@ _SECOND_FACTOR_MISSING = select(Organization.id).where(
 
 def setup_required(*, session: Session, user: User) -> bool:
     """The organization requires a second factor and this account has none yet: until it sets one up it can do
-    nothing but that (its sessions count as signed out; `services/sessions.signed_in`)."""
+    nothing but that (its sessions count as signed out; `services/identity/sessions.signed_in`)."""
     assert user.id is not None
     found = session.connection().execute(
         _SECOND_FACTOR_MISSING, {'organization_id': user.organization_id, 'user_id': user.id}
@@ -397,7 +398,7 @@ def reset_from_command_line(*, session: Session, email: str) -> User:
         session=session,
         organization_id=member.organization_id,
         actor=None,
-        actor_email=OPERATOR,
+        actor_email=audit.OPERATOR,
         action=AuditAction.TWO_FACTOR_RESET,
         target=member.email,
     )
@@ -595,7 +596,8 @@ def _claim(*, session: Session, user: User, ip: str | None) -> int:
 
 def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> CodeOutcome:
     """Claim the attempt, then check `code` as a TOTP code (6 digits) or as a recovery code (anything else). Every
-    wrong one counts towards the account's code lock (`services/code_lock.py`); locked codes are not checked."""
+    wrong one counts towards the account's code lock (`services/identity/code_lock.py`); locked codes are not
+    checked."""
     if code_lock.is_locked(session=session, user_id=user.id):
         return CodeOutcome(user=None, message=code_lock.LOCKED)
     claim_id = _claim(session=session, user=user, ip=ip)
