@@ -125,30 +125,10 @@ def _run_backup_command(arguments: argparse.Namespace) -> int:
 
     try:
         if arguments.command == 'backup':
-            made = backup.backup(settings=settings, target=arguments.path)
-            print(f'Backed up to {made.target}: {", ".join(made.files)} (files 0600, directory 0700).')
-            if made.manifest.engine == 'sqlite':
-                print(f'Database: {made.database_bytes:,} bytes, schema {made.manifest.schema_revision}, integrity ok.')
-            if made.manifest.secret == 'environment':
-                print('The secret is CXT_SECRET_KEY, not a file: keep its value with this backup (it is not in it).')
-            elif made.manifest.secret == 'missing':
-                print('There was no secret file to copy: stored API keys cannot be revealed after a restore.')
-            if made.pg_dump_command:
-                print('The database is on PostgreSQL: dump it into the backup with this command (it asks for the')
-                print(f'password unless PGPASSWORD or ~/.pgpass holds it):\n  {made.pg_dump_command}')
-            if made.manifest.secret == 'file':
-                print('Keep the backup private: its secret decrypts the stored API keys.')
+            said = backup.backup(settings=settings, target=arguments.path).report()
         else:
-            restored = backup.restore(settings=settings, source=arguments.path)
-            print(f'Restored into {restored.data_dir}: {", ".join(path.name for path in restored.files)} (0600).')
-            if restored.manifest.secret == 'missing':
-                print('The backup had no secret: the app makes a new one, so rotate the API key to reveal it again.')
-            if restored.secret_overridden:
-                print('CXT_SECRET_KEY is set and wins over the restored secret file: it must be the backed-up value.')
-            if restored.pg_restore_command:
-                print(f'Load the dump into an empty PostgreSQL database:\n  {restored.pg_restore_command}')
-            elif restored.manifest.engine == 'postgresql':
-                print('This backup holds no database dump: load the pg_dump taken with it by pg_restore.')
+            said = backup.restore(settings=settings, source=arguments.path).report()
+        print('\n'.join(said))
     except ServiceError as error:
         print(f'Not done: {error}', file=sys.stderr)
         return 1

@@ -206,9 +206,3 @@ def _presented_key(request: Request) -> str | None:
 
 def _cors_headers(origin: str | None) -> dict[str, str]:
     return {'Access-Control-Allow-Origin': origin or '', 'Vary': 'Origin'}
-
-
-def _verification(verified: VerifiedKey | None) -> metrics.KeyVerification:
-    if verified is None:
-        return metrics.KeyVerification.INVALID
-    return metrics.KeyVerification.GRACE if verified.in_grace else metrics.KeyVerification.OK

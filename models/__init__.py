@@ -2,7 +2,7 @@
 
 from models.api_key import ApiKey
 from models.audit import AuditAction, AuditEvent
-from models.billing import StripeEvent
+from models.billing import StripeEvent, SubscriptionStatus
 from models.browser_session import BrowserSession
 from models.invitation import DeliveryStatus, Invitation, LinkState, ProcessHeartbeat
 from models.key_traffic import KeyTraffic
@@ -34,6 +34,7 @@ __all__ = [
     'SingleSignOnLink',
     'SingleSignOnState',
     'StripeEvent',
+    'SubscriptionStatus',
     'User',
     'UserStatus',
 ]

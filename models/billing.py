@@ -1,9 +1,24 @@
 from datetime import datetime
+from enum import StrEnum
 from typing import ClassVar
 
 from sqlmodel import Column, Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
+
+
+class SubscriptionStatus(StrEnum):
+    """An organization's subscription as Stripe last told it (Stripe's own words, stored as they are), or NONE."""
+
+    NONE = 'none'  # no subscription was ever started
+    INCOMPLETE = 'incomplete'
+    INCOMPLETE_EXPIRED = 'incomplete_expired'
+    TRIALING = 'trialing'
+    ACTIVE = 'active'
+    PAST_DUE = 'past_due'
+    CANCELED = 'canceled'
+    UNPAID = 'unpaid'
+    PAUSED = 'paused'
 
 
 class StripeEvent(SQLModel, table=True):

@@ -3,7 +3,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, false
 from sqlmodel import Column, Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import StateText, UTCDateTime, utcnow
+from models.billing import SubscriptionStatus
 
 
 class Organization(SQLModel, table=True):
@@ -13,7 +14,9 @@ class Organization(SQLModel, table=True):
     kustomer_sandbox_subdomain: str | None = Field(default=None, max_length=63, index=True)
     stripe_customer_id: str | None = Field(default=None, max_length=255, unique=True)
     stripe_subscription_id: str | None = Field(default=None, max_length=255)
-    subscription_status: str = Field(default='none', max_length=32)
+    subscription_status: SubscriptionStatus = Field(
+        default=SubscriptionStatus.NONE, sa_column=Column(StateText(SubscriptionStatus, 32), nullable=False)
+    )
     subscription_plan: str | None = Field(default=None, max_length=255)
     current_period_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

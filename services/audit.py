@@ -12,7 +12,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, false, or_
 from sqlmodel import Session, col, select
@@ -115,11 +114,6 @@ class Person:
     name: str
 
 
-def list_events(*, session: Session, actor: User, limit: int = 200) -> list[AuditEvent]:
-    """The actor's organization's newest events, newest first (admins only)."""
-    return activity_page(session=session, actor=actor, size=limit).events
-
-
 def activity_page(
     *,
     session: Session,
@@ -198,16 +192,6 @@ def export_csv(*, session: Session, actor: User, filters: ActivityFilters | None
         )
         written += 1
     return Export(text=buffer.getvalue(), rows=written, truncated=False)
-
-
-def time_zone(name: str | None) -> tzinfo:
-    """The reader's time zone from its IANA name (as browsers give it); UTC when there is none or it is unknown."""
-    if not name or len(name) > 64:
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 def zone_label(zone: tzinfo) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlmodel import Session, select
 
-from models import AuditAction, Organization, StripeEvent, User
+from models import AuditAction, Organization, StripeEvent, SubscriptionStatus, User
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured, NotFound, ServiceError
@@ -47,7 +47,11 @@ NO_CUSTOMER_FOR_PORTAL = (
 NO_CHECKOUT_URL = 'Stripe did not return a Checkout page. Nothing was charged; please try again in a moment.'
 STRIPE_ACTOR = 'Stripe'
 # A subscription in one of these states is over: the next `Manage Billing` starts a new Checkout.
-ENDED_STATUSES = frozenset({'none', 'canceled', 'incomplete_expired'})
+ENDED_STATUSES = frozenset(
+    {SubscriptionStatus.NONE, SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
+)
+# A subscription in one of these states never started: news of it must not hide a live one.
+_NEVER_STARTED = ENDED_STATUSES | {SubscriptionStatus.INCOMPLETE}
 SUBSCRIPTION_EVENTS = frozenset(
     {
         'customer.subscription.created',
@@ -323,7 +327,7 @@ def _checkout_completed(*, session: Session, checkout: dict[str, Any]) -> None:
         session=session,
         organization=organization,
         subscription_id=subscription_id,
-        status='active' if paid else 'incomplete',
+        status=SubscriptionStatus.ACTIVE if paid else SubscriptionStatus.INCOMPLETE,
         plan=organization.subscription_plan,
         period_end=organization.current_period_end,
     )
@@ -340,38 +344,51 @@ def _subscription_changed(*, session: Session, subscription: dict[str, Any], del
     if organization is None or subscription_id is None:
         log.info('Stripe subscription %s matches no organization', subscription_id)
         return
-    status = 'canceled' if deleted else _text(subscription.get('status'), 'status') or 'none'
-    current = organization.stripe_subscription_id
-    if current and current != subscription_id and organization.subscription_status not in ENDED_STATUSES:
-        if status in ENDED_STATUSES or status.startswith('incomplete'):
-            return  # news about an older or abandoned subscription must not hide the live one
-        log.warning('organization %s: Stripe subscription %s replaces %s', organization.id, subscription_id, current)
-    elif current == subscription_id and organization.subscription_status == 'canceled' and status != 'canceled':
-        return  # a canceled subscription never comes back; this is an older event arriving late
+    status = SubscriptionStatus.CANCELED if deleted else _status(subscription.get('status'))
+    if _outdated(organization, subscription_id=subscription_id, status=status):
+        return
     items = [
         _object(item, 'items.data[]')
         for item in _list(_object(subscription.get('items'), 'items').get('data'), 'items.data')
     ]
-    price = _object(items[0].get('price'), 'items.data[].price') if items else {}
-    plan = (
-        _text(price.get('nickname'), 'price.nickname')
-        or _text(price.get('lookup_key'), 'price.lookup_key')
-        or _id(price.get('id'), 'price.id')
-        or organization.subscription_plan
-    )
-    item_ends = [_timestamp(item.get('current_period_end'), 'items.data[].current_period_end') for item in items]
-    period_end = (
-        _timestamp(subscription.get('current_period_end'), 'current_period_end')
-        or max((end for end in item_ends if end is not None), default=None)
-        or organization.current_period_end
-    )
     _apply(
         session=session,
         organization=organization,
         subscription_id=subscription_id,
         status=status,
-        plan=plan,
-        period_end=period_end,
+        plan=_plan(items) or organization.subscription_plan,
+        period_end=_period_end(subscription, items) or organization.current_period_end,
+    )
+
+
+def _outdated(organization: Organization, *, subscription_id: str, status: SubscriptionStatus) -> bool:
+    """Whether news about `subscription_id` must not change what the organization has on record."""
+    current = organization.stripe_subscription_id
+    if current and current != subscription_id and organization.subscription_status not in ENDED_STATUSES:
+        if status in _NEVER_STARTED:
+            return True  # news about an older or abandoned subscription must not hide the live one
+        log.warning('organization %s: Stripe subscription %s replaces %s', organization.id, subscription_id, current)
+        return False
+    # A canceled subscription never comes back: this is an older event arriving late.
+    canceled = SubscriptionStatus.CANCELED
+    return current == subscription_id and organization.subscription_status == canceled and status != canceled
+
+
+def _plan(items: list[dict[str, Any]]) -> str | None:
+    """The plan's name: the first item's price nickname, lookup key or id."""
+    price = _object(items[0].get('price'), 'items.data[].price') if items else {}
+    return (
+        _text(price.get('nickname'), 'price.nickname')
+        or _text(price.get('lookup_key'), 'price.lookup_key')
+        or _id(price.get('id'), 'price.id')
+    )
+
+
+def _period_end(subscription: dict[str, Any], items: list[dict[str, Any]]) -> datetime | None:
+    """When the paid period ends: the subscription's own field (older API versions) or its items' latest."""
+    item_ends = [_timestamp(item.get('current_period_end'), 'items.data[].current_period_end') for item in items]
+    return _timestamp(subscription.get('current_period_end'), 'current_period_end') or max(
+        (end for end in item_ends if end is not None), default=None
     )
 
 
@@ -389,13 +406,13 @@ def _payment_failed(*, session: Session, invoice: dict[str, Any]) -> None:
     )
     if subscription_id is None or subscription_id != organization.stripe_subscription_id:
         return  # not about the subscription on record (a one-off invoice, or an abandoned Checkout)
-    if organization.subscription_status == 'canceled':
+    if organization.subscription_status == SubscriptionStatus.CANCELED:
         return
     _apply(
         session=session,
         organization=organization,
         subscription_id=subscription_id,
-        status='past_due',
+        status=SubscriptionStatus.PAST_DUE,
         plan=organization.subscription_plan,
         period_end=organization.current_period_end,
     )
@@ -406,13 +423,13 @@ def _apply(
     session: Session,
     organization: Organization,
     subscription_id: str,
-    status: str,
+    status: SubscriptionStatus,
     plan: str | None,
     period_end: datetime | None,
 ) -> None:
     before = (organization.subscription_status, organization.subscription_plan, organization.current_period_end)
     organization.stripe_subscription_id = subscription_id
-    organization.subscription_status = status[:32]
+    organization.subscription_status = status
     organization.subscription_plan = plan[:255] if plan else None
     organization.current_period_end = period_end
     session.add(organization)
@@ -481,6 +498,17 @@ def _text(value: Any, name: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise WebhookRejected(f'The event field {name} is not a string.')
+
+
+def _status(value: Any) -> SubscriptionStatus:
+    """A subscription's status (absent reads as NONE); a word Stripe never sends is refused."""
+    text = _text(value, 'status')
+    if not text:
+        return SubscriptionStatus.NONE
+    try:
+        return SubscriptionStatus(text)
+    except ValueError:
+        raise WebhookRejected('The event field status is not a subscription status.') from None
 
 
 def _timestamp(value: Any, name: str) -> datetime | None:

@@ -18,7 +18,6 @@ import asyncio
 import errno
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,9 +26,10 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
+
+from services.db_errors import Failure, classify
 
 log = logging.getLogger(__name__)
 
@@ -358,61 +358,24 @@ GONE = (
 DISK_ERROR = "Could not save: the server's disk failed to write (I/O error). Nothing was changed."
 UNAVAILABLE = 'The database is not answering. Nothing was changed; try again in a moment.'
 
-_SQLITE_MESSAGES = (
-    ('database or disk is full', DISK_FULL),
-    ('readonly database', READ_ONLY),
-    ('read-only', READ_ONLY),
-    ('database is locked', BUSY),
-    ('database table is locked', BUSY),
-    ('lock timeout', BUSY),  # PostgreSQL: a writer waited past lock_timeout for its turn
-    ('unable to open database file', MISSING),
-    ('no such table', MISSING),
-    ('disk i/o error', MISSING),
-)
 _ERRNO_MESSAGES = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EROFS: READ_ONLY, errno.ENOENT: MISSING}
-
-
-# SQLite's primary result codes (an extended one, e.g. SQLITE_IOERR_WRITE, starts with its primary's name).
-_SQLITE_CODES = (
-    ('SQLITE_READONLY_DBMOVED', GONE),
-    ('SQLITE_FULL', DISK_FULL),
-    ('SQLITE_READONLY', READ_ONLY),
-    ('SQLITE_BUSY', BUSY),
-    ('SQLITE_LOCKED', BUSY),
-    ('SQLITE_CANTOPEN', MISSING),
-    ('SQLITE_NOTADB', MISSING),
-    ('SQLITE_IOERR', DISK_ERROR),
-)
-
-
-def _by_sqlite_name(error: sqlite3.Error) -> str | None:
-    """The sentence for SQLite's error code (`sqlite_errorname`, which is stable, unlike the message text)."""
-    name = getattr(error, 'sqlite_errorname', None) or ''
-    for prefix, message in _SQLITE_CODES:
-        if name.startswith(prefix):
-            return message
-    return None
+_FAILURE_MESSAGES = {
+    Failure.BUSY: BUSY,
+    Failure.READ_ONLY: READ_ONLY,
+    Failure.DISK_FULL: DISK_FULL,
+    Failure.DISK_ERROR: DISK_ERROR,
+    Failure.MISSING: MISSING,
+    Failure.MOVED: GONE,
+    Failure.UNAVAILABLE: UNAVAILABLE,
+}
 
 
 def describe_failure(error: BaseException) -> str | None:
     """A sentence for a person when `error` is the database or its disk failing (full, read-only, locked past its
     timeout, missing, unreachable); None when it is anything else."""
-    if isinstance(error, OSError) and error.errno in _ERRNO_MESSAGES:
-        return _ERRNO_MESSAGES[error.errno]
     if isinstance(error, DatabaseGone):
         return GONE
-    if not isinstance(error, DBAPIError):
-        return None
-    if isinstance(error.orig, sqlite3.Error) and (by_name := _by_sqlite_name(error.orig)) is not None:
-        return by_name
-    text = str(error.orig).lower()
-    for fragment, message in _SQLITE_MESSAGES:
-        if fragment in text:
-            return message
-    if error.connection_invalidated or 'connection' in text or 'could not connect' in text:
-        return UNAVAILABLE
-    if 'no space left' in text:
-        return DISK_FULL
-    if 'read-only transaction' in text:
-        return READ_ONLY
-    return None
+    if isinstance(error, OSError):
+        return _ERRNO_MESSAGES.get(error.errno or 0)
+    failure = classify(error)
+    return None if failure is None else _FAILURE_MESSAGES[failure]

@@ -298,38 +298,50 @@ class _Listener(threading.Thread):
     def apply(self, payload: str) -> None:
         kind, _, rest = payload.partition(' ')
         if kind == 'hb':
-            sender, _, number = rest.partition(' ')
-            now = _clock()
-            _state.last_heard[sender] = now
-            if sender == PROCESS:
-                sent = self.sent.pop(int(number), None) if number.isdigit() else None
-                if sent is not None:
-                    _state.fresh_until = max(_state.fresh_until, sent + FRESH_FOR)
+            self._heartbeat(*_two_words(rest))
         elif kind == 'inv':
-            token, _, sender = rest.partition(' ')
-            _state.forget()
-            if sender != PROCESS:
-                self.send(f'ack {token} {PROCESS}')
-                return
-            waiter = _state.waiters.get(token)
-            if waiter is None:
-                return
-            since = _state.listening_since
-            if since is None or since > waiter.started - SEEN_WINDOW:
-                return  # not listening through the whole window: the rotating call waits the full bound
-            waiter.expected = {
-                process
-                for process, heard in _state.last_heard.items()
-                if heard >= waiter.started - SEEN_WINDOW and process != PROCESS
-            }
-            waiter.heard = True
-            _check(waiter)
+            self._invalidated(*_two_words(rest))
         elif kind == 'ack':
-            token, _, sender = rest.partition(' ')
-            waiter = _state.waiters.get(token)
-            if waiter is not None:
-                waiter.acks.add(sender)
-                _check(waiter)
+            _acknowledged(*_two_words(rest))
+
+    def _heartbeat(self, sender: str, number: str) -> None:
+        now = _clock()
+        _state.last_heard[sender] = now
+        if sender == PROCESS:
+            sent = self.sent.pop(int(number), None) if number.isdigit() else None
+            if sent is not None:
+                _state.fresh_until = max(_state.fresh_until, sent + FRESH_FOR)
+
+    def _invalidated(self, token: str, sender: str) -> None:
+        _state.forget()
+        if sender != PROCESS:
+            self.send(f'ack {token} {PROCESS}')
+            return
+        waiter = _state.waiters.get(token)
+        if waiter is None:
+            return
+        since = _state.listening_since
+        if since is None or since > waiter.started - SEEN_WINDOW:
+            return  # not listening through the whole window: the rotating call waits the full bound
+        waiter.expected = {
+            process
+            for process, heard in _state.last_heard.items()
+            if heard >= waiter.started - SEEN_WINDOW and process != PROCESS
+        }
+        waiter.heard = True
+        _check(waiter)
+
+
+def _two_words(rest: str) -> tuple[str, str]:
+    first, _, second = rest.partition(' ')
+    return first, second
+
+
+def _acknowledged(token: str, sender: str) -> None:
+    waiter = _state.waiters.get(token)
+    if waiter is not None:
+        waiter.acks.add(sender)
+        _check(waiter)
 
 
 def _check(waiter: _Waiter) -> None:

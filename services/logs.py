@@ -11,8 +11,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,15 +56,6 @@ class RequestContext:
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar('cxt_request', default=None)
-
-
-@contextmanager
-def request_context(context: RequestContext) -> Iterator[None]:
-    token = current_request.set(context)
-    try:
-        yield
-    finally:
-        current_request.reset(token)
 
 
 class _RequestFields(logging.Filter):

@@ -146,34 +146,56 @@ def _drop_connection(client: yagmail.SMTP) -> None:
 
 
 def describe_failure(error: BaseException, *, server: str, settings: Settings, recipient: str) -> str:
-    """A short, user-safe reason for a failed send."""
+    """A short, user-safe reason for a failed send, judged by the exception's class and the server's reply code."""
+    reason = (
+        _connection_reason(error, server=server, settings=settings)
+        or _smtp_reason(error, server=server, settings=settings, recipient=recipient)
+        or _transport_reason(error, server=server, host=settings.smtp_host or '')
+    )
+    return reason or f'Sending through the mail server {server} failed ({type(error).__name__}: {error})'[:500]
+
+
+def _connection_reason(error: BaseException, *, server: str, settings: Settings) -> str | None:
     if isinstance(error, ConnectionRefusedError):
         return f'Connection refused by the mail server {server}'
     # smtplib turns a read timeout into SMTPServerDisconnected; the timeout is still its context.
     if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
         return f'The mail server {server} did not answer within {settings.smtp_timeout:g} s'
+    return None
+
+
+# What a missing extension means for the person setting the server up; any other: the security setting is wrong.
+_MISSING_EXTENSIONS = {
+    'AUTH': 'The mail server {server} does not offer a login (AUTH); unset CXT_SMTP_USER or use a server that does',
+    'SMTPUTF8': 'The mail server {server} cannot deliver to addresses with non-ASCII characters (no SMTPUTF8)',
+}
+
+
+def _smtp_reason(error: BaseException, *, server: str, settings: Settings, recipient: str) -> str | None:
+    # smtplib's errors are OSErrors: they are judged before the plain network ones.
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return f'The mail server {server} closed the connection'
     if isinstance(error, smtplib.SMTPAuthenticationError):
         return f'The mail server {server} refused the login for {settings.smtp_user}'
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return f'The mail server {server} refused the recipient {recipient}'
-    if isinstance(error, MissingExtension) and error.extension == 'AUTH':
-        return f'The mail server {server} does not offer a login (AUTH); unset CXT_SMTP_USER or use a server that does'
-    if isinstance(error, MissingExtension) and error.extension == 'SMTPUTF8':
-        return f'The mail server {server} cannot deliver to addresses with non-ASCII characters (no SMTPUTF8)'
     if isinstance(error, MissingExtension):
-        return f'The mail server {server} does not support {error.extension} (check CXT_SMTP_SECURITY)'
+        default = 'The mail server {server} does not support {extension} (check CXT_SMTP_SECURITY)'
+        return _MISSING_EXTENSIONS.get(error.extension, default).format(server=server, extension=error.extension)
     if isinstance(error, smtplib.SMTPResponseException):
         detail = error.smtp_error.decode(errors='replace') if isinstance(error.smtp_error, bytes) else error.smtp_error
         return f'The mail server {server} answered {error.smtp_code}: {detail}'[:500]
+    return None
+
+
+def _transport_reason(error: BaseException, *, server: str, host: str) -> str | None:
     if isinstance(error, ssl.SSLCertVerificationError):
-        return _untrusted_certificate(error, server=server, host=settings.smtp_host or '')
+        return _untrusted_certificate(error, server=server, host=host)
     if isinstance(error, ssl.SSLError):
         return f'TLS with the mail server {server} failed ({error.reason or error})'
     if isinstance(error, OSError):
         return f'Could not reach the mail server {server} ({error.strerror or error})'
-    return f'Sending through the mail server {server} failed ({type(error).__name__}: {error})'[:500]
+    return None
 
 
 def _untrusted_certificate(error: ssl.SSLCertVerificationError, *, server: str, host: str) -> str:

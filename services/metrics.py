@@ -142,10 +142,6 @@ def count_key_verification(result: KeyVerification) -> None:
     keys[result] = keys.get(result, 0) + 1
 
 
-def count_sign_in(method: SignInMethod, result: SignInResult) -> None:
-    sign_ins.labels(method, result).inc()
-
-
 def count_mail(kind: str, *, sent: bool) -> None:
     mail_sent.labels(kind, MailResult.SENT if sent else MailResult.FAILED).inc()
 

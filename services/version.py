@@ -5,6 +5,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+PRODUCT_NAME = 'CX Toolbox Dashboard'  # as people see it: page titles, authenticator apps, passkey prompts
 DISTRIBUTION = 'cx-toolbox-dashboard'
 PYPROJECT = Path(__file__).resolve().parent.parent / 'pyproject.toml'
 

@@ -7,9 +7,10 @@ from nicegui import app, ui
 from nicegui.elements.mixins.text_element import TextElement
 
 from models import Organization, Role, User
+from services.version import PRODUCT_NAME
 from ui.components import connection_banner, times
 
-APP_NAME = 'CX Toolbox Dashboard'
+APP_NAME = PRODUCT_NAME
 
 # Colours with at least 4.5:1 against white and the page's grey: Quasar's own green (2.6:1) and cyan fail it.
 COLORS = {

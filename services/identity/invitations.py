@@ -206,12 +206,6 @@ def invitation_link(*, session: Session, actor: User, invitation_id: int) -> str
     return _link(token)
 
 
-def list_pending(*, session: Session, actor: User) -> list[PendingInvitation]:
-    """Invitations of the actor's organization that are neither accepted nor revoked, and expired ones for 30 days
-    after they expired (admins only)."""
-    return page_pending(session=session, actor=actor, limit=None).invitations
-
-
 def page_pending(
     *,
     session: Session,

@@ -35,11 +35,12 @@ from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts
 from services.permissions import require_recent_password
+from services.version import PRODUCT_NAME
 
 if TYPE_CHECKING:  # py_webauthn (with pyOpenSSL and pyasn1, ~7 MB resident) loads when a passkey is first used
     from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
-RP_NAME = 'CX Toolbox Dashboard'
+RP_NAME = PRODUCT_NAME
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 CEREMONY_TIMEOUT_MS = 120_000  # how long the browser's passkey prompt stays open (a hint browsers may shorten)
 MAX_PASSKEYS = 20

@@ -40,8 +40,9 @@ from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts, code_lock, handoff, passkeys
 from services.permissions import require_admin, require_recent_password
+from services.version import PRODUCT_NAME
 
-ISSUER = 'CX Toolbox Dashboard'
+ISSUER = PRODUCT_NAME
 STEP_SECONDS = 30
 CODE_DIGITS = 6
 RECOVERY_CODE_COUNT = 10

@@ -258,27 +258,36 @@ def verify_key(
     cache = _lookup_cache(connection)
     lookup = cache.get(key_hash) if cache is not None else None
     if lookup is None:
-        # On PostgreSQL the process-wide cache: the generation is taken before the read, so a change heard while it
-        # runs keeps a stale row out of the cache (services/key_cache.py).
-        generation = key_cache.generation() if cache is None else None
-        row = connection.execute(_VERIFY_STATEMENT, {'key_hash': key_hash}).first()
-        if row is None:
-            return None
-        key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox_subdomain = row
-        verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain, expires_at is not None)
-        lookup = _KeyLookup(key_id, expires_at, last_used_at, verified)
-        if cache is not None:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[key_hash] = lookup
-        else:
-            key_cache.put(key_hash, lookup, generation)
+        lookup = _read_lookup(connection, key_hash=key_hash, cache=cache)
+    if lookup is None:
+        return None
     if now is None:
         now = utcnow()
     verified = _judge(lookup, now, count)
     if verified is not None and _touch_due(lookup, now):
         _touch(connection, lookup, now)
     return verified
+
+
+def _read_lookup(connection: Connection, *, key_hash: str, cache: dict[str, _KeyLookup] | None) -> _KeyLookup | None:
+    """The key's row read from the database and kept in `cache` (SQLite's per-connection one) or, when that is None,
+    in the process-wide cache; None for an unknown key."""
+    # On PostgreSQL the process-wide cache: the generation is taken before the read, so a change heard while it runs
+    # keeps a stale row out of the cache (services/key_cache.py).
+    generation = key_cache.generation() if cache is None else None
+    row = connection.execute(_VERIFY_STATEMENT, {'key_hash': key_hash}).first()
+    if row is None:
+        return None
+    key_id, expires_at, last_used_at, organization_id, name, subdomain, sandbox_subdomain = row
+    verified = VerifiedKey(organization_id, name, subdomain, sandbox_subdomain, expires_at is not None)
+    lookup = _KeyLookup(key_id, expires_at, last_used_at, verified)
+    if cache is not None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key_hash] = lookup
+    else:
+        key_cache.put(key_hash, lookup, generation)
+    return lookup
 
 
 def _judge(

@@ -267,6 +267,23 @@ def traffic(*, session: Session, actor: User, granularity: Granularity, now: dat
     buckets = _buckets(granularity, now)
     keys = _organization_keys(session, actor)
     hours = _hour_counts(session, keys, since=buckets[0])
+    series = _series_with_requests(hours, keys=keys, buckets=buckets, granularity=granularity)
+    for key in keys.values():
+        if key.expires_at is None and key.id not in series:
+            assert key.id is not None
+            series[key.id] = KeySeries(key.id, key.last4, True, [0] * len(buckets), [0] * len(buckets))
+    ordered = sorted(series.values(), key=lambda item: (not item.current, -keys[item.key_id].created_at.timestamp()))
+    return Traffic(granularity, buckets, ordered)
+
+
+def _series_with_requests(
+    hours: dict[tuple[int, datetime], tuple[int, int]],
+    *,
+    keys: dict[int, ApiKey],
+    buckets: list[datetime],
+    granularity: Granularity,
+) -> dict[int, KeySeries]:
+    """One series per key with requests in `buckets`, each hour's counts added into the bucket it falls in."""
     index = {bucket: position for position, bucket in enumerate(buckets)}
     series: dict[int, KeySeries] = {}
     for (key_id, hour), (accepted, refused) in hours.items():
@@ -281,12 +298,7 @@ def traffic(*, session: Session, actor: User, granularity: Granularity, now: dat
             )
         series[key_id].accepted[position] += accepted
         series[key_id].refused[position] += refused
-    for key in keys.values():
-        if key.expires_at is None and key.id not in series:
-            assert key.id is not None
-            series[key.id] = KeySeries(key.id, key.last4, True, [0] * len(buckets), [0] * len(buckets))
-    ordered = sorted(series.values(), key=lambda item: (not item.current, -keys[item.key_id].created_at.timestamp()))
-    return Traffic(granularity, buckets, ordered)
+    return series
 
 
 def requests_last_hour(*, session: Session, actor: User, key_id: int, now: datetime | None = None) -> int:

@@ -59,6 +59,24 @@ class BackupResult:
     database_bytes: int  # size of the SQLite copy; 0 on PostgreSQL
     pg_dump_command: str | None  # on PostgreSQL: what to run to dump the database beside the secret
 
+    def report(self) -> list[str]:
+        """What the operator is told: what was written, and what is left for them to do."""
+        lines = [f'Backed up to {self.target}: {", ".join(self.files)} (files 0600, directory 0700).']
+        if self.manifest.engine == 'sqlite':
+            lines.append(
+                f'Database: {self.database_bytes:,} bytes, schema {self.manifest.schema_revision}, integrity ok.'
+            )
+        if self.manifest.secret == 'environment':
+            lines.append('The secret is CXT_SECRET_KEY, not a file: keep its value with this backup (it is not in it).')
+        elif self.manifest.secret == 'missing':
+            lines.append('There was no secret file to copy: stored API keys cannot be revealed after a restore.')
+        if self.pg_dump_command:
+            lines.append('The database is on PostgreSQL: dump it into the backup with this command (it asks for the')
+            lines.append(f'password unless PGPASSWORD or ~/.pgpass holds it):\n  {self.pg_dump_command}')
+        if self.manifest.secret == 'file':
+            lines.append('Keep the backup private: its secret decrypts the stored API keys.')
+        return lines
+
 
 @dataclass(frozen=True)
 class RestoreResult:
@@ -67,6 +85,21 @@ class RestoreResult:
     files: tuple[Path, ...]  # written
     pg_restore_command: str | None  # on PostgreSQL: what to run to load the dump, when the backup holds one
     secret_overridden: bool  # CXT_SECRET_KEY is set, so the app uses it, not the restored file
+
+    def report(self) -> list[str]:
+        """What the operator is told: what was restored, and what is left for them to do."""
+        lines = [f'Restored into {self.data_dir}: {", ".join(path.name for path in self.files)} (0600).']
+        if self.manifest.secret == 'missing':
+            lines.append('The backup had no secret: the app makes a new one, so rotate the API key to reveal it again.')
+        if self.secret_overridden:
+            lines.append(
+                'CXT_SECRET_KEY is set and wins over the restored secret file: it must be the backed-up value.'
+            )
+        if self.pg_restore_command:
+            lines.append(f'Load the dump into an empty PostgreSQL database:\n  {self.pg_restore_command}')
+        elif self.manifest.engine == 'postgresql':
+            lines.append('This backup holds no database dump: load the pg_dump taken with it by pg_restore.')
+        return lines
 
 
 def backup(*, settings: Settings, target: Path) -> BackupResult:
@@ -77,39 +110,57 @@ def backup(*, settings: Settings, target: Path) -> BackupResult:
     if source is not None and not source.is_file():
         raise BackupRefused(f'There is no database at {source} to back up.')
     secret_file = settings.data_dir / SECRET_FILE_NAME
-    secret: SecretSource = 'environment' if settings.secret_key else 'file' if secret_file.is_file() else 'missing'
+    secret = _secret_source(settings)
     created_dir = _prepare_target(target)
     written: list[Path] = []
     try:
-        created_at = datetime.now(UTC).isoformat(timespec='seconds')
-        revision, size = None, 0
-        if source is not None:
-            revision, size = _copy_live_database(source, target / DATABASE_FILE_NAME)
-            written.append(target / DATABASE_FILE_NAME)
-        if secret == 'file':
-            _write_private(target / SECRET_FILE_NAME, secret_file.read_bytes())
-            written.append(target / SECRET_FILE_NAME)
-        manifest = Manifest(
-            created_at=created_at, engine=engine, schema_revision=revision, app_version=app_version(), secret=secret
+        manifest, size = _write_backup(
+            target, engine=engine, source=source, secret=secret, secret_file=secret_file, written=written
         )
-        _write_private(target / MANIFEST_FILE_NAME, (json.dumps(asdict(manifest), indent=2) + '\n').encode())
-        written.append(target / MANIFEST_FILE_NAME)
     except BaseException as error:
         _remove(written, created_dir=target if created_dir else None)
         if isinstance(error, OSError | sqlite3.Error):
             raise BackupRefused(f'Could not back up to {target}: {_reason(error)}.') from error
         raise
-    command = None
-    if engine == 'postgresql':
-        dump = shlex.quote(str(target.resolve() / DUMP_FILE_NAME))
-        command = f'pg_dump --format=custom --file={dump} --dbname={shlex.quote(_libpq_url(settings))}'
     return BackupResult(
         target=target,
         manifest=manifest,
         files=tuple(path.name for path in written),
         database_bytes=size,
-        pg_dump_command=command,
+        pg_dump_command=_pg_dump_command(settings, target) if engine == 'postgresql' else None,
     )
+
+
+def _pg_dump_command(settings: Settings, target: Path) -> str:
+    dump = shlex.quote(str(target.resolve() / DUMP_FILE_NAME))
+    return f'pg_dump --format=custom --file={dump} --dbname={shlex.quote(_libpq_url(settings))}'
+
+
+def _secret_source(settings: Settings) -> SecretSource:
+    if settings.secret_key:
+        return 'environment'
+    return 'file' if (settings.data_dir / SECRET_FILE_NAME).is_file() else 'missing'
+
+
+def _write_backup(
+    target: Path, *, engine: Engine, source: Path | None, secret: SecretSource, secret_file: Path, written: list[Path]
+) -> tuple[Manifest, int]:
+    """Write the database copy, the secret and the manifest into `target`, each added to `written` once it is;
+    returns the manifest and the database copy's size."""
+    created_at = datetime.now(UTC).isoformat(timespec='seconds')
+    revision, size = None, 0
+    if source is not None:
+        revision, size = _copy_live_database(source, target / DATABASE_FILE_NAME)
+        written.append(target / DATABASE_FILE_NAME)
+    if secret == 'file':
+        _write_private(target / SECRET_FILE_NAME, secret_file.read_bytes())
+        written.append(target / SECRET_FILE_NAME)
+    manifest = Manifest(
+        created_at=created_at, engine=engine, schema_revision=revision, app_version=app_version(), secret=secret
+    )
+    _write_private(target / MANIFEST_FILE_NAME, (json.dumps(asdict(manifest), indent=2) + '\n').encode())
+    written.append(target / MANIFEST_FILE_NAME)
+    return manifest, size
 
 
 def restore(*, settings: Settings, source: Path) -> RestoreResult:
@@ -134,18 +185,9 @@ def _remove_empty_data_dir_made_here(data_dir: Path) -> None:
 def _restore(*, settings: Settings, source: Path) -> RestoreResult:
     manifest = read_manifest(source)
     data_dir = settings.data_dir
-    if data_dir.exists() and (held := sorted(path.name for path in data_dir.iterdir())):
-        shown = ', '.join(held[:5]) + (', …' if len(held) > 5 else '')
-        raise BackupRefused(f'The data directory {data_dir} is not empty ({shown}); restore only into an empty one.')
+    _check_data_dir_empty(data_dir)
     engine = _engine_of(settings)
-    if manifest.engine != engine:
-        hint = 'unset CXT_DATABASE_URL' if manifest.engine == 'sqlite' else 'set CXT_DATABASE_URL to its database'
-        theirs, ours = ENGINE_NAMES[manifest.engine], ENGINE_NAMES[engine]
-        raise BackupRefused(f'This backup is of a {theirs} instance but this one uses {ours}: {hint}.')
-    if manifest.secret == 'environment' and not settings.secret_key:
-        raise BackupRefused('This backup holds no secret (its instance used CXT_SECRET_KEY): set it to that value.')
-    if manifest.secret == 'file':
-        _check_backup_secret(source / SECRET_FILE_NAME)
+    _check_backup_fits(manifest, source=source, engine=engine, settings=settings)
     if engine == 'postgresql':
         _check_postgresql_empty(settings)
     database = _sqlite_path(settings) if engine == 'sqlite' else None
@@ -156,6 +198,37 @@ def _restore(*, settings: Settings, source: Path) -> RestoreResult:
     copies = [(source / SECRET_FILE_NAME, data_dir / SECRET_FILE_NAME)] if manifest.secret == 'file' else []
     if database is not None:
         copies.append((source / DATABASE_FILE_NAME, database))
+    written = _copy_into(data_dir, copies)
+    dump = source / DUMP_FILE_NAME
+    return RestoreResult(
+        data_dir=data_dir,
+        manifest=manifest,
+        files=tuple(written),
+        pg_restore_command=_pg_restore_command(settings, dump) if engine == 'postgresql' and dump.is_file() else None,
+        secret_overridden=manifest.secret == 'file' and bool(settings.secret_key),
+    )
+
+
+def _check_data_dir_empty(data_dir: Path) -> None:
+    if data_dir.exists() and (held := sorted(path.name for path in data_dir.iterdir())):
+        shown = ', '.join(held[:5]) + (', …' if len(held) > 5 else '')
+        raise BackupRefused(f'The data directory {data_dir} is not empty ({shown}); restore only into an empty one.')
+
+
+def _check_backup_fits(manifest: Manifest, *, source: Path, engine: Engine, settings: Settings) -> None:
+    """The backup is of this kind of instance, and its secret is there (in the backup or in CXT_SECRET_KEY)."""
+    if manifest.engine != engine:
+        hint = 'unset CXT_DATABASE_URL' if manifest.engine == 'sqlite' else 'set CXT_DATABASE_URL to its database'
+        theirs, ours = ENGINE_NAMES[manifest.engine], ENGINE_NAMES[engine]
+        raise BackupRefused(f'This backup is of a {theirs} instance but this one uses {ours}: {hint}.')
+    if manifest.secret == 'environment' and not settings.secret_key:
+        raise BackupRefused('This backup holds no secret (its instance used CXT_SECRET_KEY): set it to that value.')
+    if manifest.secret == 'file':
+        _check_backup_secret(source / SECRET_FILE_NAME)
+
+
+def _copy_into(data_dir: Path, copies: list[tuple[Path, Path]]) -> list[Path]:
+    """Copy each (file, destination) as a private file into a private `data_dir`; all or nothing."""
     written: list[Path] = []
     try:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -168,20 +241,14 @@ def _restore(*, settings: Settings, source: Path) -> RestoreResult:
         if isinstance(error, OSError):
             raise BackupRefused(f'Could not restore into {data_dir}: {_reason(error)}.') from error
         raise
-    dump = source / DUMP_FILE_NAME
-    command = None
-    if engine == 'postgresql' and dump.is_file():
-        command = (
-            # One transaction, stopping at the first error: a failed load leaves the database as empty as it was.
-            'pg_restore --single-transaction --exit-on-error --no-owner '
-            f'--dbname={shlex.quote(_libpq_url(settings))} {shlex.quote(str(dump.resolve()))}'
-        )
-    return RestoreResult(
-        data_dir=data_dir,
-        manifest=manifest,
-        files=tuple(written),
-        pg_restore_command=command,
-        secret_overridden=manifest.secret == 'file' and bool(settings.secret_key),
+    return written
+
+
+def _pg_restore_command(settings: Settings, dump: Path) -> str:
+    # One transaction, stopping at the first error: a failed load leaves the database as empty as it was.
+    return (
+        'pg_restore --single-transaction --exit-on-error --no-owner '
+        f'--dbname={shlex.quote(_libpq_url(settings))} {shlex.quote(str(dump.resolve()))}'
     )
 
 

@@ -60,10 +60,8 @@ def check_readiness(*, data_dir: Path) -> NotReady | None:
     """
     engine = db.get_engine()
     sqlite_path = engine.url.database if engine.dialect.name == 'sqlite' else None
-    if sqlite_path and not os.path.exists(sqlite_path):
-        return NotReady.MISSING  # checked before connecting: a connection would create an empty file there
-    if sqlite_path and _read_only_filesystem(sqlite_path):
-        return NotReady.READ_ONLY  # SQLite cannot even open its WAL index there: it would say `cannot open`
+    if sqlite_path and (refused := _sqlite_file_unready(sqlite_path)):
+        return refused
     try:
         with db.read_connection() as connection:
             if _read_only(connection):
@@ -71,15 +69,32 @@ def check_readiness(*, data_dir: Path) -> NotReady | None:
             if sqlite_path and _replaced(sqlite_path):
                 return NotReady.MISSING
     except DBAPIError as error:
-        described = db.describe_failure(error)
-        if described not in _FAILURES:
-            log.warning('readiness check failed: %s', error)
-            return NotReady.UNREACHABLE
-        return _FAILURES[described]
+        return _why_not_ready(error)
     if not sqlite_path:
         return None  # PostgreSQL: its own disk refuses its writes (judged above); the app writes nothing locally
+    return _disk_unready(sqlite_path)
+
+
+def _sqlite_file_unready(path: str) -> NotReady | None:
+    """What is wrong with the SQLite file's place, judged before connecting."""
+    if not os.path.exists(path):
+        return NotReady.MISSING  # a connection would create an empty file there
+    if _read_only_filesystem(path):
+        return NotReady.READ_ONLY  # SQLite cannot even open its WAL index there: it would say `cannot open`
+    return None
+
+
+def _why_not_ready(error: DBAPIError) -> NotReady:
+    described = db.describe_failure(error)
+    if described not in _FAILURES:
+        log.warning('readiness check failed: %s', error)
+        return NotReady.UNREACHABLE
+    return _FAILURES[described]
+
+
+def _disk_unready(path: str) -> NotReady | None:
     try:
-        free = shutil.disk_usage(Path(sqlite_path).parent).free
+        free = shutil.disk_usage(Path(path).parent).free
     except FileNotFoundError:
         return NotReady.MISSING
     return NotReady.DISK if free < MIN_FREE_BYTES else None

@@ -60,16 +60,6 @@ class MemberPage:
     total: int
 
 
-def list_members(*, session: Session, actor: User) -> list[User]:
-    """Everyone active in the actor's organization (any role may see the team)."""
-    statement = (
-        select(User)
-        .where(User.organization_id == actor.organization_id, User.status == UserStatus.ACTIVE)
-        .order_by(col(User.created_at), col(User.id))
-    )
-    return list(session.exec(statement))
-
-
 def page_members(
     *,
     session: Session,

@@ -82,7 +82,7 @@ def test_an_admin_reads_their_organizations_events_newest_first(people: dict[str
         log(people['admin'], target)
     log(people['outsider'], 'not for Acme')
     with read_scope() as session:
-        events = audit.list_events(session=session, actor=people['admin'])
+        events = audit.activity_page(session=session, actor=people['admin']).events
     assert [event.target for event in events] == ['third', 'second', 'first']
     assert {event.actor_email for event in events} == {people['admin'].email}
 
@@ -91,14 +91,14 @@ def test_the_log_shows_only_the_newest_events_up_to_the_limit(people: dict[str, 
     for number in range(5):
         log(people['admin'], f'change {number}')
     with read_scope() as session:
-        events = audit.list_events(session=session, actor=people['admin'], limit=2)
+        events = audit.activity_page(session=session, actor=people['admin'], size=2).events
     assert [event.target for event in events] == ['change 4', 'change 3']
 
 
 def test_members_cannot_read_the_log(people: dict[str, User]) -> None:
     log(people['admin'], 'first')
     with pytest.raises(PermissionDenied, match=r'Only admins can do that\.'), read_scope() as session:
-        audit.list_events(session=session, actor=people['member'])
+        audit.activity_page(session=session, actor=people['member'])
 
 
 @pytest.mark.parametrize('reading', ['page', 'people', 'export'])
@@ -355,10 +355,7 @@ def test_csv_cells_never_become_spreadsheet_formulas(people: dict[str, User]) ->
     assert rows[1][3] == '\'=HYPERLINK("http://evil.example")'
 
 
-def test_the_readers_time_zone_falls_back_to_utc() -> None:
-    assert audit.time_zone('America/New_York') == ZoneInfo('America/New_York')
-    for unusable in (None, '', 'Mars/Olympus_Mons', '../../etc/passwd', 'x' * 200):
-        assert audit.time_zone(unusable) is UTC
+def test_times_are_shown_in_the_readers_time_zone() -> None:
     moment = datetime(2026, 12, 1, 14, 3, 30, tzinfo=UTC)
     assert audit.format_time(moment, ZoneInfo('America/New_York')) == '2026-12-01 09:03'
     assert audit.format_time(moment, UTC) == '2026-12-01 14:03'

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from models import AuditEvent, Organization, Role, StripeEvent, User
+from models import AuditEvent, Organization, Role, StripeEvent, SubscriptionStatus, User
 from models.base import utcnow
 from services import billing, config
 from services.db import read_scope, write_scope
@@ -409,6 +409,17 @@ def test_subscription_events_keep_status_plan_and_period(configured: StripeServe
     apply_event(configured, 'customer.subscription.updated', {**subscription, 'status': 'active'})
     assert organization_of(admin).subscription_status == 'canceled'
     assert audit_actions(admin).count('billing.subscription_changed') >= 4
+
+
+def test_a_status_stripe_never_sends_is_refused_and_nothing_is_kept(configured: StripeServer, admin: User) -> None:
+    start_billing(admin, recently())
+    [checkout_id] = configured.checkout_sessions
+    checkout, subscription = configured.complete_checkout(checkout_id)
+    apply_event(configured, 'checkout.session.completed', checkout)
+
+    with pytest.raises(billing.WebhookRejected, match='is not a subscription status'):
+        apply_event(configured, 'customer.subscription.updated', {**subscription, 'status': 'sleeping'})
+    assert organization_of(admin).subscription_status == SubscriptionStatus.ACTIVE
 
 
 def test_subscription_created_before_checkout_completed_keeps_its_status(

@@ -5,6 +5,7 @@ import socket
 
 import psycopg
 import pytest
+from sqlalchemy import event
 
 from models import Role, User
 from models.base import utcnow
@@ -86,8 +87,13 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(pg_databas
 
 @pytest.mark.sqlite_only('what publishing does without PostgreSQL')
 def test_publishing_on_sqlite_sends_nothing_and_changes_nothing(database: None) -> None:
+    statements: list[str] = []
     with write_scope() as session:
+        connection = session.connection()  # the transaction's own statements (BEGIN IMMEDIATE) come before
+        event.listen(connection, 'before_cursor_execute', lambda *args: statements.append(args[2]))
         events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=1)
+        assert not session.new and not session.dirty
+    assert statements == [], 'publishing ran SQL on SQLite'
 
 
 def test_a_payload_that_is_not_an_event_is_ignored() -> None:

@@ -46,7 +46,7 @@ def stored_row(invitation_id: int) -> tuple[object, ...]:
 
 def pending_emails(actor: User) -> list[str]:
     with read_scope() as session:
-        return [row.email for row in invitations.list_pending(session=session, actor=actor)]
+        return [row.email for row in invitations.page_pending(session=session, actor=actor, limit=None).invitations]
 
 
 @pytest.mark.parametrize('role', [None, '', 'owner', 'ADMIN'])

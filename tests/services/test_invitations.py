@@ -52,7 +52,7 @@ def view(token: str) -> invitations.InvitationView:
 
 def pending(actor: User) -> list[invitations.PendingInvitation]:
     with write_scope() as session:
-        return invitations.list_pending(session=session, actor=actor)
+        return invitations.page_pending(session=session, actor=actor, limit=None).invitations
 
 
 def stored(invitation_id: int) -> Invitation:
@@ -207,7 +207,7 @@ def test_members_cannot_invite_and_other_organizations_are_out_of_reach(admin: U
     with pytest.raises(PermissionDenied):
         invite(member)
     with pytest.raises(PermissionDenied), write_scope() as session:
-        invitations.list_pending(session=session, actor=member)
+        invitations.page_pending(session=session, actor=member)
     for action in (invitations.resend_invitation, invitations.revoke_invitation, invitations.invitation_link):
         with pytest.raises(NotFound), write_scope() as session:
             action(session=session, actor=outsider, invitation_id=issued.invitation_id)

@@ -50,7 +50,7 @@ def load(user: User) -> User:
 
 def listed(actor: User) -> list[str]:
     with write_scope() as session:
-        return [user.email for user in members.list_members(session=session, actor=actor)]
+        return [user.email for user in members.page_members(session=session, actor=actor).members]
 
 
 def test_list_shows_only_the_actors_active_team(team: dict[str, User]) -> None:

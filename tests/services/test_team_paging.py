@@ -114,7 +114,8 @@ def test_pending_invitations_page_sort_search_and_permission(crowd: dict[str, Us
     with pytest.raises(PermissionDenied):
         pending(crowd['member'])
     with write_scope() as session:
-        assert len(invitations.list_pending(session=session, actor=crowd['admin'])) == 29  # unpaged, as before
+        unpaged = invitations.page_pending(session=session, actor=crowd['admin'], limit=None)
+    assert len(unpaged.invitations) == 29
 
 
 def reset_link(actor: User, member: User) -> password_reset.IssuedReset:

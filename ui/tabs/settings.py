@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from nicegui import context, ui
 from sqlmodel import Session
 
-from models import ApiKey, Organization, Role, User
+from models import ApiKey, Organization, Role, SubscriptionStatus, User
 from models.base import utcnow
 from services import billing
 from services.config import current_settings
@@ -444,7 +444,7 @@ def _renewal_text(organization: Organization) -> str | None:
     end = organization.current_period_end
     if end is None or organization.subscription_status in billing.ENDED_STATUSES:
         return None
-    if organization.subscription_status == 'trialing':
+    if organization.subscription_status == SubscriptionStatus.TRIALING:
         return f'Trial ends on {end:%Y-%m-%d}'
     return f'Renews on {end:%Y-%m-%d}'
 

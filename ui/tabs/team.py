@@ -148,7 +148,7 @@ def _member_row_template(prefix: str) -> str:
   <td class="q-td text-left">{_label('Name')}<span :id="{name_id}">{{{{ props.row.name }}}}</span></td>
   <td class="q-td text-left break-all">{_label('Email')}<span>{{{{ props.row.email }}}}</span></td>
   <td class="q-td text-left">{_label('Role')}
-    <select v-if="props.row.editable" class="cxt-role" :value="props.row.role" :data-role-for="props.row.id"
+    <select v-if="props.row.manageable" class="cxt-role" :value="props.row.role" :data-role-for="props.row.id"
       :aria-label="'Role for ' + props.row.name"
       @change="(event) => $parent.$emit('role', {{id: props.row.id, role: event.target.value}})">{options}</select>
     <span v-else>{{{{ props.row.role_label }}}}</span>
@@ -686,7 +686,6 @@ class TeamTab:
             'status': UserStatus(member.status).label,
             'locked': locked and self.is_admin,
             'is_self': is_self,
-            'editable': self.is_admin and not is_self,
             'manageable': self.is_admin and not is_self,
             'two_factor': self.is_admin and not is_self and has_second_factor,
             'admin_view': self.is_admin,
