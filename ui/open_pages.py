@@ -9,13 +9,14 @@ from typing import Protocol
 from urllib.parse import urlencode
 from weakref import WeakSet
 
-from nicegui import background_tasks, context, run, storage
+from nicegui import background_tasks, context, run
 from nicegui.client import Client
 
 from models import Organization, User, UserStatus
 from services import crypto, events
 from services.db import read_scope
 from services.identity import sessions
+from ui import nicegui_compat
 from ui.session import COOKIE
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,8 @@ def sessions_changed(user_id: int | None) -> None:
     for view in list(_session_views):
         if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
             continue
-        token = storage.request_contextvar.set(view.client.request)  # the view's own person acts (see `_reload_all`)
-        try:
+        with nicegui_compat.acting_as_page_of(view.client):  # the view's own person acts (see `_reload_all`)
             background_tasks.create(_reload(view), name='sessions reload')
-        finally:
-            storage.request_contextvar.reset(token)
 
 
 def team_changed(organization_id: int | None) -> None:
@@ -159,11 +157,8 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but:
         # Event listeners remember the request they were registered under, and handlers read the signed-in user
         # from it: rows rebuilt because of someone else's action must still act as this page's own user. The
         # task copies the context as it is now.
-        token = storage.request_contextvar.set(view.client.request)
-        try:
+        with nicegui_compat.acting_as_page_of(view.client):
             background_tasks.create(_reload(view), name='view reload')
-        finally:
-            storage.request_contextvar.reset(token)
 
 
 async def _reload(view: TeamView | SessionsView) -> None:

@@ -20,7 +20,7 @@ from tests.smtp_server import SmtpServer
 from tests.ui import helpers
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, in_database, open_handoff, password_entered_minutes_ago
 from ui.session import start_url
-from ui.tabs.team import ROLE_OPTIONS
+from ui.tabs.team_members import ROLE_OPTIONS
 
 MEMBER_EMAIL = 'grace@example.com'
 MEMBER_PASSWORD = 'grace password 123'
