@@ -173,6 +173,17 @@ async def end_ended_sessions(user_id: int | None) -> int:
     knows; returns how many. Events only say whom to look at: the session rows decide. Open session lists of the
     same people drop the ended ones."""
     sessions_changed(user_id)
+    pages = _open_pages_with_tokens(user_id)
+    if not pages:
+        return 0
+    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
+    for client_id, target in ended.items():
+        _send_page(client_id, target)
+    return len(ended)
+
+
+def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | None]]:
+    """The open pages of `user_id` (of anyone for None), each with its person and its session token."""
     pages: dict[str, tuple[int, str | None]] = {}
     for owner in [user_id] if user_id is not None else list(_clients_by_user):
         for client_id in _clients_by_user.get(owner, set()):
@@ -181,16 +192,16 @@ async def end_ended_sessions(user_id: int | None) -> int:
                 request = client.request
                 token = sessions.token_from_cookie(request.cookies.get(COOKIE)) if request else None
                 pages[client_id] = (owner, token)
-    if not pages:
-        return 0
-    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
-    for client_id, target in ended.items():
-        client = Client.instances.get(client_id)
-        if client is not None and not client.is_deleted:
-            client.open(target)
-        for clients in _clients_by_user.values():
-            clients.discard(client_id)
-    return len(ended)
+    return pages
+
+
+def _send_page(client_id: str, target: str) -> None:
+    """Send an open page whose session has ended to `target`; it is nobody's open page any more."""
+    client = Client.instances.get(client_id)
+    if client is not None and not client.is_deleted:
+        client.open(target)
+    for clients in _clients_by_user.values():
+        clients.discard(client_id)
 
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:

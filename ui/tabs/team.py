@@ -164,11 +164,17 @@ class TeamTab:
             # Promoted or demoted: the whole dashboard changes (buttons, tabs), so load it again and say why.
             open_pages.open_after_role_change(self.client)
             return
-        if self.members.show(
-            team.members, locked=team.locked, two_factor=team.two_factor, last_sign_ins=team.last_sign_ins
-        ):
-            self.stale = True
-        if team.invitations is not None and self.invitations is not None and self.invitations.show(team.invitations):
+        if self._show(team):
             self.stale = True
         if self.stale and self.shown and not again:
             await self.reload(again=True)  # the shown page went away (its last rows left): show the new last page
+
+    def _show(self, team: TeamPage) -> bool:
+        """Show both lists; True when a shown page went away (its last rows left) and the new last page is to be
+        read."""
+        gone = self.members.show(
+            team.members, locked=team.locked, two_factor=team.two_factor, last_sign_ins=team.last_sign_ins
+        )
+        if team.invitations is not None and self.invitations is not None:
+            gone = self.invitations.show(team.invitations) or gone
+        return gone
