@@ -17,12 +17,12 @@ from services.identity import invitations
 from ui import actions, open_pages, theme
 from ui.components import times
 from ui.components.paged_table import PagedTable, PageQuery, anchored, cell_label, search_box
+from ui.tabs.team_members import ROLE_OPTIONS
 
 # Green-9 rather than Quasar's `positive`: 5:1 against white, where `positive` gives 2.6:1.
 STATUS_COLORS = {DeliveryStatus.SENT: 'text-green-9', DeliveryStatus.FAILED: 'text-negative'}
 RESENT = 'The earlier link no longer works.'
 EXPIRED = 'Expired'
-ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
 
 INVITATION_COLUMNS = [
     {'name': 'email', 'label': 'Email', 'field': 'email', 'sortable': True, 'align': 'left'},
