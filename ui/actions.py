@@ -30,9 +30,10 @@ from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.identity import auth, sessions, single_sign_on
 from services.permissions import password_is_recent
-from ui import open_pages, session, theme
+from ui import open_pages, session
 from ui.components import single_sign_on as single_sign_on_buttons
 from ui.components.busy import busy
+from ui.components.dialogs import dialog_card
 from ui.components.forms import (
     clear_field_errors,
     focus_first_invalid,
@@ -207,7 +208,7 @@ async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = N
     if not single_sign_on.has_password(signed.user) and single_sign_on_buttons.configured():
         return await _confirm_with_provider(purpose)
     ip = session.client_ip()
-    with theme.dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
+    with dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
         ui.label('It has been more than 10 minutes since you last entered your password.').classes(
             'text-sm text-grey-8'
         )
@@ -235,7 +236,7 @@ async def _confirm_with_provider(purpose: str | None) -> None:
     brings this page back with the confirmation recorded (the person then repeats the action)."""
     request = context.client.request
     here = request.url.path + (f'?{request.url.query}' if request.url.query else '') if request is not None else '/'
-    with theme.dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
+    with dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
         name = single_sign_on_buttons.provider_name()
         ui.label(
             f'It has been more than 10 minutes since you last signed in. Sign in again with {name}, then repeat '

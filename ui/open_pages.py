@@ -9,13 +9,14 @@ from typing import Protocol
 from urllib.parse import urlencode
 from weakref import WeakSet
 
-from nicegui import background_tasks, context, run, storage
+from nicegui import background_tasks, context, run
 from nicegui.client import Client
 
 from models import Organization, User, UserStatus
 from services import crypto, events
 from services.db import read_scope
 from services.identity import sessions
+from ui import nicegui_compat
 from ui.session import COOKIE
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,8 @@ def sessions_changed(user_id: int | None) -> None:
     for view in list(_session_views):
         if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
             continue
-        token = storage.request_contextvar.set(view.client.request)  # the view's own person acts (see `_reload_all`)
-        try:
+        with nicegui_compat.acting_as_page_of(view.client):  # the view's own person acts (see `_reload_all`)
             background_tasks.create(_reload(view), name='sessions reload')
-        finally:
-            storage.request_contextvar.reset(token)
 
 
 def team_changed(organization_id: int | None) -> None:
@@ -159,11 +157,8 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but:
         # Event listeners remember the request they were registered under, and handlers read the signed-in user
         # from it: rows rebuilt because of someone else's action must still act as this page's own user. The
         # task copies the context as it is now.
-        token = storage.request_contextvar.set(view.client.request)
-        try:
+        with nicegui_compat.acting_as_page_of(view.client):
             background_tasks.create(_reload(view), name='view reload')
-        finally:
-            storage.request_contextvar.reset(token)
 
 
 async def _reload(view: TeamView | SessionsView) -> None:
@@ -178,6 +173,17 @@ async def end_ended_sessions(user_id: int | None) -> int:
     knows; returns how many. Events only say whom to look at: the session rows decide. Open session lists of the
     same people drop the ended ones."""
     sessions_changed(user_id)
+    pages = _open_pages_with_tokens(user_id)
+    if not pages:
+        return 0
+    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
+    for client_id, target in ended.items():
+        _send_page(client_id, target)
+    return len(ended)
+
+
+def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | None]]:
+    """The open pages of `user_id` (of anyone for None), each with its person and its session token."""
     pages: dict[str, tuple[int, str | None]] = {}
     for owner in [user_id] if user_id is not None else list(_clients_by_user):
         for client_id in _clients_by_user.get(owner, set()):
@@ -186,16 +192,16 @@ async def end_ended_sessions(user_id: int | None) -> int:
                 request = client.request
                 token = sessions.token_from_cookie(request.cookies.get(COOKIE)) if request else None
                 pages[client_id] = (owner, token)
-    if not pages:
-        return 0
-    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
-    for client_id, target in ended.items():
-        client = Client.instances.get(client_id)
-        if client is not None and not client.is_deleted:
-            client.open(target)
-        for clients in _clients_by_user.values():
-            clients.discard(client_id)
-    return len(ended)
+    return pages
+
+
+def _send_page(client_id: str, target: str) -> None:
+    """Send an open page whose session has ended to `target`; it is nobody's open page any more."""
+    client = Client.instances.get(client_id)
+    if client is not None and not client.is_deleted:
+        client.open(target)
+    for clients in _clients_by_user.values():
+        clients.discard(client_id)
 
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:

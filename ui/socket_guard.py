@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from nicegui import Client, core
+from nicegui import Client
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from starlette.requests import cookie_parser
 
+from ui import nicegui_compat
 from ui.session import COOKIE as SIGN_IN_COOKIE
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def install(public_url: str | None) -> None:
 
     `public_url` is `CXT_PUBLIC_URL` as configured; when unset, a socket must come from the host it connects to.
     """
-    sio = core.sio
+    sio = nicegui_compat.socket_server()
     public_origin = _origin(public_url) if public_url else None
 
     def is_own_origin(origin: str | None, environ: dict[str, Any]) -> bool:
@@ -69,9 +70,7 @@ def install(public_url: str | None) -> None:
             return None  # NiceGUI puts a socket into its page's room only after the (guarded) handshake
         return Client.instances.get(client_id)
 
-    # `__wrapped__` is NiceGUI's own handler: installing again (NiceGUI's user simulation runs main.py for every
-    # test) wraps that once more instead of stacking a wrapper on a wrapper.
-    original = {name: getattr(handler, '__wrapped__', handler) for name, handler in sio.handlers['/'].items()}
+    original = nicegui_compat.page_socket_handlers()  # NiceGUI's own, also when installed again
 
     @functools.wraps(original['connect'])
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -116,16 +115,17 @@ def install(public_url: str | None) -> None:
     def log_message(sid: str, msg: Any) -> None:
         """Dropped: the browser's console shows it already, and in our log it would be a line anyone can write."""
 
-    sio.eio.cors_allowed_origins = is_own_origin  # engine.io then refuses a foreign Origin before any socket exists
-    for name, handler in {
-        'connect': connect,
-        'handshake': handshake,
-        'event': event,
-        'javascript_response': javascript_response,
-        'ack': ack,
-        'log': log_message,
-    }.items():
-        sio.on(name, handler)
+    nicegui_compat.accept_socket_origins(is_own_origin)  # a foreign Origin is refused before any socket exists
+    nicegui_compat.replace_page_socket_handlers(
+        {
+            'connect': connect,
+            'handshake': handshake,
+            'event': event,
+            'javascript_response': javascript_response,
+            'ack': ack,
+            'log': log_message,
+        }
+    )
 
 
 def _origin(url: str) -> str:
@@ -167,7 +167,7 @@ def _is_known_event(client: Client, msg: dict[str, Any]) -> bool:
     return (
         element is not None
         and isinstance(listener_id, str)
-        and listener_id in element._event_listeners
+        and nicegui_compat.listens(element, listener_id)
         and isinstance(args, list)
         and all(arg is None or isinstance(arg, str) for arg in args)
     )

@@ -4,11 +4,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from nicegui import app, ui
-from nicegui.elements.mixins.text_element import TextElement
 
 from models import Organization, Role, User
 from services.version import PRODUCT_NAME
+from ui import actions, open_pages
 from ui.components import connection_banner, times
+from ui.components.dialogs import Heading as Heading
+from ui.components.dialogs import dialog_card as dialog_card
+from ui.components.dialogs import heading as heading
 
 APP_NAME = PRODUCT_NAME
 
@@ -93,7 +96,10 @@ def apply_page_style(title: str) -> None:
 
 @contextmanager
 def frame(title: str, *, user: User | None = None, organization: Organization | None = None) -> Iterator[None]:
-    """Header (who is signed in, the organization, Sign out) and a centred content column."""
+    """Header (who is signed in, the organization, Sign out) and a centred content column. A page with a signed-in
+    `user` is tracked, so removal, `Sign out everywhere` and the end of the session reach it at once."""
+    if user is not None:
+        open_pages.track_page(user)
     apply_page_style(title)
     with ui.header().classes('bg-white text-grey-9 shadow-1 q-px-md q-py-sm items-center gap-2 flex-wrap'):
         ui.link(APP_NAME, '/').classes('text-lg font-bold no-underline text-primary')
@@ -105,7 +111,7 @@ def frame(title: str, *, user: User | None = None, organization: Organization | 
             ui.link('Security', '/security').classes('text-sm')
             if user.role == Role.ADMIN:  # the organization's own settings (ui/pages/organization.py)
                 ui.link('Organization', '/organization').classes('text-sm')
-            ui.button('Sign out', on_click=_sign_out).props('flat no-caps dense')
+            ui.button('Sign out', on_click=actions.sign_out).props('flat no-caps dense')
     # No extra padding on phones: NiceGUI's page already has 16 px, and every pixel of a 390 px screen counts.
     with ui.column().classes('w-full max-w-5xl mx-auto p-0 sm:p-4 gap-4'):
         heading(title, level=1).mark('page-title')
@@ -123,42 +129,3 @@ def narrow_card(title: str, subtitle: str | None = None) -> Iterator[None]:
             if subtitle:
                 ui.label(subtitle).classes('text-sm text-grey-8')
             yield
-
-
-class Heading(TextElement):
-    """A real heading element (`h1`…`h4`) styled like the rest, so screen readers can jump between sections."""
-
-    def __init__(self, text: str, *, level: int = 2) -> None:
-        super().__init__(tag=f'h{level}', text=text)
-        self.classes({1: 'text-h5', 2: 'text-h6', 3: 'text-subtitle1 text-weight-medium'}.get(level, 'text-subtitle2'))
-        self.classes('cxt-heading q-my-none')
-
-
-def heading(text: str, *, level: int = 2) -> Heading:
-    """`h1` once per page (the frame's title), `h2` for each card, `h3` inside a card."""
-    return Heading(text, level=level)
-
-
-@contextmanager
-def dialog_card(title: str, *, width: str = 'max-w-lg') -> Iterator[ui.dialog]:
-    """A dialog named by its title: an `h2` that the dialog's `aria-labelledby` points at. Open it with `.open()` or
-    `await dialog`; once closed it deletes itself, after Quasar has given the focus back to the control that opened it
-    (deleting it at once would skip that).
-
-        with theme.dialog_card('Rotate API Key?') as dialog:
-            ...
-        picked = await dialog
-    """
-    with ui.dialog() as dialog, ui.card().classes(f'w-full {width}'):
-        title_heading = heading(title, level=2)
-        dialog.props(f'aria-labelledby={title_heading.html_id}')
-        yield dialog
-    # Closed is gone (for the server's view of the page too); deleted once the browser has finished closing it.
-    dialog.on_value_change(lambda event: None if event.value else dialog.set_visibility(False))
-    dialog.on('hide', dialog.delete)
-
-
-async def _sign_out() -> None:
-    from ui import actions  # actions shows dialogs made here
-
-    await actions.sign_out()

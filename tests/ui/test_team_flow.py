@@ -9,16 +9,18 @@ from urllib.parse import urlsplit
 import pytest
 from nicegui import background_tasks, storage, ui
 from nicegui.testing import User
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models import Role
 from models import User as Account
 from services.db import read_scope
+from services.identity import sessions
 from tests import smtp_server as smtp
 from tests.smtp_server import SmtpServer
 from tests.ui import helpers
-from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, password_entered_minutes_ago
-from ui.tabs.team import ROLE_OPTIONS
+from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, in_database, open_handoff, password_entered_minutes_ago
+from ui.session import start_url
+from ui.tabs.team_members import ROLE_OPTIONS
 
 MEMBER_EMAIL = 'grace@example.com'
 MEMBER_PASSWORD = 'grace password 123'
@@ -340,6 +342,43 @@ async def test_removal_asks_for_the_password_when_it_was_entered_long_ago(
     browser(user).find(kind=ui.button, content='Confirm').click()
     await user.should_see(f'{MEMBER_EMAIL} removed')
     await user.should_not_see('Grace Hopper')
+
+
+async def test_a_removed_members_security_and_help_pages_go_to_login(
+    user: User, create_user: Callable[[], User]
+) -> None:
+    """Every page that shows a signed-in person is closed when they are removed, not only the dashboard."""
+    await set_up_organization(user)
+    await send_invite(user, MEMBER_EMAIL)
+    await user.should_see(f'Invitation created for {MEMBER_EMAIL}')
+    link = invitation_link(user)
+    user.find('Close').click()
+    security = create_user()
+    await accept_invitation(security, link)
+    await security.open('/security')
+    await security.should_see('Active sessions')
+    help_page = create_user()
+    await open_handoff(help_page, start_url(await in_database(lambda db: _start_session(db, MEMBER_EMAIL))))
+    await help_page.open('/help/sidekick')
+    await help_page.should_see(f'Signed in as {MEMBER_EMAIL}')
+    opened = {'security': follow_server_navigation(security), 'help': follow_server_navigation(help_page)}
+
+    await user.should_see('Grace Hopper')
+    member_event(browser(user), 'hold_complete', member_id_from(user, MEMBER_EMAIL))
+    await should_be_notified(user, f'{MEMBER_EMAIL} removed', also_watching=security)
+    await eventually(lambda: all(opened.values()), 5)
+    assert {name: [urlsplit(path).path for path in paths] for name, paths in opened.items()} == {
+        'security': ['/login'],
+        'help': ['/login'],
+    }
+    await security.should_see('You were removed from Acme Support')
+    await help_page.should_see('You were removed from Acme Support')
+
+
+def _start_session(db: Session, email: str) -> str:
+    """A second browser's sign-in as `email`, made through the services as the sign-in page does."""
+    member = db.exec(select(Account).where(Account.email == email)).one()
+    return sessions.start(session=db, user=member, ip='192.0.2.8', user_agent='Second browser')
 
 
 @pytest.fixture(params=['refused', 'silent', 'dropping'])

@@ -23,4 +23,4 @@ class ConnectionBanner(Element, component='connection_banner.js'):
 
     def __init__(self) -> None:
         super().__init__()
-        self._props['text'] = TEXT
+        self.props['text'] = TEXT

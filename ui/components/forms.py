@@ -30,7 +30,7 @@ class PasswordInput(ui.input):
 
     @property
     def showing(self) -> bool:
-        return self._props.get('type') == 'text'
+        return self.props.get('type') == 'text'
 
     def toggle_visibility(self) -> None:
         self._show_state(visible=not self.showing)

@@ -61,8 +61,8 @@ class PasskeyCeremony(Element, component='passkeys.js'):
         on_failed: Callable[[str, str], None],
     ) -> None:
         super().__init__()
-        self._props['mode'] = mode
-        self._props['options'] = None
+        self.props['mode'] = mode
+        self.props['options'] = None
         self.pending = False
         self._on_finished = on_finished
         self._on_failed = on_failed
@@ -71,7 +71,7 @@ class PasskeyCeremony(Element, component='passkeys.js'):
         self.on('failed', self._failed)
 
     def load(self, options: dict[str, Any]) -> None:
-        self._props['options'] = options
+        self.props['options'] = options
         self.update()
 
     def start_on(self, button: ui.button) -> None:

@@ -9,7 +9,7 @@ from nicegui.events import GenericEventArguments
 
 from models import Role
 from services.team import organizations
-from ui import actions, open_pages, session, theme
+from ui import actions, session, theme
 from ui.components import save_banner
 from ui.tabs import activity, settings, team
 
@@ -44,7 +44,6 @@ async def dashboard_page(
     user = await actions.signed_in_user()
     if user is None:
         return session.login_redirect(request)
-    open_pages.track_page(user)
     organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=user))
     is_admin = user.role == Role.ADMIN
     with theme.frame('Dashboard', user=user, organization=organization):

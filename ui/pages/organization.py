@@ -6,7 +6,7 @@ from nicegui import ui
 
 from models import Role
 from services.team import organizations
-from ui import actions, open_pages, session, theme
+from ui import actions, session, theme
 from ui.components.organization_rules import OrganizationRules
 from ui.components.single_sign_on_settings import SingleSignOnCard
 
@@ -20,7 +20,6 @@ async def organization_page(request: Request) -> RedirectResponse | None:
         return session.login_redirect(request)
     if user.role != Role.ADMIN:
         return RedirectResponse('/')
-    open_pages.track_page(user)
     organization = await actions.read(lambda db: organizations.get_organization(session=db, actor=user))
     with theme.frame('Organization', user=user, organization=organization):
         ui.link('← Back to the dashboard', '/')

@@ -20,6 +20,7 @@ from services import audit
 from services.audit import ActivityFilters, ActivityPage, Cursor, Person
 from ui import actions, theme
 from ui.components import times
+from ui.components.paged_table import PagedTable, cell_label
 
 TIME_ZONE_SCRIPT = 'Intl.DateTimeFormat().resolvedOptions().timeZone'
 TIME_ZONE_TIMEOUT = 5.0  # seconds the browser has to answer; until then (and if it never does) times are in UTC
@@ -56,35 +57,23 @@ _CSS = """
 ui.add_css(_CSS, shared=True)
 
 
-def _label(text: str) -> str:
-    return f'<span class="cxt-cell-label">{text} </span>'
-
-
 _ROW_TEMPLATE = f"""
 <q-tr :props="props">
-  <q-td key="when" :props="props">{_label('When')}<time class="cxt-time" tabindex="0" :datetime="props.row.iso"
+  <q-td key="when" :props="props">{cell_label('When ')}<time class="cxt-time" tabindex="0" :datetime="props.row.iso"
     :title="props.row.when">{{{{ props.row.ago }}}}</time></q-td>
-  <q-td key="who" :props="props" class="cxt-who">{_label('By')}{{{{ props.row.who }}}}</q-td>
+  <q-td key="who" :props="props" class="cxt-who">{cell_label('By ')}{{{{ props.row.who }}}}</q-td>
   <q-td key="what" :props="props">{{{{ props.row.what }}}}</q-td>
   <q-td key="target" :props="props" :class="['cxt-target', {{'cxt-empty': !props.row.target}}]">
     {{{{ props.row.target }}}}</q-td>
-  <q-td key="ip" :props="props" :class="{{'cxt-empty': !props.row.ip}}">{_label('Client IP')}{{{{ props.row.ip }}}}
+  <q-td key="ip" :props="props" :class="{{'cxt-empty': !props.row.ip}}">{cell_label('Client IP ')}{{{{ props.row.ip }}}}
   </q-td>
 </q-tr>
 """
 
 
-class ActivityTable(ui.table):
-    """The page of entries shown. What the rows say counts as the table's text, so `user.should_see` finds it."""
-
-    def __init__(self) -> None:
-        super().__init__(columns=COLUMNS, rows=[], row_key='id')
-        self.props('flat wrap-cells').classes('w-full cxt-activity-table').mark('activity-table')
-        self.add_slot('body', _ROW_TEMPLATE)
-
-    def _displayed_contents(self, *, only_visible: bool) -> list:
-        shown = (row.get(name) for row in self.rows for name in ('when', 'ago', 'who', 'what', 'target', 'ip'))
-        return [*super()._displayed_contents(only_visible=only_visible), *(text for text in shown if text)]
+def _shown_texts(row: dict) -> list:
+    shown = (row.get(name) for name in ('when', 'ago', 'who', 'what', 'target', 'ip'))
+    return [text for text in shown if text]
 
 
 @dataclass(frozen=True)
@@ -140,7 +129,10 @@ class ActivityView:
             self.zone_note = (
                 ui.label(f'Times in {times.zone_label(self.zone)}').classes('text-sm text-grey-8').mark('activity-zone')
             )
-            self.table = ActivityTable()
+            # The page of entries shown; `Older` and `Newer` page it (by keyset), not the table.
+            self.table = PagedTable(columns=COLUMNS, shown=_shown_texts, page_size=None)
+            self.table.classes('w-full cxt-activity-table').mark('activity-table')
+            self.table.add_slot('body', _ROW_TEMPLATE)
             self.empty = ui.label().classes('text-body2 text-grey-8 q-pa-sm').mark('activity-empty')
             self.empty.set_visibility(False)
             with ui.row().classes('w-full items-center gap-2'):
@@ -264,7 +256,7 @@ class ActivityView:
         """The page's entries, their times in the reader's zone."""
         now = times.now()
         rows = [_row(event, self.zone, now) for event in page.events]
-        self.table.update_rows(rows)
+        self.table.show_rows(rows)
         self.status.set_text(_describe(rows, page))
 
 
