@@ -53,6 +53,8 @@ THROTTLE = attempts.Throttle.SECOND_FACTOR
 MAX_CODE_INPUT = 40
 
 WRONG_CODE = 'Wrong code. Check the time on your phone, or use a recovery code.'
+# A wrong code while setting the app up: there are no recovery codes yet to point to (they come after this step).
+WRONG_SET_UP_CODE = 'Wrong code. Check that the time on your phone is right, then enter the newest 6-digit code.'
 PENDING_GONE = 'This sign-in has expired. Sign in again.'
 PRESENT_A_FACTOR = 'This account already has a second factor: sign in with it.'
 UNREADABLE_SECRET = (
@@ -94,6 +96,12 @@ class PendingStep:
     has_app: bool = False
     has_passkey: bool = False
     codes_locked: bool = False
+
+    @property
+    def codes_usable(self) -> bool:
+        """A code (the app's, or a recovery code) can finish this sign-in: there is an app, and wrong codes have not
+        locked its codes."""
+        return self.has_app and not self.codes_locked
 
 
 @dataclass(frozen=True)
