@@ -18,8 +18,8 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from services import crypto
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import read_scope, write_scope
 from services.identity import oidc, sessions, single_sign_on
 from services.identity.single_sign_on import Refusal
 from ui import sign_in_binding
@@ -86,69 +86,50 @@ async def callback(request: Request) -> RedirectResponse:
         identity = await oidc.finish(request)
     except oidc.SignInFailed as failed:
         log.warning('single sign-on refused: %s', failed.reason)
-        await run_in_threadpool(_record, Refusal(str(failed), failed.reason), ip)
+        await _record(Refusal(str(failed), failed.reason), ip)
         return RedirectResponse(notice_url(str(failed), target), status_code=303)
     if context.get('state') != request.query_params.get('state'):  # Authlib took this browser's state: it must be ours
         refusal = Refusal('That sign-in did not work. Start again from the sign-in page.', 'round trip mismatch')
-        await run_in_threadpool(_record, refusal, ip)
+        await _record(refusal, ip)
         return RedirectResponse(notice_url(refusal.message), status_code=303)
     if context.get('confirm'):
-        token = sessions.token_from_cookie(request.cookies.get(COOKIE))
-        said = await run_in_threadpool(_confirm, identity, token, float(context.get('started') or 0), ip)
-        if said is not None:
-            return RedirectResponse(notice_url(said, target), status_code=303)
-        return RedirectResponse(target, status_code=303)
+        return await _confirmed(request, identity, context, target, ip)
     agent = request.headers.get('user-agent')
-    outcome = await run_in_threadpool(_sign_in, identity, ip, agent, context.get('invitation') or None)
+    invitation = context.get('invitation') or None
+    outcome = await run_in_threadpool(
+        lambda: single_sign_on.sign_in_with_provider(
+            scopes=SCOPES, identity=identity, ip=ip, user_agent=agent, invitation_token=invitation
+        )
+    )
     if isinstance(outcome, Refusal):
         return RedirectResponse(notice_url(outcome.message), status_code=303)
-    return RedirectResponse(sign_in_binding.bind_for_route(start_url(outcome, target), request), status_code=303)
+    started = start_url(outcome.handoff, target)
+    return RedirectResponse(sign_in_binding.bind_for_route(started, request), status_code=303)
 
 
-class _RolledBack(Exception):
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.message)
-        self.refusal = refusal
-
-
-def _sign_in(
-    identity: oidc.ProviderIdentity, ip: str | None, user_agent: str | None, invitation: str | None
-) -> str | Refusal:
-    """Who gets in, and their session's handoff code; a refusal rolls everything back and is recorded on its own."""
-    try:
-        with write_scope() as db:
-            outcome = single_sign_on.sign_in(session=db, identity=identity, ip=ip, invitation_token=invitation)
-            if isinstance(outcome, Refusal):
-                raise _RolledBack(outcome)
-            return single_sign_on.start_session(session=db, user=outcome, ip=ip, user_agent=user_agent)
-    except _RolledBack as rolled_back:
-        _record(rolled_back.refusal, ip)
-        return rolled_back.refusal
-
-
-def _confirm(identity: oidc.ProviderIdentity, token: str | None, started_at: float, ip: str | None) -> str | None:
-    """`Confirm with …` came back: None once this session's password time is renewed, else what to tell."""
-    with write_scope() as db:
-        signed = sessions.signed_in(session=db, token=token)
-        if signed is None:
-            return 'Your session has ended. Sign in again.'
-        outcome = single_sign_on.confirm(
-            session=db, identity=identity, session_id=signed.session_id, user=signed.user, started_at=started_at, ip=ip
+async def _confirmed(
+    request: Request, identity: oidc.ProviderIdentity, context: dict[str, Any], target: str, ip: str | None
+) -> RedirectResponse:
+    """`Confirm with …` came back: back to where it was asked for, or `/login` saying why not."""
+    token = sessions.token_from_cookie(request.cookies.get(COOKIE))
+    started_at = float(context.get('started') or 0)
+    refusal = await run_in_threadpool(
+        lambda: single_sign_on.confirm_with_provider(
+            scopes=SCOPES, identity=identity, token=token, started_at=started_at, ip=ip
         )
-        if isinstance(outcome, Refusal):
-            single_sign_on.record_refusal(session=db, refusal=outcome, ip=ip)
-            return outcome.message
-    return None
+    )
+    if refusal is not None:
+        return RedirectResponse(notice_url(refusal.message, target), status_code=303)
+    return RedirectResponse(target, status_code=303)
 
 
-def _record(refusal: Refusal, ip: str | None) -> None:
-    with write_scope() as db:
-        single_sign_on.record_refusal(session=db, refusal=refusal, ip=ip)
+async def _record(refusal: Refusal, ip: str | None) -> None:
+    await run_in_threadpool(lambda: single_sign_on.record_refused(scopes=SCOPES, refusal=refusal, ip=ip))
 
 
 def _signed_in(request: Request) -> sessions.SignedIn | None:
-    with read_scope() as db:
-        return sessions.signed_in(session=db, token=sessions.token_from_cookie(request.cookies.get(COOKIE)))
+    token = sessions.token_from_cookie(request.cookies.get(COOKIE))
+    return SCOPES.reading(lambda db: sessions.signed_in(session=db, token=token))
 
 
 async def check_provider() -> None:

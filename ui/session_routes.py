@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import write_scope
-from services.identity import sessions
+from services.identity import sessions, sign_in
 from ui import sign_in_binding
 from ui.session import COOKIE, START_PATH, safe_redirect_target
 
@@ -24,11 +24,7 @@ async def start_session(request: Request, code: str = '', next: str = '/', bind:
         return RedirectResponse('/login', status_code=303)  # a code handed to another browser: login CSRF
     previous = sessions.token_from_cookie(request.cookies.get(COOKIE))
 
-    def trade() -> str | None:
-        with write_scope() as db:
-            return sessions.complete_handoff(session=db, code=code, previous_token=previous)
-
-    token = await run_in_threadpool(trade)
+    token = await run_in_threadpool(lambda: sign_in.start_session(scopes=SCOPES, code=code, previous_token=previous))
     if token is None:
         return RedirectResponse('/login', status_code=303)
     response = RedirectResponse(safe_redirect_target(next), status_code=303)

@@ -64,7 +64,7 @@ class SignInNonces:
 
 
 def go(url: str) -> None:
-    """Send this page's browser to a handoff URL (`session.start_url`, `pending_start_url`), bound to it."""
+    """Send this page's browser to a handoff URL (`session.next_url`, `session.start_url`), bound to it."""
     ui.navigate.to(bind(url, page_nonce()))
 
 

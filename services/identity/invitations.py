@@ -27,10 +27,12 @@ from models import (
 )
 from models.base import stored_id, utcnow
 from services import crypto, events, mail
+from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, ValidationFailed
 from services.identity import auth, credentials
+from services.identity.next_step import Next, after_password
 from services.permissions import require_admin
 
 LIFETIME = timedelta(days=7)
@@ -380,6 +382,27 @@ def accept_invitation(*, session: Session, token: str, name: str, password_hash:
     return _claim_and_create(
         session=session, token_hash=crypto.sha256_hex(token), name=name, password_hash=password_hash, ip=ip
     )
+
+
+@dataclass(frozen=True)
+class Joined:
+    """An accepted invitation: the organization the new account joined, and where its browser goes next."""
+
+    organization_id: int
+    next_step: Next
+
+
+def accept_with_password(
+    *, scopes: Scopes, token: str, name: str, password: str, ip: str | None, user_agent: str | None
+) -> Joined:
+    """`Accept invitation` with a name and a password (hashed outside the transaction): the new account, then its
+    first session, or the second step first when the organization requires a second factor."""
+    auth.validate_name(name)
+    password_hash = auth.new_password_hash(password)
+    with scopes.write() as session:
+        user = accept_invitation(session=session, token=token, name=name, password_hash=password_hash, ip=ip)
+        next_step = after_password(session=session, user=user, ip=ip, user_agent=user_agent)
+        return Joined(organization_id=user.organization_id, next_step=next_step)
 
 
 def pending_for_email(*, session: Session, email: str) -> Invitation | None:

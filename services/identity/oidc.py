@@ -11,7 +11,7 @@ reading a state deletes it, so a second callback with it finds nothing.
 
 import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -182,10 +182,6 @@ async def begin(request: Request, *, fresh_sign_in: bool = False) -> tuple[Redir
 async def finish(request: Request) -> ProviderIdentity:
     """The callback: Authlib takes the state (once, from this browser), trades the code with the PKCE verifier and
     checks the ID token; the identity it proves, or SignInFailed saying why not."""
-    import httpx
-    from authlib.common.errors import AuthlibBaseError
-    from joserfc.errors import JoseError
-
     settings = current_settings()
     if request.query_params.get('error'):
         said = request.query_params.get('error_description') or request.query_params['error']
@@ -194,9 +190,22 @@ async def finish(request: Request) -> ProviderIdentity:
         await discover(settings)
     except ProviderUnavailable as unavailable:
         raise SignInFailed(str(unavailable), reason='provider unreachable') from None
+    token = await _checked_token(request, settings)
+    claims = token.get('userinfo')
+    if not claims or not claims.get('sub'):
+        raise SignInFailed(_START_AGAIN, reason='no ID token')
+    return _identity_from(claims)
+
+
+async def _checked_token(request: Request, settings: Settings) -> dict[str, Any]:
+    """The provider's token for the code in `request`, its ID token checked; SignInFailed for every way it fails."""
+    import httpx
+    from authlib.common.errors import AuthlibBaseError
+    from joserfc.errors import JoseError
+
     client = _client(settings)
     try:
-        token = await client.authorize_access_token(request)
+        return await client.authorize_access_token(request)
     except AuthlibBaseError as error:
         reason = getattr(error, 'error', None) or type(error).__name__
         if reason == 'mismatching_state':
@@ -210,9 +219,9 @@ async def finish(request: Request) -> ProviderIdentity:
         ) from None
     except (ValueError, KeyError, TypeError) as error:
         raise SignInFailed(_START_AGAIN, reason=f'unreadable answer ({_describe(error)})') from None
-    claims = token.get('userinfo')
-    if not claims or not claims.get('sub'):
-        raise SignInFailed(_START_AGAIN, reason='no ID token')
+
+
+def _identity_from(claims: Mapping[str, Any]) -> ProviderIdentity:
     auth_time = claims.get('auth_time')
     return ProviderIdentity(
         issuer=str(claims['iss']),

@@ -327,15 +327,53 @@ def sign_in(
     (the second step after a password), only a passkey of that account is accepted."""
     with metrics.counting_lockout(metrics.SignInMethod.PASSKEY):
         claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
-    credential_id = credential.get('id')
-    passkey = (
-        session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()
-        if isinstance(credential_id, str) and 0 < len(credential_id) <= MAX_CREDENTIAL_ID
-        else None
-    )
+    passkey = _stored_passkey(session=session, credential=credential)
     user = session.get(User, passkey.user_id) if passkey is not None else None
     if passkey is None or user is None:
         return _refused(session=session, user=None, ip=ip, reason='an unknown passkey', refusal=NOT_SIGNED_IN)
+    refused = _refused_before_check(
+        session=session, passkey=passkey, user=user, account=account, credential=credential, challenge=challenge, ip=ip
+    )
+    if refused is not None:
+        return refused
+    assert challenge is not None  # `_refused_before_check` refuses an expired request
+    new_sign_count = _verified_sign_count(passkey=passkey, credential=credential, challenge=challenge)
+    if isinstance(new_sign_count, str):
+        reason = f'{passkey.name}: {new_sign_count}'[:200]
+        return _refused(session=session, user=user, ip=ip, reason=reason, refusal=NOT_SIGNED_IN)
+    passkey.sign_count = new_sign_count
+    passkey.last_used_at = utcnow()
+    session.add(passkey)
+    attempts.succeeded(session=session, claim_id=claim_id, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
+    record_event(
+        session=session,
+        organization_id=user.organization_id,
+        actor=user,
+        action=AuditAction.PASSKEY_SIGN_IN_SUCCEEDED,
+        target=passkey.name,
+        ip=ip,
+    )
+    return PasskeySignIn(user=user)
+
+
+def _stored_passkey(*, session: Session, credential: Mapping[str, Any]) -> Passkey | None:
+    credential_id = credential.get('id')
+    if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID:
+        return None
+    return session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()
+
+
+def _refused_before_check(
+    *,
+    session: Session,
+    passkey: Passkey,
+    user: User,
+    account: User | None,
+    credential: Mapping[str, Any],
+    challenge: bytes | None,
+    ip: str | None,
+) -> PasskeySignIn | None:
+    """Why this answer is refused before its signature is checked (recorded), or None."""
     if user.status != UserStatus.ACTIVE:
         return _refused(session=session, user=user, ip=ip, reason='a removed account', refusal=NOT_SIGNED_IN)
     if account is not None and account.id != user.id:
@@ -348,6 +386,11 @@ def sign_in(
     returned_handle = response.get('userHandle') if isinstance(response, Mapping) else None
     if returned_handle and returned_handle != passkey.user_handle:
         return _refused(session=session, user=user, ip=ip, reason='a passkey of another account', refusal=NOT_SIGNED_IN)
+    return None
+
+
+def _verified_sign_count(*, passkey: Passkey, credential: Mapping[str, Any], challenge: bytes) -> int | str:
+    """The authenticator's new sign count once the signature checks out, else why not."""
     import webauthn
     from webauthn.helpers.exceptions import WebAuthnException
 
@@ -363,21 +406,8 @@ def sign_in(
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError) as refused:
-        reason = f'{passkey.name}: {refused}'[:200]
-        return _refused(session=session, user=user, ip=ip, reason=reason, refusal=NOT_SIGNED_IN)
-    passkey.sign_count = verified.new_sign_count
-    passkey.last_used_at = utcnow()
-    session.add(passkey)
-    attempts.succeeded(session=session, claim_id=claim_id, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
-    record_event(
-        session=session,
-        organization_id=user.organization_id,
-        actor=user,
-        action=AuditAction.PASSKEY_SIGN_IN_SUCCEEDED,
-        target=passkey.name,
-        ip=ip,
-    )
-    return PasskeySignIn(user=user)
+        return str(refused)
+    return verified.new_sign_count
 
 
 def _refused(*, session: Session, user: User | None, ip: str | None, reason: str, refusal: str) -> PasskeySignIn:

@@ -1,6 +1,7 @@
 """Password reset: a single-use emailed link, valid for one hour, that ends the user's other sessions."""
 
 import html
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,10 +12,12 @@ from sqlmodel import Session, col, func, select
 from models import AuditAction, LinkState, Organization, PasswordResetToken, User, UserStatus
 from models.base import stored_id, utcnow
 from services import crypto, mail
+from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings
-from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts, auth, code_lock, sessions, single_sign_on
+from services.identity.next_step import Next, after_password
 from services.permissions import require_admin
 
 LIFETIME = timedelta(hours=1)
@@ -33,6 +36,44 @@ class IssuedReset:
     organization_name: str
     link: str
     expires_at: datetime
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """A reset password: whose (their other pages end), and where this browser goes next (a session, or the second
+    step: a mailbox alone never signs in an account with a second factor)."""
+
+    user_id: int
+    next_step: Next
+
+
+def send_reset_link(*, scopes: Scopes, email: str, ip: str | None) -> None:
+    """`Send reset link`: a link for an active account with this email, emailed outside the transaction. Nothing
+    tells whether the address has an account: an unknown one, too many requests or a failed send are only logged."""
+    issued = scopes.writing(lambda session: request_reset(session=session, email=email, ip=ip))
+    if issued is None:
+        return
+    try:
+        send_reset_email(issued)
+    except ServiceError as error:
+        log.warning('password reset email to %s not sent: %s', issued.email, error)
+
+
+def reset_with_link(
+    *, scopes: Scopes, token: str, password: str, ip: str | None, user_agent: str | None
+) -> PasswordReset:
+    """`Reset password` from an emailed link: the new password (hashed outside the transaction), every other session
+    of the account ends, and this browser signs in."""
+    password_hash = auth.new_password_hash(password)
+    with scopes.write() as session:
+        user = reset_password(session=session, token=token, password_hash=password_hash, ip=ip)
+        return PasswordReset(
+            user_id=stored_id(user),
+            next_step=after_password(session=session, user=user, ip=ip, user_agent=user_agent),
+        )
 
 
 def request_reset(

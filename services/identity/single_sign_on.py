@@ -17,10 +17,12 @@ from sqlmodel import Session, col, select
 from models import AuditAction, Organization, Role, SingleSignOnLink, User, UserStatus
 from models.base import utcnow
 from services import events
+from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
 from services.identity import auth, invitations, sessions
+from services.identity.next_step import Next, session_started
 from services.identity.oidc import ProviderIdentity
 from services.permissions import require_admin, require_recent_password
 
@@ -46,16 +48,76 @@ class Refusal:
     organization_id: int | None = None
 
 
+SESSION_ENDED = 'Your session has ended. Sign in again.'
+
+
+class _RolledBack(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+# --- the use cases of the provider's callback -------------------------------------------------------------------
+
+
+def sign_in_with_provider(
+    *,
+    scopes: Scopes,
+    identity: ProviderIdentity,
+    ip: str | None,
+    user_agent: str | None,
+    invitation_token: str | None = None,
+) -> Next | Refusal:
+    """The provider proved `identity`: who gets in (`sign_in`) and their new session, or why not. A refusal rolls
+    everything back and is recorded in a transaction of its own."""
+    try:
+        with scopes.write() as session:
+            outcome = sign_in(session=session, identity=identity, ip=ip, invitation_token=invitation_token)
+            if isinstance(outcome, Refusal):
+                raise _RolledBack(outcome)
+            return session_started(start_session(session=session, user=outcome, ip=ip, user_agent=user_agent))
+    except _RolledBack as rolled_back:
+        record_refused(scopes=scopes, refusal=rolled_back.refusal, ip=ip)
+        return rolled_back.refusal
+
+
+def confirm_with_provider(
+    *, scopes: Scopes, identity: ProviderIdentity, token: str | None, started_at: float, ip: str | None
+) -> Refusal | None:
+    """`Confirm with …` came back to the browser session behind `token`: None once its password time is renewed,
+    else why not (recorded)."""
+    with scopes.write() as session:
+        signed = sessions.signed_in(session=session, token=token)
+        if signed is None:
+            return Refusal(SESSION_ENDED, 'session ended')
+        outcome = confirm(
+            session=session,
+            identity=identity,
+            session_id=signed.session_id,
+            user=signed.user,
+            started_at=started_at,
+            ip=ip,
+        )
+        if isinstance(outcome, Refusal):
+            record_refusal(session=session, refusal=outcome, ip=ip)
+            return outcome
+    return None
+
+
+def record_refused(*, scopes: Scopes, refusal: Refusal, ip: str | None) -> None:
+    """The audit entry for a single sign-on that let nobody in, in a transaction of its own."""
+    scopes.writing(lambda session: record_refusal(session=session, refusal=refusal, ip=ip))
+
+
+# --- the rules -----------------------------------------------------------------------------------------------------
+
+
 def sign_in(
     *, session: Session, identity: ProviderIdentity, ip: str | None, invitation_token: str | None = None
 ) -> User | Refusal:
     """The member the provider's identity signs in (linked, joined or invited now), or why not (audited either way).
     With `invitation_token` (`Accept with …` on the invitation page), that invitation is the one accepted."""
-    link = session.exec(
-        select(SingleSignOnLink).where(
-            SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
-        )
-    ).first()
+    link = _link_of(session=session, identity=identity)
     linked = session.get(User, link.user_id) if link is not None else None
     if linked is not None and linked.status == UserStatus.ACTIVE and invitation_token is None:
         return _signed_in(session=session, user=linked, link=link, ip=ip)
@@ -69,7 +131,14 @@ def sign_in(
         return _accept_invitation(
             session=session, identity=identity, email=email, name=name, token=invitation_token, ip=ip
         )
+    return _first_sign_in(session=session, identity=identity, email=email, name=name, ip=ip)
 
+
+def _first_sign_in(
+    *, session: Session, identity: ProviderIdentity, email: str, name: str, ip: str | None
+) -> User | Refusal:
+    """A provider account not linked yet, by its verified email: an active member, a pending invitation, or an
+    allowed domain."""
     user = session.exec(select(User).where(User.email == email)).first()
     if user is not None and user.status == UserStatus.ACTIVE:
         return _link_and_sign_in(session=session, identity=identity, user=user, ip=ip)
@@ -80,24 +149,39 @@ def sign_in(
     if user is not None:  # removed, and not invited back
         refusal = Refusal(no_account(email), 'removed member')
         return _refused(session=session, refusal=refusal, email=email, ip=ip, organization_id=user.organization_id)
+    return _join_by_domain(session=session, identity=identity, email=email, name=name, ip=ip)
+
+
+def _join_by_domain(
+    *, session: Session, identity: ProviderIdentity, email: str, name: str, ip: str | None
+) -> User | Refusal:
     domain = email.rpartition('@')[2]
     organization = _organization_for_domains(session=session)
-    if domain in current_settings().oidc_allowed_domain_set and organization is not None:
-        assert organization.id is not None
-        user = User(organization_id=organization.id, email=email, name=name, password_hash='', role=Role.MEMBER)
-        session.add(user)
-        session.flush()
-        events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=organization.id)
-        record_event(
-            session=session,
-            organization_id=organization.id,
-            actor=user,
-            action=AuditAction.SSO_JOINED,
-            target=email,
-            ip=ip,
+    if domain not in current_settings().oidc_allowed_domain_set or organization is None:
+        refusal = Refusal(no_account(email), 'no account or invitation')
+        return _refused(session=session, refusal=refusal, email=email, ip=ip)
+    assert organization.id is not None
+    user = User(organization_id=organization.id, email=email, name=name, password_hash='', role=Role.MEMBER)
+    session.add(user)
+    session.flush()
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=organization.id)
+    record_event(
+        session=session,
+        organization_id=organization.id,
+        actor=user,
+        action=AuditAction.SSO_JOINED,
+        target=email,
+        ip=ip,
+    )
+    return _link_and_sign_in(session=session, identity=identity, user=user, ip=ip, new=True)
+
+
+def _link_of(*, session: Session, identity: ProviderIdentity) -> SingleSignOnLink | None:
+    return session.exec(
+        select(SingleSignOnLink).where(
+            SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
         )
-        return _link_and_sign_in(session=session, identity=identity, user=user, ip=ip, new=True)
-    return _refused(session=session, refusal=Refusal(no_account(email), 'no account or invitation'), email=email, ip=ip)
+    ).first()
 
 
 def start_session(*, session: Session, user: User, ip: str | None, user_agent: str | None) -> str:
@@ -126,11 +210,7 @@ def confirm(
 ) -> datetime | Refusal:
     """`Confirm with …`: a fresh sign-in at the provider by the same person counts as entering the password again
     in this browser session; the new password time, or why not."""
-    link = session.exec(
-        select(SingleSignOnLink).where(
-            SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
-        )
-    ).first()
+    link = _link_of(session=session, identity=identity)
     if link is None or link.user_id != user.id:
         refusal = Refusal(f'You confirmed as someone else at {provider_name()}. Nothing was changed.', 'other person')
         return _refused(session=session, refusal=refusal, email=user.email, ip=ip, organization_id=user.organization_id)

@@ -54,6 +54,8 @@ THROTTLE = attempts.Throttle.SECOND_FACTOR
 MAX_CODE_INPUT = 40
 
 WRONG_CODE = 'Wrong code. Check the time on your phone, or use a recovery code.'
+# A wrong code while setting the app up: there are no recovery codes yet to point to (they come after this step).
+WRONG_SET_UP_CODE = 'Wrong code. Check that the time on your phone is right, then enter the newest 6-digit code.'
 PENDING_GONE = 'This sign-in has expired. Sign in again.'
 PRESENT_A_FACTOR = 'This account already has a second factor: sign in with it.'
 UNREADABLE_SECRET = (
@@ -95,6 +97,12 @@ class PendingStep:
     has_app: bool = False
     has_passkey: bool = False
     codes_locked: bool = False
+
+    @property
+    def codes_usable(self) -> bool:
+        """A code (the app's, or a recovery code) can finish this sign-in: there is an app, and wrong codes have not
+        locked its codes."""
+        return self.has_app and not self.codes_locked
 
 
 @dataclass(frozen=True)
@@ -604,53 +612,71 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
     claim_id = _claim(session=session, user=user, ip=ip)
     entered = (code or '')[:MAX_CODE_INPUT]
     digits = _digits(entered)
-    used_recovery = False
-    accepted = False
     if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit():
-        app = session.exec(
-            select(AuthenticatorApp).where(
-                AuthenticatorApp.user_id == user.id, col(AuthenticatorApp.confirmed_at).is_not(None)
-            )
-        ).first()
-        step = _matching_step(_secret_of(app), digits, app.last_used_step) if app else None
-        if app is not None and step is not None:
-            app.last_used_step = step
-            session.add(app)
-            accepted = True
+        accepted, used_recovery = _accept_app_code(session=session, user_id=user.id, digits=digits), False
     else:
-        stored = session.exec(
-            select(RecoveryCode).where(
-                RecoveryCode.user_id == user.id,
-                RecoveryCode.code_hash == _recovery_hash(entered),
-                col(RecoveryCode.used_at).is_(None),
-            )
-        ).first()
-        if stored is not None:
-            stored.used_at = utcnow()
-            session.add(stored)
-            accepted = used_recovery = True
+        accepted = used_recovery = _use_recovery_code(session=session, user_id=user.id, entered=entered)
     if not accepted:
-        _record_failure(session=session, user=user, ip=ip)
-        code_lock.count_failure(session=session, user=user, ip=ip)
-        if code_lock.is_locked(session=session, user_id=user.id):
-            return CodeOutcome(user=None, message=code_lock.LOCKED)
-        return CodeOutcome(user=None)
+        return _refuse_code(session=session, user=user, ip=ip)
     attempts.succeeded(session=session, claim_id=claim_id, email=user.email, ip=ip, throttle=THROTTLE)
-    left = 0
-    if used_recovery:
-        session.flush()
-        left = session.exec(
-            select(func.count()).where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))
-        ).one()
-        record_event(
-            session=session,
-            organization_id=user.organization_id,
-            actor=user,
-            action=AuditAction.RECOVERY_CODE_USED,
-            target=f'{left} left',
-            ip=ip,
-        )
+    left = _recovery_code_used(session=session, user=user, ip=ip) if used_recovery else 0
     return CodeOutcome(user=user, used_recovery_code=used_recovery, recovery_codes_left=left)
+
+
+def _accept_app_code(*, session: Session, user_id: int | None, digits: str) -> bool:
+    """A code of the confirmed app, newer than the last one accepted: remembered as the last one."""
+    app = session.exec(
+        select(AuthenticatorApp).where(
+            AuthenticatorApp.user_id == user_id, col(AuthenticatorApp.confirmed_at).is_not(None)
+        )
+    ).first()
+    step = _matching_step(_secret_of(app), digits, app.last_used_step) if app else None
+    if app is None or step is None:
+        return False
+    app.last_used_step = step
+    session.add(app)
+    return True
+
+
+def _use_recovery_code(*, session: Session, user_id: int | None, entered: str) -> bool:
+    """An unused recovery code of the account: used up now."""
+    stored = session.exec(
+        select(RecoveryCode).where(
+            RecoveryCode.user_id == user_id,
+            RecoveryCode.code_hash == _recovery_hash(entered),
+            col(RecoveryCode.used_at).is_(None),
+        )
+    ).first()
+    if stored is None:
+        return False
+    stored.used_at = utcnow()
+    session.add(stored)
+    return True
+
+
+def _refuse_code(*, session: Session, user: User, ip: str | None) -> CodeOutcome:
+    _record_failure(session=session, user=user, ip=ip)
+    code_lock.count_failure(session=session, user=user, ip=ip)
+    if code_lock.is_locked(session=session, user_id=user.id):
+        return CodeOutcome(user=None, message=code_lock.LOCKED)
+    return CodeOutcome(user=None)
+
+
+def _recovery_code_used(*, session: Session, user: User, ip: str | None) -> int:
+    """Audit the recovery code just used; how many are left."""
+    session.flush()
+    left = session.exec(
+        select(func.count()).where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))
+    ).one()
+    record_event(
+        session=session,
+        organization_id=user.organization_id,
+        actor=user,
+        action=AuditAction.RECOVERY_CODE_USED,
+        target=f'{left} left',
+        ip=ip,
+    )
+    return left
 
 
 def _record_failure(*, session: Session, user: User, ip: str | None) -> None:

@@ -12,8 +12,15 @@ useful once the first admin exists: the setup page and `auth.create_first_admin`
 import hmac
 import ipaddress
 import secrets
+from dataclasses import dataclass
 
+from sqlmodel import Session
+
+from services.acting import Scopes
+from services.config import current_settings
 from services.errors import ValidationFailed
+from services.identity import auth, sessions
+from services.identity.next_step import Next, session_started
 
 FIELD = 'setup_code'
 _code: str | None = None
@@ -54,3 +61,46 @@ def check_setup_code(*, host: str, entered: str) -> None:
         raise ValidationFailed("Enter the setup code from the server's start-up output", field=FIELD)
     if not hmac.compare_digest(entered.encode(), setup_code().encode()):
         raise ValidationFailed('Wrong setup code: copy it from the latest start-up output of the server', field=FIELD)
+
+
+@dataclass(frozen=True)
+class SetupForm:
+    """What `/setup` asks while it is open: the setup code too on an address others can reach."""
+
+    asks_setup_code: bool
+
+
+def setup_form(*, session: Session) -> SetupForm | None:
+    """The setup form, or None once the first admin exists (setup is closed for good then)."""
+    if not auth.setup_needed(session=session):
+        return None
+    return SetupForm(asks_setup_code=setup_code_required(current_settings().host))
+
+
+def set_up(
+    *,
+    scopes: Scopes,
+    organization_name: str,
+    name: str,
+    email: str,
+    password: str,
+    setup_code: str,
+    ip: str | None,
+    user_agent: str | None,
+) -> Next:
+    """`Create organization`: the organization, its first admin and their first session. The setup code is checked
+    before anything else (without it nobody gets as far as bcrypt or the database), every field at once, then the
+    password is hashed outside the transaction; refused once any account exists."""
+    check_setup_code(host=current_settings().host, entered=setup_code)
+    auth.validate_first_admin(organization_name=organization_name, name=name, email=email, password=password)
+    password_hash = auth.hash_password(password)
+    with scopes.write() as session:
+        user = auth.create_first_admin(
+            session=session,
+            organization_name=organization_name,
+            name=name,
+            email=email,
+            password_hash=password_hash,
+            ip=ip,
+        )
+        return session_started(sessions.start(session=session, user=user, ip=ip, user_agent=user_agent))

@@ -6,19 +6,15 @@ keeps it in this page's `ChallengeSlot`, and checks the answer (`services/identi
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from nicegui import events, ui
 from nicegui.element import Element
-from sqlmodel import Session
 
-from services.db import read_scope, write_scope
-from services.errors import ServiceError
-from services.identity import passkeys, sessions, two_factor
+from services.acting import SCOPES
+from services.identity import passkeys, sign_in
 from ui import actions, session, sign_in_binding, theme
 from ui.components import times
-
-T = TypeVar('T')
 
 # What the person is told when the browser's part did not happen (nothing reached the server).
 _ADD_FAILURES = {
@@ -252,13 +248,17 @@ class PasskeySignInButton:
 
     async def finished(self, credential: dict[str, Any]) -> None:
         challenge, ip, agent = self.slot.take(credential), self.ip, self.user_agent
-        handoff = await actions.submit(
-            lambda: _sign_in_with_passkey(credential, challenge, ip, agent), button=self.button, message=self.alert
+        next_step = await actions.submit(
+            lambda: sign_in.sign_in_with_passkey(
+                scopes=SCOPES, credential=credential, challenge=challenge, ip=ip, user_agent=agent
+            ),
+            button=self.button,
+            message=self.alert,
         )
-        if handoff is None:
+        if next_step is None:
             self.renew()  # single use: the next try gets a new challenge
             return
-        sign_in_binding.go(session.start_url(handoff, self.target))
+        sign_in_binding.go(session.next_url(next_step, self.target))
 
     def failed(self, reason: str, detail: str) -> None:
         _say(self.alert, _SIGN_IN_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))
@@ -285,9 +285,7 @@ class PasskeySecondStepButton:
             return
         challenge, token = self.slot.issue(), self.token
         options = await actions.submit(
-            lambda: _read(
-                lambda db: two_factor.second_step_passkey_options(session=db, token=token, challenge=challenge)
-            )
+            lambda: sign_in.second_step_passkey_options(scopes=SCOPES, token=token, challenge=challenge)
         )
         if options is not None:
             self.ceremony.load(options)
@@ -295,59 +293,26 @@ class PasskeySecondStepButton:
 
     async def finished(self, credential: dict[str, Any]) -> None:
         challenge, token, ip, agent = self.slot.take(credential), self.token, self.ip, self.user_agent
-        handoff = await actions.submit(
-            lambda: _second_step_with_passkey(token, credential, challenge, ip, agent),
+        next_step = await actions.submit(
+            lambda: sign_in.sign_in_with_second_step_passkey(
+                scopes=SCOPES, token=token, credential=credential, challenge=challenge, ip=ip, user_agent=agent
+            ),
             button=self.button,
             message=self.alert,
         )
-        if handoff is None:
+        if next_step is None:
             await self.renew()  # single use: the next try gets a new challenge
             return
-        sign_in_binding.go(session.start_url(handoff, self.target))
+        sign_in_binding.go(session.next_url(next_step, self.target))
 
     def failed(self, reason: str, detail: str) -> None:
         _say(self.alert, _SECOND_STEP_FAILURES.get(reason) or _OTHER_FAILURE.format(detail=detail))
-
-
-def _read(query: Callable[[Session], T]) -> T:
-    with read_scope() as db:
-        return query(db)
-
-
-def _second_step_with_passkey(
-    token: str | None, credential: dict[str, Any], challenge: bytes | None, ip: str | None, agent: str | None
-) -> str:
-    """Check the passkey against the pending sign-in's account and start the session in one transaction (a failure is
-    recorded and committed before the person is told); returns the session's handoff code."""
-    with write_scope() as db:
-        outcome = two_factor.check_sign_in_passkey(
-            session=db, token=token, credential=credential, challenge=challenge, ip=ip
-        )
-        user = outcome.user
-        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=agent, second_factor=True) if user else None
-    if handoff is None:
-        raise ServiceError(outcome.refusal)
-    return handoff
 
 
 def passkey_sign_in_button(target: str) -> None:
     """`/login`'s `Sign in with a passkey` (nothing where passkeys cannot work, see `passkeys.unavailable_reason`)."""
     if passkeys.unavailable_reason() is None:
         PasskeySignInButton(target=target)
-
-
-def _sign_in_with_passkey(
-    credential: dict[str, Any], challenge: bytes | None, ip: str | None, agent: str | None
-) -> str:
-    """Check the passkey and start a session in one transaction (a failure is recorded and committed before the
-    person is told); returns the session's handoff code."""
-    with write_scope() as db:
-        outcome = passkeys.sign_in(session=db, credential=credential, challenge=challenge, ip=ip)
-        user = outcome.user  # a passkey is both factors: the sign-in counts as a password entry
-        handoff = sessions.start(session=db, user=user, ip=ip, user_agent=agent, second_factor=True) if user else None
-    if handoff is None:
-        raise ServiceError(outcome.refusal)
-    return handoff
 
 
 def suggested_name(user_agent: str | None) -> str:

@@ -2,13 +2,12 @@
 
 from nicegui import ui
 
-from models import LinkState, User
-from services.db import write_scope
-from services.identity import auth, invitations
+from models import LinkState
+from services.acting import SCOPES
+from services.identity import invitations
 from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 from ui.components.single_sign_on import accept_button
-from ui.pages.two_factor import after_password
 
 NEWER_INVITATION = (
     'A newer invitation may have been sent to you: each new invitation email replaces the link of the one before. '
@@ -47,25 +46,18 @@ async def invite_page(token: str) -> None:
 
         async def accept() -> None:
             name, password = fields['name'].value or '', fields['password'].value or ''
-            accepted = await actions.submit(
-                lambda: _accept(token, name, password, ip, agent), button=button, fields=fields
+            joined = await actions.submit(
+                lambda: invitations.accept_with_password(
+                    scopes=SCOPES, token=token, name=name, password=password, ip=ip, user_agent=agent
+                ),
+                button=button,
+                fields=fields,
             )
-            if accepted is None:
+            if joined is None:
                 return
-            user, destination = accepted
-            open_pages.team_changed(user.organization_id)
-            sign_in_binding.go(destination)
+            open_pages.team_changed(joined.organization_id)
+            sign_in_binding.go(session.next_url(joined.next_step))
 
         fields['password'].on('keydown.enter', accept)
         button = ui.button('Accept invitation', on_click=accept).props('no-caps').classes('w-full')
         accept_button(token)  # `Accept with <name>`, when single sign-on is configured
-
-
-def _accept(token: str, name: str, password: str, ip: str | None, user_agent: str | None) -> tuple[User, str]:
-    """The new account and where its browser goes: its first session, or setting up a second factor first when the
-    organization requires one."""
-    auth.validate_name(name)
-    password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
-    with write_scope() as db:
-        user = invitations.accept_invitation(session=db, token=token, name=name, password_hash=password_hash, ip=ip)
-        return user, after_password(db, user, ip, user_agent)

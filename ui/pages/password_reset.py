@@ -1,20 +1,13 @@
 """`/forgot-password` and `/reset-password/<token>`: reset a password through an emailed one-hour link."""
 
-import logging
-
 from nicegui import background_tasks, ui
 
 from models import LinkState
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import write_scope
-from services.errors import ServiceError
-from services.identity import auth, password_reset
+from services.identity import password_reset
 from ui import actions, open_pages, session, sign_in_binding, theme
 from ui.components.forms import clear_field_errors, new_password_input, show_field_error
-from ui.pages.two_factor import after_password
-
-log = logging.getLogger(__name__)
-
 
 NO_MAIL_SERVER = (
     'This server has no mail server configured, so it cannot email you a reset link. Ask an admin of your '
@@ -45,7 +38,10 @@ def forgot_password_page() -> None:
             clear_field_errors({'email': email})
             # The answer is the same, and just as quick, whether or not the address has an account: the lookup
             # and the email happen in the background.
-            background_tasks.create(actions.off_loop(lambda: _request_and_send(address, ip)), name='reset email')
+            background_tasks.create(
+                actions.off_loop(lambda: password_reset.send_reset_link(scopes=SCOPES, email=address, ip=ip)),
+                name='reset email',
+            )
             answer.set_text(
                 f'If an account exists for {address}, we have emailed it a link to choose a new '
                 'password. The link works once, for 1 hour.'
@@ -78,34 +74,16 @@ async def reset_password_page(token: str) -> None:
         async def reset() -> None:
             chosen = password.value or ''
             done = await actions.submit(
-                lambda: _reset(token, chosen, ip, agent), button=button, fields={'password': password}
+                lambda: password_reset.reset_with_link(
+                    scopes=SCOPES, token=token, password=chosen, ip=ip, user_agent=agent
+                ),
+                button=button,
+                fields={'password': password},
             )
             if done is None:
                 return
-            user_id, destination = done
-            open_pages.end_open_pages(user_id)
-            sign_in_binding.go(destination)
+            open_pages.end_open_pages(done.user_id)
+            sign_in_binding.go(session.next_url(done.next_step))
 
         password.on('keydown.enter', reset)
         button = ui.button('Reset password', on_click=reset).props('no-caps').classes('w-full')
-
-
-def _request_and_send(email: str, ip: str | None) -> None:
-    with write_scope() as db:
-        issued = password_reset.request_reset(session=db, email=email, ip=ip)
-    if issued is None:
-        return
-    try:
-        password_reset.send_reset_email(issued)
-    except ServiceError as error:
-        log.warning('password reset email to %s not sent: %s', issued.email, error)
-
-
-def _reset(token: str, password: str, ip: str | None, user_agent: str | None) -> tuple[int, str]:
-    """The new password (every other session of the user ends); returns the user's id and where the browser goes: a
-    new session, or the second step when the account has a second factor (a mailbox alone never signs anyone in)."""
-    password_hash = auth.new_password_hash(password)  # bcrypt before the transaction, not inside it
-    with write_scope() as db:
-        user = password_reset.reset_password(session=db, token=token, password_hash=password_hash, ip=ip)
-        assert user.id is not None
-        return user.id, after_password(db, user, ip, user_agent)

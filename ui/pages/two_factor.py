@@ -13,39 +13,22 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from models import User
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import write_scope
-from services.errors import ValidationFailed
-from services.identity import code_lock, passkeys, sessions, two_factor
+from services.identity import code_lock, passkeys, sign_in, two_factor
 from ui import actions, session, sign_in_binding, theme
-from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
+from ui.components.authenticator import AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
 from ui.components.passkeys import PasskeySecondStepButton
 
 PENDING_COOKIE = 'cxt_pending_sign_in'
-START_PATH = '/login/code/start'
+START_PATH = session.SECOND_STEP_START_PATH
 CODE_PATH = '/login/code'
 SET_UP_PATH = '/login/set-up-two-factor'
 
 router = APIRouter()
-
-
-def pending_start_url(handoff_code: str, target: str = '/') -> str:
-    """Where the password step sends a browser whose sign-in needs a second step."""
-    return f'{START_PATH}?{urlencode({"code": handoff_code, "next": session.safe_redirect_target(target)})}'
-
-
-def after_password(db: Session, user: User, ip: str | None, user_agent: str | None, target: str = '/') -> str:
-    """Where a browser goes once the password is right (sign-in, a password reset, an accepted invitation): the second
-    step when the password is not enough (`two_factor.password_is_enough`), else a new session's start. Inside the
-    caller's transaction."""
-    if not two_factor.password_is_enough(session=db, user=user):
-        return pending_start_url(two_factor.begin_pending(session=db, user=user, ip=ip, user_agent=user_agent), target)
-    return session.start_url(sessions.start(session=db, user=user, ip=ip, user_agent=user_agent), target)
 
 
 def _with_target(path: str, target: str, **extra: str) -> str:
@@ -57,11 +40,7 @@ async def start_pending(request: Request, code: str = '', next: str = '/', bind:
     if not sign_in_binding.is_bound(request, code=code, bind=bind):
         return RedirectResponse('/login', status_code=303)  # a code handed to another browser: login CSRF
 
-    def trade() -> str | None:
-        with write_scope() as db:
-            return two_factor.complete_pending_handoff(session=db, code=code)
-
-    token = await run_in_threadpool(trade)
+    token = await run_in_threadpool(lambda: sign_in.start_second_step(scopes=SCOPES, code=code))
     if token is None:
         return RedirectResponse('/login', status_code=303)
     response = RedirectResponse(_with_target(CODE_PATH, next), status_code=303)
@@ -90,71 +69,70 @@ async def code_page(request: Request, redirect_to: str = '/', recovery: bool = F
         return RedirectResponse('/login')
     if step.needs_set_up:
         return RedirectResponse(_with_target(SET_UP_PATH, target))
-    ip, agent = session.client_ip(), session.user_agent()
-    codes = step.has_app and not step.codes_locked
-    recovery = recovery and codes
-    if step.has_app and step.codes_locked:
-        title = 'Two-factor authentication'
-        intro = 'Codes no longer sign this account in.'
-        if step.has_passkey:
-            intro = 'Use your passkey to finish signing in.'
-    elif recovery:
-        title, intro = 'Use a recovery code', 'Enter one of the recovery codes you saved when you set up the app.'
-    elif step.has_app and step.has_passkey:
-        title, intro = (
-            'Two-factor authentication',
-            'Enter the 6-digit code from your authenticator app, or use a passkey.',
-        )
-    elif step.has_app:
-        title, intro = 'Two-factor authentication', 'Enter the 6-digit code from your authenticator app.'
-    else:
-        title, intro = 'Two-factor authentication', 'Use your passkey to finish signing in.'
-    with theme.narrow_card(title, intro):
+    recovery = recovery and step.codes_usable
+    with theme.narrow_card(*_heading(step, recovery)):
         ui.label(f'Signing in as {step.email}').classes('text-sm text-grey-8')
         if step.has_app and step.codes_locked:
             ui.label(code_lock.LOCKED).props('role=alert').classes('text-negative text-sm').mark('codes-locked')
-        elif codes:
-            code = code_input('Recovery code' if recovery else 'Authentication code', recovery=recovery)
-            message = form_message().mark('code-error')
-
-            async def verify() -> None:
-                entered = code.value or ''
-                handoff = await actions.submit(
-                    lambda: _verify(token, entered, ip, agent), button=button, fields={'code': code}, message=message
-                )
-                if handoff is None:
-                    return
-                sign_in_binding.go(session.start_url(handoff, target))
-
-            code.on('keydown.enter', verify)
-            button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
+        elif step.codes_usable:
+            _code_form(token, target, recovery=recovery)
         if step.has_passkey:
-            if (reason := passkeys.unavailable_reason()) is None:
-                PasskeySecondStepButton(token=token, target=target)
-            else:
-                ui.label(reason).classes('text-sm text-grey-8').mark('passkeys-unavailable')
-        if codes:
-            if recovery:
-                ui.link('Use your authenticator app', _with_target(CODE_PATH, target)).classes('text-sm')
-            else:
-                ui.link('Use a recovery code', _with_target(CODE_PATH, target, recovery='true')).classes('text-sm')
+            _passkey_option(token, target)
+        if step.codes_usable:
+            _other_code_link(target, recovery=recovery)
         ui.link('Back to sign in', '/login').classes('text-sm')
     return None
 
 
-def _verify(token: str | None, code: str, ip: str | None, user_agent: str | None) -> str:
-    """Check the code (counted and audited) and start the session; returns its handoff code."""
-    with write_scope() as db:
-        outcome = two_factor.check_sign_in_code(session=db, token=token, code=code, ip=ip)
-        user = outcome.user
-        handoff = (
-            sessions.start(session=db, user=user, ip=ip, user_agent=user_agent, second_factor=True)
-            if user is not None
-            else None
+def _passkey_option(token: str | None, target: str) -> None:
+    if (reason := passkeys.unavailable_reason()) is None:
+        PasskeySecondStepButton(token=token, target=target)
+    else:
+        ui.label(reason).classes('text-sm text-grey-8').mark('passkeys-unavailable')
+
+
+def _other_code_link(target: str, *, recovery: bool) -> None:
+    """From the authentication code to a recovery code, and back."""
+    if recovery:
+        ui.link('Use your authenticator app', _with_target(CODE_PATH, target)).classes('text-sm')
+    else:
+        ui.link('Use a recovery code', _with_target(CODE_PATH, target, recovery='true')).classes('text-sm')
+
+
+def _heading(step: two_factor.PendingStep, recovery: bool) -> tuple[str, str]:
+    """The second step's title and what it asks for, by the factors this account can present now."""
+    if step.has_app and step.codes_locked:
+        if step.has_passkey:
+            return 'Two-factor authentication', 'Use your passkey to finish signing in.'
+        return 'Two-factor authentication', 'Codes no longer sign this account in.'
+    if recovery:
+        return 'Use a recovery code', 'Enter one of the recovery codes you saved when you set up the app.'
+    if step.has_app and step.has_passkey:
+        return 'Two-factor authentication', 'Enter the 6-digit code from your authenticator app, or use a passkey.'
+    if step.has_app:
+        return 'Two-factor authentication', 'Enter the 6-digit code from your authenticator app.'
+    return 'Two-factor authentication', 'Use your passkey to finish signing in.'
+
+
+def _code_form(token: str | None, target: str, *, recovery: bool) -> None:
+    """The code field and `Verify`: an authentication code, or a recovery code."""
+    ip, agent = session.client_ip(), session.user_agent()
+    code = code_input('Recovery code' if recovery else 'Authentication code', recovery=recovery)
+    message = form_message().mark('code-error')
+
+    async def verify() -> None:
+        entered = code.value or ''
+        next_step = await actions.submit(
+            lambda: sign_in.sign_in_with_code(scopes=SCOPES, token=token, code=entered, ip=ip, user_agent=agent),
+            button=button,
+            fields={'code': code},
+            message=message,
         )
-    if handoff is None:
-        raise ValidationFailed(outcome.message, field='code')  # after the commit: the failure stays counted
-    return handoff
+        if next_step is not None:
+            sign_in_binding.go(session.next_url(next_step, target))
+
+    code.on('keydown.enter', verify)
+    button = ui.button('Verify', on_click=verify).props('no-caps').classes('w-full')
 
 
 @ui.page(SET_UP_PATH)
@@ -175,37 +153,23 @@ async def set_up_page(request: Request, redirect_to: str = '/') -> RedirectRespo
         container = ui.column().classes('w-full gap-3')
 
         async def begin() -> two_factor.Enrolment | None:
-            return await actions.submit(lambda: _begin(token))
+            return await actions.submit(lambda: sign_in.begin_required_set_up(scopes=SCOPES, token=token))
 
         async def confirm(code: str, button: ui.button, fields: Mapping[str, ui.element]) -> list[str] | None:
-            return await actions.submit(lambda: _confirm(token, code, ip), button=button, fields=fields)
+            return await actions.submit(
+                lambda: sign_in.confirm_required_set_up(scopes=SCOPES, token=token, code=code, ip=ip),
+                button=button,
+                fields=fields,
+            )
 
         async def done() -> None:
-            handoff = await actions.submit(lambda: _finish(token, ip, agent))
-            if handoff is not None:
-                sign_in_binding.go(session.start_url(handoff, target))
+            next_step = await actions.submit(
+                lambda: sign_in.finish_required_set_up(scopes=SCOPES, token=token, ip=ip, user_agent=agent)
+            )
+            if next_step is not None:
+                sign_in_binding.go(session.next_url(next_step, target))
 
         set_up = AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=done, done_label='Continue')
         ui.link('Back to sign in', '/login').classes('text-sm')
     ui.timer(0, set_up.show, once=True)
     return None
-
-
-def _begin(token: str | None) -> two_factor.Enrolment:
-    with write_scope() as db:
-        return two_factor.begin_pending_enrolment(session=db, token=token)
-
-
-def _confirm(token: str | None, code: str, ip: str | None) -> list[str]:
-    with write_scope() as db:
-        user = two_factor.pending_set_up_user(session=db, token=token)
-        codes = two_factor.confirm_enrolment(session=db, user=user, code=code, ip=ip)
-    if codes is None:
-        raise ValidationFailed(WRONG_SET_UP_CODE, field='code')
-    return codes
-
-
-def _finish(token: str | None, ip: str | None, user_agent: str | None) -> str:
-    with write_scope() as db:
-        user = two_factor.finish_set_up_sign_in(session=db, token=token, ip=ip)
-        return sessions.start(session=db, user=user, ip=ip, user_agent=user_agent, second_factor=True)
