@@ -17,9 +17,9 @@ from models.base import utcnow
 from services import crypto, events
 from services.errors import NotFound
 from services.identity import handoff, two_factor
+from services.permissions import IDLE_TIMEOUT, session_is_live
 
 LIFETIME = timedelta(days=14)
-IDLE_TIMEOUT = timedelta(hours=12)
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # `last_seen_at` is written at most once a minute per session
 MAX_USER_AGENT = 300
@@ -119,7 +119,7 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
         return None
     row = session.exec(select(BrowserSession).where(BrowserSession.token_hash == crypto.sha256_hex(token))).first()
     now = utcnow()
-    if row is None or row.expires_at <= now or now - row.last_seen_at >= IDLE_TIMEOUT:
+    if row is None or not session_is_live(row, now=now):
         return None
     user = session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
