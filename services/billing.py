@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, StripeEvent, User
-from services.acting import Actor
+from services.acting import Actor, Scopes
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured, NotFound, ServiceError
@@ -199,6 +199,27 @@ def record_billing_opened(
         target=customer_id,
         ip=ip,
     )
+
+
+def start_billing(*, scopes: Scopes, actor: Actor) -> BillingRedirect:
+    """`Manage Billing`: Checkout or the Customer Portal (admins, recent password). Reads the plan, creates the Stripe
+    customer once, opens Stripe's page and records it, each database step in its own transaction: none is open while
+    Stripe answers."""
+    plan = scopes.reading(lambda session: plan_billing(session=session, actor=actor))
+    customer_id = plan.customer_id
+    if customer_id is None:
+        created = create_customer(plan)
+        customer_id = scopes.writing(
+            lambda session: store_customer(session=session, organization_id=plan.organization_id, customer_id=created)
+        )
+    redirect = open_billing_session(plan, customer_id)
+    in_use = customer_id
+    scopes.writing(
+        lambda session: record_billing_opened(
+            session=session, actor=actor.user, redirect=redirect, customer_id=in_use, ip=actor.ip
+        )
+    )
+    return redirect
 
 
 def _price_id(settings: Settings) -> str:

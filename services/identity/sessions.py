@@ -7,12 +7,13 @@ invitation, password reset and first-run setup makes a new token, and the browse
 """
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, delete, select, update
 
-from models import BrowserSession, PasswordResetToken, PendingSignIn, User, UserStatus
+from models import BrowserSession, Organization, PasswordResetToken, PendingSignIn, User, UserStatus
 from models.base import utcnow
 from services import crypto, events
 from services.errors import NotFound
@@ -133,6 +134,20 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
         password_confirmed_at=row.password_confirmed_at,
         stale=now - row.last_seen_at >= LAST_SEEN_RESOLUTION,
     )
+
+
+def ended_pages(*, session: Session, pages: Mapping[str, tuple[int, str | None]]) -> dict[str, str | None]:
+    """Of these open pages (page id: its person's id and session token), those whose session has ended, each with the
+    name of the organization its person was removed from (None: signed out, expired, or reset)."""
+    ended: dict[str, str | None] = {}
+    for page_id, (owner, token) in pages.items():
+        if signed_in(session=session, token=token) is not None:
+            continue
+        user = session.get(User, owner)
+        organization = session.get(Organization, user.organization_id) if user is not None else None
+        removed = user is not None and user.status == UserStatus.REMOVED and organization is not None
+        ended[page_id] = organization.name if removed and organization is not None else None
+    return ended
 
 
 def touch(*, session: Session, session_id: int) -> None:

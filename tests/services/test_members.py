@@ -103,7 +103,7 @@ def test_removal_ends_every_session_and_blocks_sign_in(team: dict[str, User]) ->
     assert listed(team['admin']) == [team['admin'].email]
     with write_scope() as session:
         assert all(sessions.signed_in(session=session, token=token) is None for token in tokens)
-        assert session.exec(select(BrowserSession)).all() == []
+        assert session.exec(select(BrowserSession).where(BrowserSession.user_id == member.id)).all() == []
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
     with pytest.raises(InvalidCredentials):

@@ -9,8 +9,8 @@ from sqlmodel import Session
 from models import ApiKey, Organization, Role, User
 from models.base import utcnow
 from services import billing
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import read_scope, write_scope
 from services.errors import NotFound, ServiceError
 from services.keys import api_keys, key_traffic
 from services.keys.api_keys import GRACE_CHOICES, KeyOverview
@@ -209,9 +209,7 @@ class KeyCard:
 
     async def reveal(self) -> None:
         plaintext = await actions.act(
-            lambda db, me: api_keys.reveal_key(
-                session=db, actor=me.user, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-            ),
+            lambda db, me: api_keys.reveal_key(session=db, actor=me),
             button=self.reveal_button,
             recent_password=True,
             purpose='reveal the API key',
@@ -246,13 +244,7 @@ class KeyCard:
         if picked is None:
             return
         plaintext = await actions.act(
-            lambda db, me: api_keys.rotate_key(
-                session=db,
-                actor=me.user,
-                grace=GRACE_CHOICES[picked],
-                ip=me.ip,
-                password_confirmed_at=me.password_confirmed_at,
-            ),
+            lambda db, me: api_keys.rotate_key(session=db, actor=me, grace=GRACE_CHOICES[picked]),
             recent_password=True,
             purpose='rotate the API key',
         )
@@ -287,9 +279,7 @@ class KeyCard:
         if await dialog is not True:
             return
         revoked = await actions.act(
-            lambda db, me: api_keys.revoke_old_key(
-                session=db, actor=me.user, key_id=key_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-            ),
+            lambda db, me: api_keys.revoke_old_key(session=db, actor=me, key_id=key_id),
             recent_password=True,
             purpose='revoke the old key',
         )
@@ -316,7 +306,10 @@ class KeyCard:
             ui.notify(billing.NOT_CONFIGURED, type='warning')
             return
         redirect = await actions.act_stepwise(
-            _start_billing, button=self.billing_button, recent_password=True, purpose='open billing'
+            lambda me: billing.start_billing(scopes=SCOPES, actor=me),
+            button=self.billing_button,
+            recent_password=True,
+            purpose='open billing',
         )
         if redirect is not None:
             ui.navigate.to(redirect.url)
@@ -447,19 +440,3 @@ def _renewal_text(organization: Organization) -> str | None:
     if organization.subscription_status == 'trialing':
         return f'Trial ends on {end:%Y-%m-%d}'
     return f'Renews on {end:%Y-%m-%d}'
-
-
-def _start_billing(me: actions.Actor) -> billing.BillingRedirect:
-    """Checkout or the Customer Portal: read the plan, create the Stripe customer once, open Stripe's page, record
-    it. No transaction is open while Stripe answers."""
-    with read_scope() as db:
-        plan = billing.plan_billing(session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at)
-    customer_id = plan.customer_id
-    if customer_id is None:
-        created = billing.create_customer(plan)
-        with write_scope() as db:
-            customer_id = billing.store_customer(session=db, organization_id=plan.organization_id, customer_id=created)
-    redirect = billing.open_billing_session(plan, customer_id)
-    with write_scope() as db:
-        billing.record_billing_opened(session=db, actor=me.user, redirect=redirect, customer_id=customer_id, ip=me.ip)
-    return redirect

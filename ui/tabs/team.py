@@ -16,9 +16,8 @@ from nicegui import context, events, ui
 from sqlmodel import Session
 
 from models import DeliveryStatus, Organization, Role, User, UserStatus
+from services.acting import SCOPES, Actor
 from services.config import current_settings
-from services.db import write_scope
-from services.errors import ServiceError
 from services.identity import attempts, auth, invitations, password_reset, two_factor
 from services.team import members
 from ui import actions, open_pages, theme
@@ -753,11 +752,9 @@ class TeamTab:
         changed = await actions.act(
             lambda db, me: members.change_role(
                 session=db,
-                actor=me.user,
+                actor=me,
                 member_id=member_id,
                 role=role,
-                ip=me.ip,
-                password_confirmed_at=me.password_confirmed_at,
             ),
             recent_password=True,
         )
@@ -848,10 +845,8 @@ class TeamTab:
             open_pages.team_changed(self.organization_id)
 
 
-def _remove(db: Session, me: actions.Actor, member_id: int) -> tuple[User, str]:
-    member = members.remove_member(
-        session=db, actor=me.user, member_id=member_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-    )
+def _remove(db: Session, me: Actor, member_id: int) -> tuple[User, str]:
+    member = members.remove_member(session=db, actor=me, member_id=member_id)
     organization = db.get(Organization, me.user.organization_id)
     return member, organization.name if organization else ''
 
@@ -921,11 +916,4 @@ def format_moment(moment: datetime) -> str:
 
 def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | str:
     """The SMTP conversation outside any transaction, then its outcome in a short one. `SENT`, or the error."""
-    try:
-        invitations.send_invitation_email(issued)
-        error = None
-    except ServiceError as failure:
-        error = str(failure)
-    with write_scope() as db:
-        invitations.record_delivery(session=db, issued=issued, error=error)
-    return error or DeliveryStatus.SENT
+    return invitations.deliver_invitation(scopes=SCOPES, issued=issued)
