@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from models import AuditEvent, Organization, Role, StripeEvent, User
 from services import billing, config
+from services.acting import SCOPES
 from services.db import read_scope, write_scope
 from services.errors import (
     ExternalServiceError,
@@ -61,23 +62,10 @@ def recently(minutes: float = 1) -> float:
 
 
 def start_billing(actor: User, password_minutes_ago: float | None) -> billing.BillingRedirect:
-    """Manage Billing as the settings tab runs it: each database step in its own transaction, Stripe in between."""
-    me = signed_in_actor(actor, password_minutes_ago=password_minutes_ago)
-    with read_scope() as session:
-        plan = billing.plan_billing(session=session, actor=me)
-    customer_id = plan.customer_id
-    if customer_id is None:
-        created = billing.create_customer(plan)
-        with write_scope() as session:
-            customer_id = billing.store_customer(
-                session=session, organization_id=plan.organization_id, customer_id=created
-            )
-    redirect = billing.open_billing_session(plan, customer_id)
-    with write_scope() as session:
-        billing.record_billing_opened(
-            session=session, actor=actor, redirect=redirect, customer_id=customer_id, ip=CLIENT_IP
-        )
-    return redirect
+    """Manage Billing, the use case the settings tab runs: each database step in its own transaction, Stripe in
+    between."""
+    me = signed_in_actor(actor, password_minutes_ago=password_minutes_ago, ip=CLIENT_IP)
+    return billing.start_billing(scopes=SCOPES, actor=me)
 
 
 def organization_of(actor: User) -> Organization:
