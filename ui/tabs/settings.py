@@ -91,32 +91,9 @@ class KeyCard:
             no_key = 'Your organization has no API key yet.'
             ui.label(no_key if self.is_admin else f'{no_key} Ask an admin to generate one.').classes('text-body2')
         else:
-            with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
-                self.field = SecretField(
-                    'API Key',
-                    masked=overview.masked,
-                    on_visibility_change=self._show_revealed,
-                    on_copy=self.copy if self.is_admin else None,
-                )
-            # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
-            self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
-            self.field.mark('api-key')
-            self._key_dates(overview.active)
+            self._key_field(overview)
         if self.is_admin:
-            with ui.row().classes('gap-2 flex-wrap'):
-                # The key's own actions first: billing is a separate matter (and often not set up at all).
-                if self.field is None:
-                    self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
-                    self.generate_button.props('no-caps')
-                else:
-                    ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
-                    self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
-                    self.reveal_button.props('no-caps')
-                    self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
-                    self.hide_button.props('outline no-caps')
-                    self._show_revealed(False)
-                self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
-                self.billing_button.props('outline no-caps' if billing.is_configured() else 'flat no-caps')
+            self._admin_buttons()
         elif overview.active is not None:
             ui.label(MEMBER_KEY_NOTE).classes('text-body2').mark('member-key-note')
         self.subscription()
@@ -126,6 +103,37 @@ class KeyCard:
             self._example_request()
         if reveal and self.field is not None:
             self.field.reveal(reveal, stays=True)
+
+    def _key_field(self, overview: KeyOverview) -> None:
+        """The key (masked), its `Copy` for admins, and its dates."""
+        assert overview.active is not None
+        with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
+            self.field = SecretField(
+                'API Key',
+                masked=overview.masked,
+                on_visibility_change=self._show_revealed,
+                on_copy=self.copy if self.is_admin else None,
+            )
+        # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
+        self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
+        self.field.mark('api-key')
+        self._key_dates(overview.active)
+
+    def _admin_buttons(self) -> None:
+        with ui.row().classes('gap-2 flex-wrap'):
+            # The key's own actions first: billing is a separate matter (and often not set up at all).
+            if self.field is None:
+                self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
+                self.generate_button.props('no-caps')
+            else:
+                ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
+                self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
+                self.reveal_button.props('no-caps')
+                self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
+                self.hide_button.props('outline no-caps')
+                self._show_revealed(False)
+            self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
+            self.billing_button.props('outline no-caps' if billing.is_configured() else 'flat no-caps')
 
     def _example_request(self) -> None:
         """Where the widgets call and how, as a line to paste into a terminal (Unkey shows one after creating a key)."""
