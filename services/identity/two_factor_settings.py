@@ -6,6 +6,7 @@ from services.acting import Actor, Scopes
 from services.errors import ValidationFailed
 from services.identity import two_factor
 
+# A wrong code while setting the app up: there are no recovery codes yet to point to (they come after this step).
 WRONG_SET_UP_CODE = 'Wrong code. Check that the time on your phone is right, then enter the newest 6-digit code.'
 
 

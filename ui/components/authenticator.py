@@ -7,11 +7,10 @@ from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 
 from services.identity.two_factor import Enrolment
+from services.identity.two_factor_settings import WRONG_SET_UP_CODE as WRONG_SET_UP_CODE
 from ui import theme
 
 CODES_FILE = 'cx-toolbox-recovery-codes.txt'
-# A wrong code while setting the app up: there are no recovery codes yet to point to (they come after this step).
-WRONG_SET_UP_CODE = 'Wrong code. Check that the time on your phone is right, then enter the newest 6-digit code.'
 
 
 def code_input(label: str = 'Authentication code', *, recovery: bool = False) -> ui.input:
