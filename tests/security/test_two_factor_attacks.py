@@ -29,8 +29,10 @@ START_PATH = '/login/code/start'
 
 def enrol(session: Session, email: str = ADMIN_EMAIL) -> str:
     account = session.exec(select(Account).where(Account.email == email)).one()
-    secret = two_factor.begin_enrolment(session=session, actor=acting(session, account)).secret
+    me = acting(session, account)
+    secret = two_factor.begin_enrolment(session=session, actor=me).secret
     assert two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now()) is not None
+    session.delete(session.get_one(BrowserSession, me.session_id))  # the browser it was set up in has signed out since
     return secret
 
 
