@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.factories import acting  # noqa: E402
 from tests.postgres_server import PostgresServer, find_bin_dir  # noqa: E402
 
 OPERATIONS = ('rotation', 'invitation', 'sign-in')
@@ -47,7 +48,6 @@ def worker(url: str, operation: str, seconds: float, threads: int, tag: str, go:
     sys.path.insert(0, str(ROOT))
     os.environ['CXT_DATABASE_URL'] = url
     os.environ['CXT_SECRET_KEY'] = 'bench-secret-0123456789abcdefghijkl'
-    from models.base import utcnow
     from services import config, db, key_cache
     from services.identity import auth, invitations
     from services.keys import api_keys
@@ -78,9 +78,7 @@ def worker(url: str, operation: str, seconds: float, threads: int, tag: str, go:
         while time.monotonic() < deadline:
             if operation == 'rotation':
                 with db.write_scope() as session:
-                    api_keys.rotate_key(
-                        session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow()
-                    )
+                    api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(0))
             elif operation == 'invitation':
                 with db.write_scope() as session:
                     email = f'{tag}-{number}-{counts[number]}@example.com'

@@ -48,3 +48,7 @@ class Scopes:
 
 
 SCOPES = Scopes(read=db.read_scope, write=db.write_scope)
+
+# A failed scope told in a sentence for a person (the database or its disk failing), for callers that never see the
+# database layer itself: the UI's action helper and its scheduled work.
+describe_failure = db.describe_failure

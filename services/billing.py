@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from sqlmodel import Session, select
 
 from models import AuditAction, Organization, StripeEvent, SubscriptionStatus, User
+from services.acting import Actor, Scopes
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured, NotFound, ServiceError
@@ -89,17 +90,21 @@ class BillingPlan:
     customer_idempotency_key: str
 
 
-def plan_billing(*, session: Session, actor: User, password_confirmed_at: datetime | None) -> BillingPlan:
+def plan_billing(
+    *,
+    session: Session,
+    actor: Actor,
+) -> BillingPlan:
     """Checkout (no live subscription yet) or the Customer Portal for the actor's organization (admins only)."""
-    require_admin(session=session, actor=actor)
+    require_admin(session=session, actor=actor.user)
     settings = current_settings()
     if not settings.billing_configured:
         raise NotConfigured(NOT_CONFIGURED)
-    require_recent_password(password_confirmed_at)
-    organization = _organization(session=session, organization_id=actor.organization_id)
+    require_recent_password(session=session, actor=actor)
+    organization = _organization(session=session, organization_id=actor.user.organization_id)
     # Derived from the organization, so two clicks racing each other (or a retry after a lost response) get the
     # same customer from Stripe instead of a second one.
-    key = f'cxt-customer-{actor.organization_id}-{int(organization.created_at.timestamp() * 1_000_000)}'
+    key = f'cxt-customer-{actor.user.organization_id}-{int(organization.created_at.timestamp() * 1_000_000)}'
     live = bool(organization.stripe_subscription_id) and organization.subscription_status not in ENDED_STATUSES
     if live and not organization.stripe_customer_id:
         raise NotFound(NO_CUSTOMER_FOR_PORTAL)
@@ -107,7 +112,7 @@ def plan_billing(*, session: Session, actor: User, password_confirmed_at: dateti
         _price_id(settings)  # refuse before a customer is created for a Checkout that cannot be opened
     return BillingPlan(
         kind='portal' if live else 'checkout',
-        organization_id=actor.organization_id,
+        organization_id=actor.user.organization_id,
         organization_name=organization.name,
         customer_id=organization.stripe_customer_id,
         customer_idempotency_key=key,
@@ -198,6 +203,27 @@ def record_billing_opened(
         target=customer_id,
         ip=ip,
     )
+
+
+def start_billing(*, scopes: Scopes, actor: Actor) -> BillingRedirect:
+    """`Manage Billing`: Checkout or the Customer Portal (admins, recent password). Reads the plan, creates the Stripe
+    customer once, opens Stripe's page and records it, each database step in its own transaction: none is open while
+    Stripe answers."""
+    plan = scopes.reading(lambda session: plan_billing(session=session, actor=actor))
+    customer_id = plan.customer_id
+    if customer_id is None:
+        created = create_customer(plan)
+        customer_id = scopes.writing(
+            lambda session: store_customer(session=session, organization_id=plan.organization_id, customer_id=created)
+        )
+    redirect = open_billing_session(plan, customer_id)
+    in_use = customer_id
+    scopes.writing(
+        lambda session: record_billing_opened(
+            session=session, actor=actor.user, redirect=redirect, customer_id=in_use, ip=actor.ip
+        )
+    )
+    return redirect
 
 
 def _price_id(settings: Settings) -> str:

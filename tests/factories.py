@@ -1,12 +1,13 @@
 """Small factories with random unique values."""
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from models import Organization, Role, User
-from models.base import stored_id
+from models import BrowserSession, Organization, Role, User
+from models.base import stored_id, utcnow
+from services.acting import Actor
 from services.db import write_scope
 from services.errors import InvalidCredentials
 from services.identity import auth
@@ -44,6 +45,29 @@ def make_user(
     session.add(user)
     session.flush()
     return user
+
+
+def acting(session: Session, user: User, *, password_minutes_ago: float | None = 0, ip: str | None = None) -> Actor:
+    """`user` acting from a browser session of their own, signed in now, where they last typed their password
+    `password_minutes_ago` (None: never since signing in)."""
+    now = utcnow()
+    row = BrowserSession(
+        user_id=stored_id(user),
+        token_hash=secrets.token_hex(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(days=14),
+        password_confirmed_at=None if password_minutes_ago is None else now - timedelta(minutes=password_minutes_ago),
+    )
+    session.add(row)
+    session.flush()
+    return Actor(user=user, ip=ip, session_id=stored_id(row))
+
+
+def signed_in_actor(user: User, *, password_minutes_ago: float | None = 0, ip: str | None = None) -> Actor:
+    """`acting` in its own transaction, for a use case that opens its own (or runs in a read transaction)."""
+    with write_scope() as session:
+        return acting(session, user, password_minutes_ago=password_minutes_ago, ip=ip)
 
 
 def sign_in(email: str, password: str, ip: str | None = '127.0.0.1') -> User:

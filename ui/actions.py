@@ -18,7 +18,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -26,9 +25,9 @@ from nicegui import context, run, ui
 from sqlmodel import Session
 
 from models import User
-from services.db import describe_failure, read_scope, write_scope
+from services.acting import SCOPES, Actor, describe_failure
 from services.errors import ServiceError, ValidationFailed
-from services.identity import auth, sessions, single_sign_on
+from services.identity import account, sessions, single_sign_on
 from services.permissions import password_is_recent
 from ui import open_pages, session
 from ui.components import single_sign_on as single_sign_on_buttons
@@ -48,16 +47,6 @@ log = logging.getLogger(__name__)
 UNEXPECTED = 'Something went wrong on the server. Nothing was changed; please try again.'
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, as the services want it: the signed-in user, their address and their last password entry."""
-
-    user: User
-    ip: str | None
-    password_confirmed_at: datetime | None
-    session_id: int
-
-
 async def act(
     change: Callable[[Session, Actor], T],
     *,
@@ -73,7 +62,7 @@ async def act(
     gives `Confirm your password to reveal the API key`."""
 
     def in_transaction(actor: Actor) -> T:
-        with read_scope() if read_only else write_scope() as db:
+        with SCOPES.read() if read_only else SCOPES.write() as db:
             return change(db, actor)
 
     return await act_stepwise(
@@ -93,17 +82,14 @@ async def act_stepwise(
     signed = await signed_in_or_leave()
     if signed is None:
         return None
-    password_confirmed_at = signed.password_confirmed_at
-    if recent_password and not password_is_recent(password_confirmed_at):
-        password_confirmed_at = await confirm_password(signed, purpose=purpose)
-        if password_confirmed_at is None:
-            return None
-    actor = Actor(
-        user=signed.user,
-        ip=session.client_ip(),
-        password_confirmed_at=password_confirmed_at,
-        session_id=signed.session_id,
-    )
+    # Asked here only to spare the person a refusal: each service checks the session's password entry itself.
+    if (
+        recent_password
+        and not password_is_recent(signed.password_confirmed_at)
+        and await confirm_password(signed, purpose=purpose) is None
+    ):
+        return None
+    actor = Actor(user=signed.user, ip=session.client_ip(), session_id=signed.session_id)
     return await _perform(lambda: work(actor), button=button, fields=fields)
 
 
@@ -122,11 +108,7 @@ async def submit(
 async def read(query: Callable[[Session], T]) -> T:
     """What a page shows, read in one read transaction off the event loop (it never waits for a writer)."""
 
-    def in_transaction() -> T:
-        with read_scope() as db:
-            return query(db)
-
-    return await off_loop(in_transaction)
+    return await off_loop(lambda: SCOPES.reading(query))
 
 
 async def off_loop(work: Callable[[], T]) -> T:
@@ -148,13 +130,8 @@ async def signed_in() -> sessions.SignedIn | None:
         return None
     signed = await read(lambda db: sessions.signed_in(session=db, token=token))
     if signed is not None and signed.stale:
-        await off_loop(lambda: _touch(signed.session_id))
+        await off_loop(lambda: account.keep_alive(scopes=SCOPES, session_id=signed.session_id))
     return signed
-
-
-def _touch(session_id: int) -> None:
-    with write_scope() as db:
-        sessions.touch(session=db, session_id=session_id)
 
 
 async def signed_in_user() -> User | None:
@@ -175,15 +152,10 @@ async def sign_out() -> None:
     """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
     token = session.browser_token()
     signed = await signed_in()
-    await submit(lambda: _end_session(token))
+    await submit(lambda: account.sign_out(scopes=SCOPES, token=token))
     if signed is not None:
         open_pages.sessions_changed(signed.user.id)  # this person's open session lists drop this browser
     ui.navigate.to('/login')
-
-
-def _end_session(token: str | None) -> None:
-    with write_scope() as db:
-        sessions.end(session=db, token=token)
 
 
 async def confirm_recent_password(purpose: str | None = None) -> bool:
@@ -207,7 +179,7 @@ async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = N
     once confirmed, else None. Closing it gives the focus back to the control that opened it."""
     if not single_sign_on.has_password(signed.user) and single_sign_on_buttons.configured():
         return await _confirm_with_provider(purpose)
-    ip = session.client_ip()
+    actor = Actor(user=signed.user, ip=session.client_ip(), session_id=signed.session_id)
     with dialog_card(confirm_password_title(purpose), width='max-w-sm') as dialog:
         ui.label('It has been more than 10 minutes since you last entered your password.').classes(
             'text-sm text-grey-8'
@@ -218,7 +190,9 @@ async def confirm_password(signed: sessions.SignedIn, *, purpose: str | None = N
         async def confirm() -> None:
             entered = password.value or ''
             confirmed_at = await submit(
-                lambda: _confirm_password(signed, entered, ip), button=confirm_button, fields={'password': password}
+                lambda: account.confirm_password(scopes=SCOPES, actor=actor, password=entered),
+                button=confirm_button,
+                fields={'password': password},
             )
             if confirmed_at is not None:
                 dialog.submit(confirmed_at)
@@ -247,24 +221,6 @@ async def _confirm_with_provider(purpose: str | None) -> None:
             ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat no-caps')
     await dialog
     return None
-
-
-def password_is_right(user: User, password: str, ip: str | None) -> bool:
-    """Re-check the signed-in person's password: counted (throttled like a sign-in) before bcrypt, which runs outside
-    any transaction; a wrong one is audited. Runs off the loop (inside `submit`/`act_stepwise` work)."""
-    with write_scope() as db:
-        attempt = auth.begin_password_confirmation(session=db, user=user, ip=ip)
-    password_ok = auth.check_attempt_password(attempt, password)
-    with write_scope() as db:
-        return auth.finish_password_confirmation(session=db, attempt=attempt, password_ok=password_ok, user=user)
-
-
-def _confirm_password(signed: sessions.SignedIn, password: str, ip: str | None) -> datetime:
-    """The password again, right: this session's password time is renewed."""
-    if not password_is_right(signed.user, password, ip):
-        raise ValidationFailed('Wrong password', field='password')
-    with write_scope() as db:
-        return sessions.password_entered(session=db, session_id=signed.session_id)
 
 
 async def _perform(

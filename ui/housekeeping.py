@@ -4,7 +4,7 @@ import logging
 
 from nicegui import app, run
 
-from services.db import describe_failure, write_scope
+from services.acting import SCOPES, describe_failure
 from services.operations import housekeeping
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def start() -> None:
 
 async def prune_now() -> None:
     try:
-        pruned = await run.io_bound(_prune)
+        pruned = await run.io_bound(lambda: housekeeping.prune(scopes=SCOPES))
     except Exception as error:  # the database may be away for a while; the next pass tries again
         log.warning('Pruning ended sessions failed: %s', describe_failure(error) or error)
         return
@@ -30,8 +30,3 @@ async def prune_now() -> None:
             pruned.pending_sign_ins,
             pruned.failed_attempts,
         )
-
-
-def _prune() -> housekeeping.Pruned:
-    with write_scope() as session:
-        return housekeeping.prune_expired(session=session)

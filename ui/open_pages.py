@@ -12,9 +12,9 @@ from weakref import WeakSet
 from nicegui import background_tasks, context, run
 from nicegui.client import Client
 
-from models import Organization, User, UserStatus
+from models import User
 from services import crypto, events
-from services.db import read_scope
+from services.acting import SCOPES
 from services.identity import sessions
 from ui import nicegui_compat
 from ui.session import COOKIE
@@ -206,16 +206,11 @@ def _send_page(client_id: str, target: str) -> None:
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
     """Which pages' sessions have ended, each with where it goes: `/login`, saying so when its person was removed."""
-    ended: dict[str, str] = {}
-    with read_scope() as db:
-        for client_id, (owner, token) in pages.items():
-            if sessions.signed_in(session=db, token=token) is not None:
-                continue
-            user = db.get(User, owner)
-            organization = db.get(Organization, user.organization_id) if user is not None else None
-            removed = user is not None and user.status == UserStatus.REMOVED and organization is not None
-            ended[client_id] = removed_url(organization.name) if removed and organization else '/login'
-    return ended
+    ended = SCOPES.reading(lambda db: sessions.ended_pages(session=db, pages=pages))
+    return {
+        client_id: '/login' if removed_from is None else removed_url(removed_from)
+        for client_id, removed_from in ended.items()
+    }
 
 
 async def apply_event(event: events.Event) -> None:

@@ -30,7 +30,7 @@ from services import crypto, events, mail
 from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
-from services.errors import NotFound, ValidationFailed
+from services.errors import NotFound, ServiceError, ValidationFailed
 from services.identity import auth, credentials
 from services.identity.next_step import Next, after_password
 from services.permissions import require_admin
@@ -294,6 +294,18 @@ def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | 
     session.add(invitation)
     events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
     return invitation.delivery_status
+
+
+def deliver_invitation(*, scopes: Scopes, issued: IssuedInvitation) -> DeliveryStatus | str:
+    """Send an issued invitation (the SMTP conversation outside any transaction), then record its outcome in a short
+    one: `SENT`, or the error, which the team list shows."""
+    try:
+        send_invitation_email(issued)
+        error = None
+    except ServiceError as failure:
+        error = str(failure)
+    scopes.writing(lambda session: record_delivery(session=session, issued=issued, error=error))
+    return error or DeliveryStatus.SENT
 
 
 INTERRUPTED = 'interrupted; resend'

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, func, select
 from models import AuditAction, Passkey, User, UserStatus
 from models.base import stored_id, utcnow
 from services import crypto, metrics
+from services.acting import Actor
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
@@ -263,18 +264,11 @@ def list_passkeys(*, session: Session, actor: User) -> list[PasskeyInfo]:
     return [_info(row) for row in rows]
 
 
-def remove_passkey(
-    *,
-    session: Session,
-    actor: User,
-    passkey_id: int,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> str:
+def remove_passkey(*, session: Session, actor: Actor, passkey_id: int) -> str:
     """Remove one of the actor's own passkeys (a password entered in the last 10 minutes); returns its name. It signs
     in no more from this moment on; audited."""
-    require_recent_password(password_confirmed_at)
-    user = _active(session=session, user=actor)
+    require_recent_password(session=session, actor=actor)
+    user = _active(session=session, user=actor.user)
     passkey = session.exec(select(Passkey).where(Passkey.id == passkey_id, Passkey.user_id == user.id)).first()
     if passkey is None:
         raise NotFound('That passkey was already removed.')
@@ -286,7 +280,7 @@ def remove_passkey(
         actor=user,
         action=AuditAction.PASSKEY_REMOVED,
         target=name,
-        ip=ip,
+        ip=actor.ip,
     )
     return name
 

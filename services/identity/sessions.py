@@ -7,19 +7,20 @@ invitation, password reset and first-run setup makes a new token, and the browse
 """
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, delete, select, update
 
-from models import BrowserSession, PasswordResetToken, PendingSignIn, User, UserStatus
+from models import BrowserSession, Organization, PasswordResetToken, PendingSignIn, User, UserStatus
 from models.base import utcnow
 from services import crypto, events
 from services.errors import NotFound
 from services.identity import handoff, two_factor
+from services.permissions import IDLE_TIMEOUT, session_is_live
 
 LIFETIME = timedelta(days=14)
-IDLE_TIMEOUT = timedelta(hours=12)
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # `last_seen_at` is written at most once a minute per session
 MAX_USER_AGENT = 300
@@ -119,7 +120,7 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
         return None
     row = session.exec(select(BrowserSession).where(BrowserSession.token_hash == crypto.sha256_hex(token))).first()
     now = utcnow()
-    if row is None or row.expires_at <= now or now - row.last_seen_at >= IDLE_TIMEOUT:
+    if row is None or not session_is_live(row, now=now):
         return None
     user = session.get(User, row.user_id)
     if user is None or user.status != UserStatus.ACTIVE:
@@ -133,6 +134,20 @@ def signed_in(*, session: Session, token: str | None) -> SignedIn | None:
         password_confirmed_at=row.password_confirmed_at,
         stale=now - row.last_seen_at >= LAST_SEEN_RESOLUTION,
     )
+
+
+def ended_pages(*, session: Session, pages: Mapping[str, tuple[int, str | None]]) -> dict[str, str | None]:
+    """Of these open pages (page id: its person's id and session token), those whose session has ended, each with the
+    name of the organization its person was removed from (None: signed out, expired, or reset)."""
+    ended: dict[str, str | None] = {}
+    for page_id, (owner, token) in pages.items():
+        if signed_in(session=session, token=token) is not None:
+            continue
+        user = session.get(User, owner)
+        organization = session.get(Organization, user.organization_id) if user is not None else None
+        removed = user is not None and user.status == UserStatus.REMOVED and organization is not None
+        ended[page_id] = organization.name if removed and organization is not None else None
+    return ended
 
 
 def touch(*, session: Session, session_id: int) -> None:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from models import AuditAction, Organization, Role, SingleSignOnLink, User, UserStatus
 from models.base import utcnow
 from services import events
-from services.acting import Scopes
+from services.acting import Actor, Scopes
 from services.audit import record_event
 from services.config import current_settings
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
@@ -237,15 +237,13 @@ def has_password(user: User) -> bool:
 # --- `Require single sign-on for everyone` ----------------------------------------------------------------------
 
 
-def set_requirement(
-    *, session: Session, actor: User, required: bool, password_confirmed_at: datetime | None, ip: str | None = None
-) -> bool:
+def set_requirement(*, session: Session, actor: Actor, required: bool) -> bool:
     """Turn `Require single sign-on for everyone` on or off (admins, recent password); returns the new value."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
     if required and not current_settings().single_sign_on_configured:
         raise NotConfigured('Single sign-on is not configured on this server (CXT_OIDC_ISSUER).')
-    organization = session.get(Organization, actor.organization_id, populate_existing=True)
+    organization = session.get(Organization, actor.user.organization_id, populate_existing=True)
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     if organization.require_single_sign_on != required:
@@ -254,10 +252,10 @@ def set_requirement(
         record_event(
             session=session,
             organization_id=organization.id,
-            actor=actor,
+            actor=actor.user,
             action=AuditAction.SSO_REQUIRED if required else AuditAction.SSO_NOT_REQUIRED,
             target=organization.name,
-            ip=ip,
+            ip=actor.ip,
         )
     return required
 

@@ -36,10 +36,11 @@ from models import AuditAction, AuthenticatorApp, Organization, PendingSignIn, R
 from models.base import utcnow
 from models.passkey import Passkey
 from services import audit, crypto, events
+from services.acting import Actor
 from services.audit import record_event
-from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
+from services.errors import NotFound, PermissionDenied, ReauthenticationRequired, ServiceError, ValidationFailed
 from services.identity import attempts, code_lock, handoff, passkeys
-from services.permissions import require_admin, require_recent_password
+from services.permissions import password_is_recent, require_admin, require_recent_password
 from services.version import PRODUCT_NAME
 
 ISSUER = PRODUCT_NAME
@@ -206,11 +207,15 @@ def status(*, session: Session, user: User) -> Status:
 # --- setting up the authenticator app -------------------------------------------------------------------------
 
 
-def begin_enrolment(*, session: Session, user: User, password_confirmed_at: datetime | None) -> Enrolment:
+def begin_enrolment(*, session: Session, actor: Actor) -> Enrolment:
     """A secret for a new authenticator app (needs a recent password, like adding a passkey), stored unconfirmed until
     one code from the app is entered. Always a new one: an unconfirmed secret is never shown again (to another
     session, say); a set-up started again replaces the earlier one."""
-    require_recent_password(password_confirmed_at)
+    require_recent_password(session=session, actor=actor)
+    return _new_enrolment(session=session, user=actor.user)
+
+
+def _new_enrolment(*, session: Session, user: User) -> Enrolment:
     stored = _active_user(session=session, user_id=user.id)
     app = _app_of(session=session, user_id=stored.id)
     if app is not None and app.confirmed_at is not None:
@@ -253,12 +258,10 @@ def confirm_enrolment(*, session: Session, user: User, code: str, ip: str | None
     return codes
 
 
-def new_recovery_codes(
-    *, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None
-) -> list[str]:
+def new_recovery_codes(*, session: Session, actor: Actor) -> list[str]:
     """Replace the actor's recovery codes with 10 new ones (the old ones stop working); needs a recent password."""
-    require_recent_password(password_confirmed_at)
-    stored = _active_user(session=session, user_id=actor.id)
+    require_recent_password(session=session, actor=actor)
+    stored = _active_user(session=session, user_id=actor.user.id)
     assert stored.id is not None
     if not has_authenticator_app(session=session, user_id=stored.id):
         raise ValidationFailed('Set up an authenticator app first.')
@@ -269,16 +272,16 @@ def new_recovery_codes(
         actor=stored,
         action=AuditAction.RECOVERY_CODES_RENEWED,
         target=stored.email,
-        ip=ip,
+        ip=actor.ip,
     )
     return codes
 
 
-def turn_off(*, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None) -> None:
+def turn_off(*, session: Session, actor: Actor) -> None:
     """Remove the actor's own authenticator app and recovery codes (needs a recent password); refused while the
     organization requires a second factor."""
-    require_recent_password(password_confirmed_at)
-    stored = _active_user(session=session, user_id=actor.id)
+    require_recent_password(session=session, actor=actor)
+    stored = _active_user(session=session, user_id=actor.user.id)
     organization = session.get(Organization, stored.organization_id)
     if organization is not None and organization.require_two_factor:
         raise PermissionDenied(
@@ -292,31 +295,24 @@ def turn_off(*, session: Session, actor: User, password_confirmed_at: datetime |
         actor=stored,
         action=AuditAction.TWO_FACTOR_DISABLED,
         target=stored.email,
-        ip=ip,
+        ip=actor.ip,
     )
 
 
 # --- the organization's requirement ---------------------------------------------------------------------------
 
 
-def set_requirement(
-    *,
-    session: Session,
-    actor: User,
-    required: bool,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> list[int]:
+def set_requirement(*, session: Session, actor: Actor, required: bool) -> list[int]:
     """`Require two-factor authentication for everyone` (admins, recent password). Turning it on needs the admin's
     own second factor (or they would be shut out at once). Returns the ids of the members who have none yet: their
     sessions stop counting now, and their next sign-in sets one up first."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
-    organization = session.get(Organization, actor.organization_id, populate_existing=True)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
+    organization = session.get(Organization, actor.user.organization_id, populate_existing=True)
     if organization is None:
         raise NotFound('Your organization no longer exists.')
-    assert actor.id is not None
-    if required and not has_second_factor(session=session, user_id=actor.id):
+    assert actor.user.id is not None
+    if required and not has_second_factor(session=session, user_id=actor.user.id):
         raise ValidationFailed('Set up your own authenticator app or passkey first, then require it for everyone.')
     if organization.require_two_factor == required:
         return []
@@ -325,10 +321,10 @@ def set_requirement(
     record_event(
         session=session,
         organization_id=organization.id,
-        actor=actor,
+        actor=actor.user,
         action=AuditAction.TWO_FACTOR_REQUIRED if required else AuditAction.TWO_FACTOR_NOT_REQUIRED,
         target=organization.name,
-        ip=ip,
+        ip=actor.ip,
     )
     if not required:
         return []
@@ -347,27 +343,19 @@ def set_requirement(
 # --- recovery by an admin or the operator ---------------------------------------------------------------------
 
 
-def reset_second_factor(
-    *,
-    session: Session,
-    actor: User,
-    user_id: int,
-    code: str,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> bool:
+def reset_second_factor(*, session: Session, actor: Actor, user_id: int, code: str) -> bool:
     """An admin removes a member's second factor (lost phone, no recovery codes): needs the admin's recent password
     and a code from the admin's own authenticator app (or one of their recovery codes). The member signs in with
     their password next time (and sets up a new app first when the organization requires one). Returns False after
     recording a wrong code (the caller raises once the transaction has ended)."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
     member = session.get(User, user_id)
-    if member is None or member.organization_id != actor.organization_id or member.status != UserStatus.ACTIVE:
+    if member is None or member.organization_id != actor.user.organization_id or member.status != UserStatus.ACTIVE:
         raise PermissionDenied('That person is not on your team.')
-    if member.id == actor.id:
+    if member.id == actor.user.id:
         raise ValidationFailed('Use Turn off on your own Security page instead.')
-    admin = _active_user(session=session, user_id=actor.id)
+    admin = _active_user(session=session, user_id=actor.user.id)
     assert admin.id is not None
     if not has_authenticator_app(session=session, user_id=admin.id):
         raise ValidationFailed('Set up your own authenticator app first: resetting a second factor needs its code.')
@@ -375,17 +363,17 @@ def reset_second_factor(
         raise ValidationFailed(f'{member.name} has no second factor to reset.')
     if code_lock.is_locked(session=session, user_id=admin.id):
         raise PermissionDenied(code_lock.LOCKED)
-    outcome = _check_code(session=session, user=admin, code=code, ip=ip)
+    outcome = _check_code(session=session, user=admin, code=code, ip=actor.ip)
     if outcome.user is None:
         return False
     _remove_second_factor(session=session, user=member)
     record_event(
         session=session,
-        organization_id=actor.organization_id,
+        organization_id=actor.user.organization_id,
         actor=admin,
         action=AuditAction.TWO_FACTOR_RESET,
         target=member.email,
-        ip=ip,
+        ip=actor.ip,
     )
     return True
 
@@ -467,7 +455,9 @@ def begin_pending_enrolment(*, session: Session, token: str | None) -> Enrolment
     row, _ = _pending(session=session, token=token)
     user = pending_set_up_user(session=session, token=token)  # only an account with no second factor at all
     assert row is not None
-    return begin_enrolment(session=session, user=user, password_confirmed_at=row.created_at)
+    if not password_is_recent(row.created_at):
+        raise ReauthenticationRequired()
+    return _new_enrolment(session=session, user=user)
 
 
 def pending_user(*, session: Session, token: str | None) -> User:

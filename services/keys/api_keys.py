@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from models import ApiKey, AuditAction, Organization, User
 from models.base import table_of, utcnow
 from services import crypto, events, key_cache
+from services.acting import Actor
 from services.audit import record_event
 from services.db import change_marker, without_lock_wait
 from services.errors import NotFound, ValidationFailed
@@ -87,82 +88,73 @@ def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str
     return plaintext
 
 
-def reveal_key(*, session: Session, actor: User, password_confirmed_at: datetime | None, ip: str | None = None) -> str:
+def reveal_key(*, session: Session, actor: Actor) -> str:
     """The active key in plain text (admins, recent password); every reveal is audited."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
-    key = _active_key(session=session, organization_id=actor.organization_id)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
+    key = _active_key(session=session, organization_id=actor.user.organization_id)
     if key is None:
         raise NotFound('There is no API key yet. Generate one first.')
     record_event(
         session=session,
-        organization_id=actor.organization_id,
-        actor=actor,
+        organization_id=actor.user.organization_id,
+        actor=actor.user,
         action=AuditAction.API_KEY_REVEALED,
         target=mask(key.last4),
-        ip=ip,
+        ip=actor.ip,
     )
     return crypto.decrypt(key.encrypted_key)
 
 
-def rotate_key(
-    *,
-    session: Session,
-    actor: User,
-    grace: timedelta,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> str:
+def rotate_key(*, session: Session, actor: Actor, grace: timedelta) -> str:
     """Replace the active key; the old one stops now or at the end of `grace`. Returns the new key."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
     if grace not in GRACE_CHOICES.values():
         raise ValidationFailed('Choose when the old key stops working.')
-    lock_organization(session=session, organization_id=actor.organization_id)
+    lock_organization(session=session, organization_id=actor.user.organization_id)
     now = utcnow()
-    old = _active_key(session=session, organization_id=actor.organization_id)
+    old = _active_key(session=session, organization_id=actor.user.organization_id)
     if old is not None:
         old.expires_at = now + grace
         session.add(old)
         session.flush()
-    plaintext = _add_key(session=session, actor=actor)
+    plaintext = _add_key(session=session, actor=actor.user)
     grace_text = 'immediately' if not grace else f'old key valid until {(now + grace).isoformat(timespec="minutes")}'
     record_event(
         session=session,
-        organization_id=actor.organization_id,
-        actor=actor,
+        organization_id=actor.user.organization_id,
+        actor=actor.user,
         action=AuditAction.API_KEY_ROTATED,
         target=f'{mask(old.last4) if old else "none"} → {mask(plaintext[-4:])} ({grace_text})',
-        ip=ip,
+        ip=actor.ip,
     )
     return plaintext
 
 
-def revoke_old_key(
-    *, session: Session, actor: User, key_id: int, password_confirmed_at: datetime | None, ip: str | None = None
-) -> ApiKey:
+def revoke_old_key(*, session: Session, actor: Actor, key_id: int) -> ApiKey:
     """End one old key's grace window now (each grace notice revokes its own key; admins, recent password); returns
     the key."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
-    lock_organization(session=session, organization_id=actor.organization_id)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
+    lock_organization(session=session, organization_id=actor.user.organization_id)
     key = session.get(ApiKey, key_id)
     now = utcnow()
-    if key is None or key.organization_id != actor.organization_id or key.expires_at is None:
+    if key is None or key.organization_id != actor.user.organization_id or key.expires_at is None:
         raise NotFound('That key is not an old key of your organization.')
     if key.expires_at <= now:
         raise ValidationFailed(f'The old key {mask(key.last4)} has already stopped working.')
     key.expires_at = now
     session.add(key)
-    events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.organization_id)
+    events.publish(session=session, kind=events.EventKind.KEY_CHANGED, organization_id=actor.user.organization_id)
     key_cache.invalidate(session=session)  # the commit returns once no process accepts the old key
     record_event(
         session=session,
-        organization_id=actor.organization_id,
-        actor=actor,
+        organization_id=actor.user.organization_id,
+        actor=actor.user,
         action=AuditAction.API_KEY_OLD_REVOKED,
         target=mask(key.last4),
-        ip=ip,
+        ip=actor.ip,
     )
     return key
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from services.acting import Scopes
 from services.identity import attempts, sessions, two_factor
 
 
@@ -19,6 +20,11 @@ class Pruned:
     @property
     def total(self) -> int:
         return self.sessions + self.pending_sign_ins + self.failed_attempts
+
+
+def prune(*, scopes: Scopes) -> Pruned:
+    """One scheduled pass of `prune_expired`, in its own transaction."""
+    return scopes.writing(lambda session: prune_expired(session=session))
 
 
 def prune_expired(*, session: Session) -> Pruned:

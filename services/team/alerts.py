@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role, User, UserStatus
 from services import audit, mail
+from services.acting import Actor
 from services.audit import record_event
 from services.config import Settings, current_settings
 from services.db import read_scope
@@ -73,13 +74,11 @@ class Alert:
 # Preferences
 
 
-def set_alerts_enabled(
-    *, session: Session, actor: User, enabled: bool, password_confirmed_at: datetime | None, ip: str | None = None
-) -> User:
+def set_alerts_enabled(*, session: Session, actor: Actor, enabled: bool) -> User:
     """Turn the actor's own alert emails on or off (a recent password: whoever holds only a session cannot silence
     them); audited."""
-    require_recent_password(password_confirmed_at)
-    me = session.get(User, actor.id)
+    require_recent_password(session=session, actor=actor)
+    me = session.get(User, actor.user.id)
     if me is None or me.status != UserStatus.ACTIVE:
         raise PermissionDenied('Sign in again to change your alerts.')
     if me.alerts_enabled == enabled:
@@ -92,7 +91,7 @@ def set_alerts_enabled(
         actor=me,
         action=AuditAction.ALERTS_TURNED_ON if enabled else AuditAction.ALERTS_TURNED_OFF,
         target=me.email,
-        ip=ip,
+        ip=actor.ip,
     )
     return me
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, or_, select
 from models import AuditAction, AuditEvent, Role, User, UserStatus
 from models.base import utcnow
 from services import events
+from services.acting import Actor
 from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.identity import credentials, two_factor
@@ -135,23 +136,15 @@ def _filter_condition(*, session: Session, actor: User, show: MemberFilter) -> A
     return col(User.id).not_in(recent)
 
 
-def change_role(
-    *,
-    session: Session,
-    actor: User,
-    member_id: int,
-    role: str,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> User:
+def change_role(*, session: Session, actor: Actor, member_id: int, role: str) -> User:
     """Make a member an admin or an admin a member (admins, recent password); the last admin stays an admin."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
     if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
     role = Role(role)
-    lock_organization(session=session, organization_id=actor.organization_id)
-    member = _member(session=session, actor=actor, member_id=member_id)
+    lock_organization(session=session, organization_id=actor.user.organization_id)
+    member = _member(session=session, actor=actor.user, member_id=member_id)
     if member.role == role:
         return member
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
@@ -160,35 +153,31 @@ def change_role(
     member.role = role
     session.add(member)
     events.publish(
-        session=session, kind=events.EventKind.ROLE_CHANGED, organization_id=actor.organization_id, user_id=member_id
+        session=session,
+        kind=events.EventKind.ROLE_CHANGED,
+        organization_id=actor.user.organization_id,
+        user_id=member_id,
     )
     record_event(
         session=session,
-        organization_id=actor.organization_id,
-        actor=actor,
+        organization_id=actor.user.organization_id,
+        actor=actor.user,
         action=AuditAction.MEMBER_ROLE_CHANGED,
         target=f'{member.email}: {previous} → {role}',
-        ip=ip,
+        ip=actor.ip,
     )
     return member
 
 
-def remove_member(
-    *,
-    session: Session,
-    actor: User,
-    member_id: int,
-    password_confirmed_at: datetime | None,
-    ip: str | None = None,
-) -> User:
+def remove_member(*, session: Session, actor: Actor, member_id: int) -> User:
     """Remove someone from the team (admins, recent password): every credential (passkeys, authenticator app,
     recovery codes, reset links) goes and every session of theirs ends at once."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
-    if member_id == actor.id:
+    require_admin(session=session, actor=actor.user)
+    require_recent_password(session=session, actor=actor)
+    if member_id == actor.user.id:
         raise PermissionDenied('You cannot remove yourself.')
-    lock_organization(session=session, organization_id=actor.organization_id)
-    member = _member(session=session, actor=actor, member_id=member_id)
+    lock_organization(session=session, organization_id=actor.user.organization_id)
+    member = _member(session=session, actor=actor.user, member_id=member_id)
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)
     # The row stays (the audit log points at it); deleting their session rows signs them out in every process.
@@ -196,15 +185,18 @@ def remove_member(
     session.add(member)
     credentials.forget_all(session=session, user_id=member_id)  # passkeys, app, codes, links and every session
     events.publish(
-        session=session, kind=events.EventKind.MEMBER_REMOVED, organization_id=actor.organization_id, user_id=member_id
+        session=session,
+        kind=events.EventKind.MEMBER_REMOVED,
+        organization_id=actor.user.organization_id,
+        user_id=member_id,
     )
     record_event(
         session=session,
-        organization_id=actor.organization_id,
-        actor=actor,
+        organization_id=actor.user.organization_id,
+        actor=actor.user,
         action=AuditAction.MEMBER_REMOVED,
         target=member.email,
-        ip=ip,
+        ip=actor.ip,
     )
     return member
 

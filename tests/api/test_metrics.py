@@ -13,14 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from api import create_api_app
 from api.observability import install_observability
 from models import User
-from models.base import utcnow
 from services import config
 from services.db import write_scope
 from services.errors import ExternalServiceError, InvalidCredentials, LoginLocked
 from services.identity import invitations
 from services.keys import api_keys
 from services.team import organizations
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 from tests.smtp_server import SmtpServer, free_port, mail_env, point_settings_at, smtp_server  # noqa: F401
 
 TOKEN = 'metrics-token-' + secrets.token_hex(8)
@@ -107,9 +106,7 @@ async def test_widget_api_calls_are_counted_by_result_and_route(app_client: http
             organizations.update_subdomains(session=session, actor=admin, subdomain='acme', sandbox_subdomain=None)
             old_key = api_keys.generate_key(session=session, actor=admin)
         with write_scope() as session:
-            return old_key, api_keys.rotate_key(
-                session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
-            )
+            return old_key, api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(hours=1))
 
     old_key, new_key = await asyncio.to_thread(keys)
     before = await scrape(app_client)

@@ -9,12 +9,11 @@ import pytest
 from sqlmodel import Session
 
 from models import User
-from models.base import utcnow
 from services import config, db
 from services.db import write_scope
 from services.keys import api_keys
 from services.team import organizations
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
 T = TypeVar('T')
@@ -95,9 +94,7 @@ async def test_rotated_away_key_is_refused_on_the_very_next_request(
 ) -> None:
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
     new_key = await in_transaction(
-        lambda session: api_keys.rotate_key(
-            session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow()
-        )
+        lambda session: api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(0))
     )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401
     assert (await client.get(ENDPOINT, headers={'X-API-Key': new_key})).status_code == 200
@@ -105,17 +102,14 @@ async def test_rotated_away_key_is_refused_on_the_very_next_request(
 
 async def test_grace_key_works_until_revoked(client: httpx.AsyncClient, admin: User, key: str) -> None:
     await in_transaction(
-        lambda session: api_keys.rotate_key(
-            session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
-        )
+        lambda session: api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(hours=1))
     )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 200
     await in_transaction(
         lambda session: api_keys.revoke_old_key(
             session=session,
-            actor=admin,
+            actor=acting(session, admin),
             key_id=api_keys.get_overview(session=session, actor=admin).in_grace[0].id or 0,
-            password_confirmed_at=utcnow(),
         )
     )
     assert (await client.get(ENDPOINT, headers={'X-API-Key': key})).status_code == 401

@@ -10,14 +10,13 @@ from pyotp.totp import TOTP
 from sqlmodel import select
 
 from models import AuditEvent, Role, User
-from models.base import utcnow
 from services import config
 from services.db import read_scope, write_scope
 from services.errors import ReauthenticationRequired
 from services.identity import auth, passkeys, password_reset, two_factor
 from services.team import alerts
 from tests import smtp_server as smtp
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.smtp_server import SmtpServer
 
@@ -57,7 +56,7 @@ def subjects(server: SmtpServer) -> dict[str, set[str]]:
 
 def set_up_app(user: User) -> str:
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, user)).secret
         assert two_factor.confirm_enrolment(session=session, user=user, code=TOTP(secret).now(), ip=ADDRESS)
     return secret
 
@@ -69,7 +68,7 @@ def alert(subject: str) -> str:
 def test_an_authenticator_app_set_up_and_turned_off(team: Team, mail_env: SmtpServer) -> None:
     set_up_app(team.max)
     with write_scope() as session:
-        two_factor.turn_off(session=session, actor=team.max, password_confirmed_at=utcnow(), ip=ADDRESS)
+        two_factor.turn_off(session=session, actor=acting(session, team.max, ip=ADDRESS))
     mails = subjects(mail_env)
     assert mails[alert('max@example.com set up an authenticator app')] == ADMINS
     assert mails[alert('max@example.com turned off their authenticator app')] == ADMINS
@@ -80,17 +79,16 @@ def test_a_second_factor_reset_and_the_requirement_turned_off(team: Team, mail_e
     secret = set_up_app(team.ada)
     set_up_app(team.max)
     with write_scope() as session:
-        two_factor.set_requirement(session=session, actor=team.ada, required=True, password_confirmed_at=utcnow())
+        two_factor.set_requirement(session=session, actor=acting(session, team.ada), required=True)
     with write_scope() as session:
         assert two_factor.reset_second_factor(
             session=session,
-            actor=team.ada,
+            actor=acting(session, team.ada),
             user_id=team.max.id or 0,
             code=TOTP(secret).at(time.time() + 30),
-            password_confirmed_at=utcnow(),
         )
     with write_scope() as session:
-        two_factor.set_requirement(session=session, actor=team.ada, required=False, password_confirmed_at=utcnow())
+        two_factor.set_requirement(session=session, actor=acting(session, team.ada), required=False)
     mails = subjects(mail_env)
     assert mails[alert("max@example.com's second factor was reset")] == ADMINS
     assert mails[alert('Two-factor authentication is no longer required')] == ADMINS
@@ -127,9 +125,11 @@ def test_a_password_changed_or_reset(team: Team, mail_env: SmtpServer) -> None:
 
 def test_the_alert_switch_asks_for_the_password_and_is_audited(team: Team) -> None:
     with write_scope() as session, pytest.raises(ReauthenticationRequired):
-        alerts.set_alerts_enabled(session=session, actor=team.bob, enabled=False, password_confirmed_at=None)
+        alerts.set_alerts_enabled(
+            session=session, actor=acting(session, team.bob, password_minutes_ago=None), enabled=False
+        )
     with write_scope() as session:
-        alerts.set_alerts_enabled(session=session, actor=team.bob, enabled=False, password_confirmed_at=utcnow())
+        alerts.set_alerts_enabled(session=session, actor=acting(session, team.bob), enabled=False)
     with read_scope() as session:
         assert not alerts.alerts_enabled(session=session, actor=team.bob)
         events = session.exec(select(AuditEvent).where(AuditEvent.actor_email == team.bob.email)).all()

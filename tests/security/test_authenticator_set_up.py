@@ -3,7 +3,6 @@ open, or stolen, could add the thief's own app; and an unconfirmed secret was sh
 account for an hour, so whoever had another session could read the secret a person was about to confirm."""
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 from nicegui.testing import User
@@ -11,11 +10,10 @@ from pyotp.totp import TOTP
 from sqlmodel import select
 
 from models import User as Account
-from models.base import utcnow
 from services.db import write_scope
 from services.errors import ReauthenticationRequired
 from services.identity import two_factor
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.ui.helpers import ADMIN_EMAIL, PASSWORD, from_database, password_entered_minutes_ago, set_up_organization
 
 
@@ -41,9 +39,9 @@ async def test_the_security_page_asks_for_the_password_before_showing_a_secret(u
 def test_the_service_refuses_without_a_recent_password(database: None) -> None:
     with write_scope() as session:
         person = make_user(session, organization=make_organization(session))
-    for stale in (None, utcnow() - timedelta(minutes=11)):
+    for stale in (None, 11):
         with write_scope() as session, pytest.raises(ReauthenticationRequired):
-            two_factor.begin_enrolment(session=session, user=person, password_confirmed_at=stale)
+            two_factor.begin_enrolment(session=session, actor=acting(session, person, password_minutes_ago=stale))
 
 
 def test_another_session_never_sees_the_unconfirmed_secret(database: None) -> None:
@@ -63,4 +61,4 @@ def test_another_session_never_sees_the_unconfirmed_secret(database: None) -> No
 
 def _begin(person: Account) -> str:
     with write_scope() as session:
-        return two_factor.begin_enrolment(session=session, user=person, password_confirmed_at=utcnow()).secret
+        return two_factor.begin_enrolment(session=session, actor=acting(session, person)).secret

@@ -21,14 +21,13 @@ import pytest
 from sqlmodel import select
 
 from models import ApiKey, User
-from models.base import utcnow
 from services import config, db, key_cache
 from services.db import write_scope
 from services.keys import api_keys
 from tests.browser import app_process
 from tests.browser.app_process import AppProcess
 from tests.browser.helpers import REPO_ROOT
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.postgres_server import PostgresServer
 
 SECRET_KEY = 'one-secret-for-both-processes-0123456789abcdef'
@@ -89,13 +88,13 @@ def generate(admin: User) -> str:
 
 def rotate(admin: User, grace: timedelta) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(session=session, actor=admin, grace=grace, password_confirmed_at=utcnow())
+        return api_keys.rotate_key(session=session, actor=acting(session, admin), grace=grace)
 
 
 def revoke(admin: User, key: str) -> None:
     with write_scope() as session:
         key_id = session.exec(select(ApiKey.id).where(ApiKey.key_hash == api_keys.hash_key(key))).one()
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=key_id or 0, password_confirmed_at=utcnow())
+        api_keys.revoke_old_key(session=session, actor=acting(session, admin), key_id=key_id or 0)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from nicegui.testing.user_navigate import UserNavigate
 from pyotp.totp import TOTP
 from sqlmodel import Session
 
-from models.base import utcnow
 from services.identity import two_factor
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user
 from tests.ui.helpers import ADMIN_EMAIL, in_database, set_up_organization, sign_in
 from ui.session import COOKIE
 
@@ -26,7 +25,7 @@ def attacker_account(*, second_factor: bool) -> Callable[[Session], None]:
     def make(session: Session) -> None:
         mallory = make_user(session, organization=make_organization(session, name='Mallory Inc'), email=ATTACKER)
         if second_factor:
-            secret = two_factor.begin_enrolment(session=session, user=mallory, password_confirmed_at=utcnow()).secret
+            secret = two_factor.begin_enrolment(session=session, actor=acting(session, mallory)).secret
             assert two_factor.confirm_enrolment(session=session, user=mallory, code=TOTP(secret).now())
 
     return make

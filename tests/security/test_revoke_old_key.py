@@ -10,7 +10,7 @@ from models.base import utcnow
 from services.db import read_scope, write_scope
 from services.errors import NotFound, PermissionDenied, ReauthenticationRequired
 from services.keys import api_keys
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def keyed(database: None) -> dict[str, object]:
         member = make_user(session, organization=organization, role=Role.MEMBER)
         stranger = make_user(session, organization=make_organization(session), role=Role.ADMIN)
         api_keys.generate_key(session=session, actor=admin)
-        api_keys.rotate_key(session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow())
+        api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(hours=1))
         (in_grace,) = api_keys.get_overview(session=session, actor=admin).in_grace
         return {'admin': admin, 'member': member, 'stranger': stranger, 'old_id': in_grace.id}
 
@@ -29,10 +29,7 @@ def keyed(database: None) -> dict[str, object]:
 def revoke(actor: User, key_id: int, confirmed_minutes_ago: float) -> None:
     with write_scope() as session:
         api_keys.revoke_old_key(
-            session=session,
-            actor=actor,
-            key_id=key_id,
-            password_confirmed_at=utcnow() - timedelta(minutes=confirmed_minutes_ago),
+            session=session, actor=acting(session, actor, password_minutes_ago=confirmed_minutes_ago), key_id=key_id
         )
 
 

@@ -27,13 +27,14 @@ from models import (
 from models import User as Account
 from models.base import stored_id, utcnow
 from services import config
+from services.acting import Actor
 from services.db import read_scope, write_scope
 from services.errors import PermissionDenied, ReauthenticationRequired
 from services.identity import auth, code_lock, invitations, passkeys, password_reset, sessions, two_factor
 from services.keys import api_keys
 from services.team import alerts, members
 from tests import smtp_server as smtp
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.smtp_server import SmtpServer
 from tests.ui.helpers import ADMIN_EMAIL, button, from_database, in_database, set_up_organization
@@ -72,7 +73,7 @@ def add_passkey(session: Session, authenticator: SoftAuthenticator, email: str =
 
 def enrol(session: Session, email: str = ADMIN_EMAIL) -> str:
     owner = account(session, email)
-    secret = two_factor.begin_enrolment(session=session, user=owner, password_confirmed_at=utcnow()).secret
+    secret = two_factor.begin_enrolment(session=session, actor=acting(session, owner)).secret
     assert two_factor.confirm_enrolment(session=session, user=owner, code=TOTP(secret).now()) is not None
     return secret
 
@@ -181,7 +182,7 @@ def test_a_password_only_sign_in_is_no_recent_password_entry_with_a_second_facto
             signed = sessions.signed_in(session=session, token=token)
             assert signed is not None
             return api_keys.reveal_key(
-                session=session, actor=signed.user, password_confirmed_at=signed.password_confirmed_at
+                session=session, actor=Actor(user=signed.user, ip=None, session_id=signed.session_id)
             )
 
     with write_scope() as session:
@@ -243,7 +244,7 @@ def test_removing_a_member_deletes_every_credential_and_session(relying_party: N
     pending_token('max@example.com')
 
     with write_scope() as session:
-        members.remove_member(session=session, actor=admin, member_id=max_id, password_confirmed_at=utcnow())
+        members.remove_member(session=session, actor=acting(session, admin), member_id=max_id)
     with read_scope() as session:
         for model in (Passkey, AuthenticatorApp, RecoveryCode, BrowserSession, PendingSignIn, PasswordResetToken):
             assert session.exec(select(model).where(model.user_id == max_id)).all() == [], model.__name__

@@ -8,11 +8,10 @@ import pytest
 from pyotp.totp import TOTP
 
 from models import User
-from models.base import utcnow
 from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked
 from services.identity import attempts, passkeys, two_factor
-from tests.factories import make_organization, make_user, sign_in
+from tests.factories import acting, make_organization, make_user, sign_in
 
 VICTIM_IP = '203.0.113.9'
 
@@ -22,7 +21,7 @@ def victim(database: None) -> tuple[User, str]:
     """An account with an authenticator app: it and its secret."""
     with write_scope() as session:
         user = make_user(session, organization=make_organization(session), email='victim@example.com')
-        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, user)).secret
         assert two_factor.confirm_enrolment(session=session, user=user, code=TOTP(secret).now()) is not None
     return user, secret
 

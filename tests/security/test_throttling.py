@@ -13,7 +13,7 @@ from services.db import write_scope
 from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ReauthenticationRequired
 from services.identity import attempts, auth
 from services.team import members
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 
 WRONG = 'not the password'
 
@@ -139,8 +139,7 @@ def test_changing_a_role_needs_a_recent_password(team: dict[str, User]) -> None:
     with pytest.raises(ReauthenticationRequired), write_scope() as session:
         members.change_role(
             session=session,
-            actor=team['admin'],
+            actor=acting(session, team['admin'], password_minutes_ago=11),
             member_id=stored_id(team['member']),
             role='admin',
-            password_confirmed_at=utcnow() - timedelta(minutes=11),
         )

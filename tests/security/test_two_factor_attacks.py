@@ -17,7 +17,7 @@ from models import User as Account
 from models.base import utcnow
 from services.db import write_scope
 from services.identity import password_reset, two_factor
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 from tests.security.test_cli import run_command
 from tests.ui.helpers import ADMIN_EMAIL, from_database, handoff_binding, in_database, set_up_organization
 from tests.ui.helpers import sign_in as sign_in_with_the_form
@@ -29,8 +29,10 @@ START_PATH = '/login/code/start'
 
 def enrol(session: Session, email: str = ADMIN_EMAIL) -> str:
     account = session.exec(select(Account).where(Account.email == email)).one()
-    secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
+    me = acting(session, account)
+    secret = two_factor.begin_enrolment(session=session, actor=me).secret
     assert two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now()) is not None
+    session.delete(session.get_one(BrowserSession, me.session_id))  # the browser it was set up in has signed out since
     return secret
 
 

@@ -15,7 +15,7 @@ from services.keys import api_keys
 from services.operations import operators
 from services.team import alerts, members
 from tests import smtp_server as smtp
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.smtp_server import SmtpServer, free_port, point_settings_at
 
 smtp_server = smtp.smtp_server  # fixture
@@ -45,14 +45,12 @@ def team(mail_env: SmtpServer, database: None) -> Team:
 
 def reveal(actor: User) -> str:
     with write_scope() as session:
-        return api_keys.reveal_key(session=session, actor=actor, password_confirmed_at=utcnow(), ip=ADDRESS)
+        return api_keys.reveal_key(session=session, actor=acting(session, actor, ip=ADDRESS))
 
 
 def rotate(actor: User) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(
-            session=session, actor=actor, grace=timedelta(hours=1), password_confirmed_at=utcnow(), ip=ADDRESS
-        )
+        return api_keys.rotate_key(session=session, actor=acting(session, actor, ip=ADDRESS), grace=timedelta(hours=1))
 
 
 def received(server: SmtpServer) -> dict[str, str]:
@@ -86,7 +84,7 @@ def test_admins_are_told_about_a_rotation(team: Team, mail_env: SmtpServer) -> N
 
 def test_whoever_turned_alerts_off_gets_none(team: Team, mail_env: SmtpServer) -> None:
     with write_scope() as session:
-        alerts.set_alerts_enabled(session=session, actor=team.bob, enabled=False, password_confirmed_at=utcnow())
+        alerts.set_alerts_enabled(session=session, actor=acting(session, team.bob), enabled=False)
     with read_scope() as session:
         assert not alerts.alerts_enabled(session=session, actor=team.bob)
     reveal(team.ada)
@@ -99,9 +97,7 @@ def test_whoever_turned_alerts_off_gets_none(team: Team, mail_env: SmtpServer) -
 def test_admins_are_told_when_someone_becomes_admin_or_an_admin_is_removed(team: Team, mail_env: SmtpServer) -> None:
     def change_role(member: User, role: Role) -> None:
         with write_scope() as session:
-            members.change_role(
-                session=session, actor=team.ada, member_id=member.id or 0, role=role, password_confirmed_at=utcnow()
-            )
+            members.change_role(session=session, actor=acting(session, team.ada), member_id=member.id or 0, role=role)
 
     change_role(team.max, Role.ADMIN)
     subjects = sorted((mail.recipients[0], mail.subject) for mail in mail_env.wait_for(3))
@@ -110,9 +106,7 @@ def test_admins_are_told_when_someone_becomes_admin_or_an_admin_is_removed(team:
         for email in ('ada@example.com', 'bob@example.com', 'max@example.com')
     ]
     with write_scope() as session:
-        members.remove_member(
-            session=session, actor=team.ada, member_id=team.bob.id or 0, password_confirmed_at=utcnow()
-        )
+        members.remove_member(session=session, actor=acting(session, team.ada), member_id=team.bob.id or 0)
     alerts.wait_until_sent()
     later = [(mail.recipients[0], mail.subject) for mail in mail_env.messages[3:]]
     assert sorted(later) == [
@@ -124,27 +118,21 @@ def test_admins_are_told_when_someone_becomes_admin_or_an_admin_is_removed(team:
 def test_an_admin_made_member_is_an_alert_a_member_removed_is_none(team: Team, mail_env: SmtpServer) -> None:
     with write_scope() as session:
         members.change_role(
-            session=session,
-            actor=team.ada,
-            member_id=team.bob.id or 0,
-            role=Role.MEMBER,
-            password_confirmed_at=utcnow(),
+            session=session, actor=acting(session, team.ada), member_id=team.bob.id or 0, role=Role.MEMBER
         )
     alerts.wait_until_sent()  # only Ada is an admin now
     assert [(mail.recipients[0], mail.subject) for mail in mail_env.messages] == [
         ('ada@example.com', 'Security alert: bob@example.com is no longer an admin (Acme Support)')
     ]
     with write_scope() as session:
-        members.remove_member(
-            session=session, actor=team.ada, member_id=team.max.id or 0, password_confirmed_at=utcnow()
-        )
+        members.remove_member(session=session, actor=acting(session, team.ada), member_id=team.max.id or 0)
     alerts.wait_until_sent()
     assert len(mail_env.messages) == 1
 
 
 def test_a_change_that_rolls_back_sends_nothing(team: Team, mail_env: SmtpServer) -> None:
     with pytest.raises(RuntimeError), write_scope() as session:
-        api_keys.reveal_key(session=session, actor=team.ada, password_confirmed_at=utcnow(), ip=ADDRESS)
+        api_keys.reveal_key(session=session, actor=acting(session, team.ada, ip=ADDRESS))
         session.flush()
         raise RuntimeError('something after the reveal failed')
     assert received(mail_env) == {}

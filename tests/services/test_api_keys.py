@@ -16,7 +16,7 @@ from services import config
 from services.db import hot_read_connection, read_connection, write_scope
 from services.errors import PermissionDenied, ReauthenticationRequired, ValidationFailed
 from services.keys import api_keys
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def generate(actor: User) -> str:
 
 def rotate(actor: User, grace: timedelta = timedelta(0)) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(session=session, actor=actor, grace=grace, password_confirmed_at=utcnow())
+        return api_keys.rotate_key(session=session, actor=acting(session, actor), grace=grace)
 
 
 def verify(key: str | None) -> api_keys.VerifiedKey | None:
@@ -65,7 +65,7 @@ def test_mask_shows_prefix_dots_and_last_four(admin: User) -> None:
 def test_reveal_returns_the_key_and_is_audited(admin: User) -> None:
     key = generate(admin)
     with write_scope() as session:
-        assert api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow(), ip='10.0.0.9') == key
+        assert api_keys.reveal_key(session=session, actor=acting(session, admin, ip='10.0.0.9')) == key
     with write_scope() as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'api_key.revealed')).one()
     assert (event.actor_email, event.ip) == (admin.email, '10.0.0.9')
@@ -73,11 +73,12 @@ def test_reveal_returns_the_key_and_is_audited(admin: User) -> None:
 
 def test_reveal_and_rotate_need_a_recent_password(admin: User) -> None:
     generate(admin)
-    stale = utcnow() - timedelta(minutes=11)
     with pytest.raises(ReauthenticationRequired), write_scope() as session:
-        api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=stale)
+        api_keys.reveal_key(session=session, actor=acting(session, admin, password_minutes_ago=11))
     with pytest.raises(ReauthenticationRequired), write_scope() as session:
-        api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=None)
+        api_keys.rotate_key(
+            session=session, actor=acting(session, admin, password_minutes_ago=None), grace=timedelta(0)
+        )
 
 
 def test_immediate_rotation_kills_the_old_key_on_the_next_request(admin: User) -> None:
@@ -112,16 +113,14 @@ def test_each_grace_notice_revokes_its_own_key(admin: User) -> None:
         in_grace = api_keys.get_overview(session=session, actor=admin).in_grace
         by_last4 = {key.last4: key.id for key in in_grace}
         revoked = api_keys.revoke_old_key(
-            session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0, password_confirmed_at=utcnow()
+            session=session, actor=acting(session, admin), key_id=by_last4[oldest[-4:]] or 0
         )
     assert revoked.last4 == oldest[-4:]
     assert verify(oldest) is None
     assert verify(older) is not None, 'the other old key keeps its grace window'
     assert verify(newest) is not None
     with pytest.raises(ValidationFailed, match='has already stopped working'), write_scope() as session:
-        api_keys.revoke_old_key(
-            session=session, actor=admin, key_id=by_last4[oldest[-4:]] or 0, password_confirmed_at=utcnow()
-        )
+        api_keys.revoke_old_key(session=session, actor=acting(session, admin), key_id=by_last4[oldest[-4:]] or 0)
 
 
 def test_rotation_offers_seven_days_of_grace(admin: User) -> None:
@@ -185,9 +184,9 @@ def test_members_cannot_generate_reveal_or_rotate(admin: User) -> None:
         api_keys.generate_key(session=session, actor=member)
     generate(admin)
     with pytest.raises(PermissionDenied), write_scope() as session:
-        api_keys.reveal_key(session=session, actor=member, password_confirmed_at=utcnow())
+        api_keys.reveal_key(session=session, actor=acting(session, member))
     with pytest.raises(PermissionDenied), write_scope() as session:
-        api_keys.rotate_key(session=session, actor=member, grace=timedelta(0), password_confirmed_at=utcnow())
+        api_keys.rotate_key(session=session, actor=acting(session, member), grace=timedelta(0))
 
 
 def test_keys_are_scoped_to_their_organization(admin: User) -> None:
@@ -229,11 +228,11 @@ def test_concurrent_rotations_leave_exactly_one_active_key(admin: User) -> None:
 def test_no_plaintext_key_anywhere_in_the_database_files(admin: User) -> None:
     keys = [generate(admin)]
     with write_scope() as session:
-        api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+        api_keys.reveal_key(session=session, actor=acting(session, admin))
     keys.append(rotate(admin, timedelta(hours=1)))
     keys.append(rotate(admin))
     with write_scope() as session:
-        api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+        api_keys.reveal_key(session=session, actor=acting(session, admin))
     database_file = Path(config.current_settings().resolved_database_url.removeprefix('sqlite:///'))
     # Checkpoint so the WAL is folded in, then scan the main file and whatever is left beside it.
     sqlite3.connect(database_file).execute('PRAGMA wal_checkpoint(TRUNCATE)').close()

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from models import User
-from models.base import utcnow
 from services import config, db
 from services.db import write_scope
 from services.keys import api_keys
 from services.operations import backup
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 # On PostgreSQL the database is pg_dump's job (tests/services/test_backup_command.py runs that path).
 pytestmark = pytest.mark.sqlite_only("SQLite's online backup API")
@@ -38,7 +37,7 @@ def generate(actor: User) -> str:
 
 def rotate(actor: User) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(session=session, actor=actor, grace=timedelta(0), password_confirmed_at=utcnow())
+        return api_keys.rotate_key(session=session, actor=acting(session, actor), grace=timedelta(0))
 
 
 def mode(path: Path) -> int:
@@ -121,7 +120,7 @@ def test_restore_into_an_empty_data_dir_brings_back_the_database_and_its_secret(
     engine = db.init_database(settings.resolved_database_url)
     try:
         with write_scope() as session:
-            revealed = api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+            revealed = api_keys.reveal_key(session=session, actor=acting(session, admin))
         assert revealed == keys[-1]
     finally:
         engine.dispose()

@@ -13,12 +13,11 @@ import pytest
 from sqlmodel import select
 
 from models import User
-from models.base import utcnow
 from services import config, db
 from services.db import read_connection, write_scope
 from services.keys import api_keys
 from tests.browser.app_process import AppProcess
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.postgres_server import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,9 +47,7 @@ def generate_and_rotate(admin: User, rotations: int) -> list[str]:
         keys = [api_keys.generate_key(session=session, actor=admin)]
     for _ in range(rotations):
         with write_scope() as session:
-            keys.append(
-                api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
-            )
+            keys.append(api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(0)))
     return keys
 
 
@@ -189,7 +186,7 @@ def test_on_postgres_the_backup_is_the_secret_and_the_pg_dump_command(
         assert verified == [False, False, True]
         with write_scope() as session:
             admin = session.exec(select(User)).one()
-            revealed = api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+            revealed = api_keys.reveal_key(session=session, actor=acting(session, admin))
         assert revealed == keys[-1]  # the restored secret decrypts the restored key
     finally:
         engine.dispose()

@@ -7,15 +7,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
 from models import AuditEvent, Organization, Role, StripeEvent, SubscriptionStatus, User
-from models.base import utcnow
 from services import billing, config
+from services.acting import SCOPES
 from services.db import read_scope, write_scope
 from services.errors import (
     ExternalServiceError,
@@ -25,6 +25,7 @@ from services.errors import (
     ReauthenticationRequired,
 )
 from tests import factories
+from tests.factories import signed_in_actor
 from tests.stripe_server import StripeServer
 
 PRICE_ID = 'price_test_team_monthly'
@@ -56,27 +57,15 @@ def admin(database: None) -> User:
         return factories.make_user(session, organization=organization, role=Role.ADMIN)
 
 
-def recently(minutes: float = 1) -> datetime:
-    return utcnow() - timedelta(minutes=minutes)
+def recently(minutes: float = 1) -> float:
+    return minutes
 
 
-def start_billing(actor: User, password_confirmed_at: datetime | None) -> billing.BillingRedirect:
-    """Manage Billing as the settings tab runs it: each database step in its own transaction, Stripe in between."""
-    with read_scope() as session:
-        plan = billing.plan_billing(session=session, actor=actor, password_confirmed_at=password_confirmed_at)
-    customer_id = plan.customer_id
-    if customer_id is None:
-        created = billing.create_customer(plan)
-        with write_scope() as session:
-            customer_id = billing.store_customer(
-                session=session, organization_id=plan.organization_id, customer_id=created
-            )
-    redirect = billing.open_billing_session(plan, customer_id)
-    with write_scope() as session:
-        billing.record_billing_opened(
-            session=session, actor=actor, redirect=redirect, customer_id=customer_id, ip=CLIENT_IP
-        )
-    return redirect
+def start_billing(actor: User, password_minutes_ago: float | None) -> billing.BillingRedirect:
+    """Manage Billing, the use case the settings tab runs: each database step in its own transaction, Stripe in
+    between."""
+    me = signed_in_actor(actor, password_minutes_ago=password_minutes_ago, ip=CLIENT_IP)
+    return billing.start_billing(scopes=SCOPES, actor=me)
 
 
 def organization_of(actor: User) -> Organization:
@@ -291,8 +280,9 @@ def test_a_customer_already_on_record_is_kept(
     admin: User,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    me = signed_in_actor(admin, password_minutes_ago=recently())
     with read_scope() as session:
-        stale_plan = billing.plan_billing(session=session, actor=admin, password_confirmed_at=recently())
+        stale_plan = billing.plan_billing(session=session, actor=me)
     start_billing(admin, recently())  # another click stored a customer while this one was planned
     kept = customer_of(admin)
     # Stripe forgets idempotency keys after a day, so a late retry can come back with a second customer.
@@ -529,8 +519,9 @@ def test_a_checkout_matched_by_reference_keeps_the_customer_for_the_portal(
         'sub_from_checkout',
     )
     assert organization.subscription_status == 'active'
+    me = signed_in_actor(admin, password_minutes_ago=recently())
     with read_scope() as session:
-        plan = billing.plan_billing(session=session, actor=admin, password_confirmed_at=recently())
+        plan = billing.plan_billing(session=session, actor=me)
     assert (plan.kind, plan.customer_id) == ('portal', 'cus_from_checkout')
 
 
@@ -685,6 +676,7 @@ def test_a_failed_payment_after_cancellation_keeps_it_canceled(
     apply_event(configured, 'invoice.payment_failed', configured.invoice_for(subscription))
 
     assert organization_of(admin).subscription_status == 'canceled'
+    me = signed_in_actor(admin, password_minutes_ago=recently())
     with read_scope() as session:
-        plan = billing.plan_billing(session=session, actor=admin, password_confirmed_at=recently())
+        plan = billing.plan_billing(session=session, actor=me)
     assert plan.kind == 'checkout'

@@ -11,7 +11,7 @@ from models import CodeLock, User
 from models.base import utcnow
 from services.db import read_scope, write_scope
 from services.identity import auth, code_lock, two_factor
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_the_count_starts_again_after_30_days_but_a_lock_stays(ada: User) -> Non
         session.add(row)
     assert locked(ada)  # a lock does not wear off
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=ada, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, ada)).secret
         assert two_factor.confirm_enrolment(session=session, user=ada, code=TOTP(secret).now()) is not None
     with write_scope() as session:
         two_factor.reset_from_command_line(session=session, email='ada@example.com')  # the operator's reset

@@ -8,11 +8,10 @@ import pytest
 from sqlalchemy import event
 
 from models import Role, User
-from models.base import utcnow
 from services import events
 from services.db import write_scope
 from services.team import members
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 def _team() -> tuple[User, User, User]:
@@ -27,7 +26,7 @@ def _team() -> tuple[User, User, User]:
 def _remove(admin: User, member: User, *, then_fail: bool = False) -> None:
     assert member.id is not None
     with write_scope() as session:
-        members.remove_member(session=session, actor=admin, member_id=member.id, password_confirmed_at=utcnow())
+        members.remove_member(session=session, actor=acting(session, admin), member_id=member.id)
         if then_fail:
             raise RuntimeError('rolled back')
 

@@ -10,10 +10,9 @@ from sqlalchemy import Connection, event
 from sqlmodel import select
 
 from models import ApiKey, User
-from models.base import utcnow
 from services.db import hot_read_connection, read_scope, write_scope
 from services.keys import api_keys
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -123,7 +122,7 @@ def test_a_commit_by_another_connection_drops_the_cache(admin: User, key: str) -
     with hot_read_connection() as connection, recorded(connection) as statements:
         assert api_keys.verify_key(connection=connection, key=key) is not None
         with write_scope() as session:
-            new = api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
+            new = api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(0))
         statements.clear()
 
         assert api_keys.verify_key(connection=connection, key=key) is None

@@ -18,12 +18,11 @@ from sqlalchemy import event
 
 from api import create_api_app
 from models import User
-from models.base import utcnow
 from services import db, key_cache
 from services.db import write_scope
 from services.keys import api_keys
 from services.team import organizations
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.postgres_server import PostgresServer
 
 ENDPOINT = '/api/v1/organization'
@@ -90,7 +89,7 @@ def database_name(url: str) -> str:
 
 def rotate(admin: User, grace: timedelta = timedelta(0)) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(session=session, actor=admin, grace=grace, password_confirmed_at=utcnow())
+        return api_keys.rotate_key(session=session, actor=acting(session, admin), grace=grace)
 
 
 async def status(client: httpx.AsyncClient, key: str, origin: str | None = None) -> int:

@@ -6,11 +6,10 @@ import pytest
 from sqlmodel import col, select
 
 from models import ApiKey, AuditEvent, User
-from models.base import utcnow
 from services.db import read_connection, read_scope, write_scope
 from services.errors import NotFound
 from services.keys import api_keys
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 @pytest.fixture
@@ -27,15 +26,13 @@ def audit_trail() -> list[tuple[str, str | None]]:
 
 def test_revealing_before_any_key_exists_says_to_generate_one_and_is_not_audited(admin: User) -> None:
     with pytest.raises(NotFound, match=r'There is no API key yet\. Generate one first\.'), write_scope() as session:
-        api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+        api_keys.reveal_key(session=session, actor=acting(session, admin))
     assert audit_trail() == []
 
 
 def test_rotating_before_any_key_exists_issues_the_first_key(admin: User) -> None:
     with write_scope() as session:
-        key = api_keys.rotate_key(
-            session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
-        )
+        key = api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(hours=1))
     with read_connection() as connection:
         verified = api_keys.verify_key(connection=connection, key=key)
     assert verified is not None and verified.organization_name == 'Acme'
@@ -55,7 +52,7 @@ def test_the_active_key_cannot_be_revoked_as_an_old_key(admin: User) -> None:
         active = api_keys.get_overview(session=session, actor=admin).active
         assert active is not None
     with pytest.raises(NotFound), write_scope() as session:
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=active.id or 0, password_confirmed_at=utcnow())
+        api_keys.revoke_old_key(session=session, actor=acting(session, admin), key_id=active.id or 0)
     with read_scope() as session:
         (stored,) = session.exec(select(ApiKey)).all()
     assert stored.expires_at is None, 'the active key is not an old key'

@@ -23,7 +23,7 @@ from models.base import stored_id, utcnow
 from services.db import get_engine, read_scope, write_scope
 from services.errors import PermissionDenied
 from services.keys import api_keys, key_traffic
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def generate(actor: User) -> str:
 
 def rotate(actor: User, grace: timedelta = timedelta(0)) -> str:
     with write_scope() as session:
-        return api_keys.rotate_key(session=session, actor=actor, grace=grace, password_confirmed_at=utcnow())
+        return api_keys.rotate_key(session=session, actor=acting(session, actor), grace=grace)
 
 
 def key_id(plaintext: str) -> int:

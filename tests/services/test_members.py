@@ -1,18 +1,15 @@
 """The team: listing, role changes, removal, the last-admin guard and organization scoping."""
 
-from datetime import datetime, timedelta
-from typing import Literal
-
 import pytest
 from sqlmodel import select
 
 from models import AuditEvent, BrowserSession, Organization, Role, User, UserStatus
-from models.base import stored_id, utcnow
+from models.base import stored_id
 from services.db import write_scope
 from services.errors import InvalidCredentials, NotFound, PermissionDenied, ReauthenticationRequired, ValidationFailed
 from services.identity import sessions
 from services.team import members
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 
 
 @pytest.fixture
@@ -29,17 +26,16 @@ def team(database: None) -> dict[str, User]:
 def change_role(actor: User, member: User, role: str) -> User:
     with write_scope() as session:
         return members.change_role(
-            session=session, actor=actor, member_id=stored_id(member), role=role, password_confirmed_at=utcnow()
+            session=session, actor=acting(session, actor), member_id=stored_id(member), role=role
         )
 
 
-def remove(actor: User, member: User, confirmed_at: datetime | Literal['now'] | None = 'now') -> User:
+def remove(actor: User, member: User, password_minutes_ago: float | None = 0) -> User:
     with write_scope() as session:
         return members.remove_member(
             session=session,
-            actor=actor,
+            actor=acting(session, actor, password_minutes_ago=password_minutes_ago),
             member_id=stored_id(member),
-            password_confirmed_at=utcnow() if confirmed_at == 'now' else confirmed_at,
         )
 
 
@@ -107,7 +103,7 @@ def test_removal_ends_every_session_and_blocks_sign_in(team: dict[str, User]) ->
     assert listed(team['admin']) == [team['admin'].email]
     with write_scope() as session:
         assert all(sessions.signed_in(session=session, token=token) is None for token in tokens)
-        assert session.exec(select(BrowserSession)).all() == []
+        assert session.exec(select(BrowserSession).where(BrowserSession.user_id == member.id)).all() == []
         event = session.exec(select(AuditEvent).where(AuditEvent.action == 'member.removed')).one()
         assert (event.actor_email, event.target) == (team['admin'].email, member.email)
     with pytest.raises(InvalidCredentials):
@@ -116,9 +112,9 @@ def test_removal_ends_every_session_and_blocks_sign_in(team: dict[str, User]) ->
 
 def test_removal_needs_a_recent_password(team: dict[str, User]) -> None:
     with pytest.raises(ReauthenticationRequired):
-        remove(team['admin'], team['member'], confirmed_at=utcnow() - timedelta(minutes=11))
+        remove(team['admin'], team['member'], password_minutes_ago=11)
     with pytest.raises(ReauthenticationRequired):
-        remove(team['admin'], team['member'], confirmed_at=None)
+        remove(team['admin'], team['member'], password_minutes_ago=None)
     assert load(team['member']).status == 'active'
 
 

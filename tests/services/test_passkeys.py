@@ -12,7 +12,7 @@ from services import config
 from services.db import read_scope, write_scope
 from services.errors import LoginLocked, NotFound, ReauthenticationRequired, ServiceError
 from services.identity import passkeys, sessions
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.passkey_authenticator import SoftAuthenticator
 
 PUBLIC_URL = 'https://dash.example.com'
@@ -173,14 +173,11 @@ def test_removal_needs_a_recent_password_and_a_removed_passkey_signs_in_no_more(
     user, authenticator = _person(), SoftAuthenticator()
     added = _add(user, authenticator)
     with write_scope() as db, pytest.raises(ReauthenticationRequired):
-        passkeys.remove_passkey(session=db, actor=user, passkey_id=added.id, password_confirmed_at=None)
+        passkeys.remove_passkey(session=db, actor=acting(db, user, password_minutes_ago=None), passkey_id=added.id)
     with write_scope() as db:
-        assert (
-            passkeys.remove_passkey(session=db, actor=user, passkey_id=added.id, password_confirmed_at=utcnow(), ip=IP)
-            == 'Laptop'
-        )
+        assert passkeys.remove_passkey(session=db, actor=acting(db, user, ip=IP), passkey_id=added.id) == 'Laptop'
     with write_scope() as db, pytest.raises(NotFound):
-        passkeys.remove_passkey(session=db, actor=user, passkey_id=added.id, password_confirmed_at=utcnow())
+        passkeys.remove_passkey(session=db, actor=acting(db, user), passkey_id=added.id)
     outcome = _sign_in(authenticator)
     assert outcome.user is None and outcome.refusal == passkeys.NOT_SIGNED_IN
     actions = _actions()
@@ -192,7 +189,7 @@ def test_someone_else_cannot_remove_my_passkey(relying_party: None) -> None:
     owner, other = _person(), _person()
     added = _add(owner, SoftAuthenticator())
     with write_scope() as db, pytest.raises(NotFound):
-        passkeys.remove_passkey(session=db, actor=other, passkey_id=added.id, password_confirmed_at=utcnow())
+        passkeys.remove_passkey(session=db, actor=acting(db, other), passkey_id=added.id)
 
 
 def test_failed_passkey_sign_ins_are_throttled_by_address(relying_party: None) -> None:

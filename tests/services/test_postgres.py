@@ -7,12 +7,11 @@ import pytest
 from sqlmodel import select
 
 from models import ApiKey, User
-from models.base import utcnow
 from services.db import read_connection, write_scope
 from services.errors import InvalidCredentials, LoginLocked
 from services.keys import api_keys
 from services.team import organizations
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 
 
 @pytest.fixture
@@ -26,9 +25,7 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         organizations.update_subdomains(session=session, actor=admin, subdomain='ACME', sandbox_subdomain='')
         old = api_keys.generate_key(session=session, actor=admin)
     with write_scope() as session:
-        new = api_keys.rotate_key(
-            session=session, actor=admin, grace=timedelta(hours=1), password_confirmed_at=utcnow()
-        )
+        new = api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(hours=1))
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is not None
         verified = api_keys.verify_key(connection=connection, key=new)
@@ -36,7 +33,7 @@ def test_key_lifecycle_on_postgres(admin: User) -> None:
         assert organizations.origin_is_known(connection=connection, origin='https://acme.kustomerapp.com')
     with write_scope() as session:
         (old_key,) = api_keys.get_overview(session=session, actor=admin).in_grace
-        api_keys.revoke_old_key(session=session, actor=admin, key_id=old_key.id or 0, password_confirmed_at=utcnow())
+        api_keys.revoke_old_key(session=session, actor=acting(session, admin), key_id=old_key.id or 0)
     with read_connection() as connection:
         assert api_keys.verify_key(connection=connection, key=old) is None
 
@@ -51,7 +48,7 @@ def test_concurrent_rotations_on_postgres_leave_one_active_key(admin: User) -> N
         try:
             barrier.wait()
             with write_scope() as session:
-                api_keys.rotate_key(session=session, actor=admin, grace=timedelta(0), password_confirmed_at=utcnow())
+                api_keys.rotate_key(session=session, actor=acting(session, admin), grace=timedelta(0))
         except BaseException as error:
             errors.append(error)
 

@@ -5,12 +5,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from models import Role, User
-from models.base import stored_id, utcnow
+from models.base import stored_id
 from services.db import read_scope, write_scope
 from services.errors import InvalidCredentials, ValidationFailed
 from services.identity import auth, password_reset
 from services.team import members
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 
 NEW_PASSWORD = 'a brand new password'
 
@@ -53,7 +53,7 @@ def test_a_link_requested_before_removal_cannot_reset_the_removed_account(team: 
     assert issued is not None
     with write_scope() as session:
         members.remove_member(
-            session=session, actor=team['admin'], member_id=stored_id(team['member']), password_confirmed_at=utcnow()
+            session=session, actor=acting(session, team['admin']), member_id=stored_id(team['member'])
         )
     with pytest.raises(ValidationFailed, match='This reset link is not valid'):
         reset(token_of(issued))

@@ -5,13 +5,12 @@ import base64
 import pytest
 
 from models import User
-from models.base import utcnow
 from services import config, crypto
 from services.db import write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.identity import invitations
 from services.keys import api_keys
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 OLD_SECRET = 'the first server secret, long enough'
 NEW_SECRET = 'a different server secret, also long'
@@ -37,15 +36,15 @@ def test_a_key_stored_under_the_old_secret_says_to_rotate_and_rotation_recovers(
         old_key = api_keys.generate_key(session=session, actor=admin)
     use_secret(NEW_SECRET, monkeypatch)
     with pytest.raises(ServiceError) as raised, write_scope() as session:
-        api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow())
+        api_keys.reveal_key(session=session, actor=acting(session, admin))
     assert str(raised.value) == crypto.UNDECRYPTABLE
     assert 'Rotate the key' in str(raised.value)
     with write_scope() as session:
         new_key = api_keys.rotate_key(
-            session=session, actor=admin, grace=api_keys.GRACE_CHOICES['Immediately'], password_confirmed_at=utcnow()
+            session=session, actor=acting(session, admin), grace=api_keys.GRACE_CHOICES['Immediately']
         )
     with write_scope() as session:
-        assert api_keys.reveal_key(session=session, actor=admin, password_confirmed_at=utcnow()) == new_key
+        assert api_keys.reveal_key(session=session, actor=acting(session, admin)) == new_key
     assert new_key != old_key
 
 

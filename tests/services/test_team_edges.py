@@ -8,11 +8,11 @@ import pytest
 from sqlmodel import col, select
 
 from models import AuditEvent, Role, User
-from models.base import stored_id, utcnow
+from models.base import stored_id
 from services.db import read_scope, write_scope
 from services.errors import PermissionDenied
 from services.team import members
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 
 
 @pytest.fixture
@@ -29,15 +29,13 @@ def team(database: None) -> dict[str, User]:
 def change_role(actor: User, member: User, role: str) -> User:
     with write_scope() as session:
         return members.change_role(
-            session=session, actor=actor, member_id=stored_id(member), role=role, password_confirmed_at=utcnow()
+            session=session, actor=acting(session, actor), member_id=stored_id(member), role=role
         )
 
 
 def remove(actor: User, member: User) -> User:
     with write_scope() as session:
-        return members.remove_member(
-            session=session, actor=actor, member_id=stored_id(member), password_confirmed_at=utcnow()
-        )
+        return members.remove_member(session=session, actor=acting(session, actor), member_id=stored_id(member))
 
 
 def load(user: User) -> User:

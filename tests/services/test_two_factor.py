@@ -13,7 +13,7 @@ from models.base import stored_id, utcnow
 from services.db import write_scope
 from services.errors import LoginLocked, PermissionDenied, ReauthenticationRequired, ValidationFailed
 from services.identity import attempts, sessions, two_factor
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user, sign_in
 
 
 def code_for(secret: str, steps_ahead: int = 0) -> str:
@@ -38,7 +38,7 @@ def team(database: None) -> dict[str, User]:
 def enrol(user: User) -> tuple[str, list[str]]:
     """Set up an authenticator app for `user`: its secret and the recovery codes shown once."""
     with write_scope() as session:
-        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, user)).secret
     with write_scope() as session:
         codes = two_factor.confirm_enrolment(session=session, user=user, code=code_for(secret), ip='192.0.2.1')
     assert codes is not None
@@ -63,7 +63,7 @@ def enter_code(token: str, code: str, ip: str = '192.0.2.1') -> two_factor.CodeO
 def test_setting_up_the_app_needs_one_right_code_and_gives_ten_recovery_codes(team: dict[str, User]) -> None:
     ada = team['admin']
     with write_scope() as session:
-        enrolment = two_factor.begin_enrolment(session=session, user=ada, password_confirmed_at=utcnow())
+        enrolment = two_factor.begin_enrolment(session=session, actor=acting(session, ada))
         assert enrolment.uri.startswith('otpauth://totp/CX%20Toolbox%20Dashboard:ada%40example.com?secret=')
         stored = session.exec(select(AuthenticatorApp)).one()
         assert enrolment.secret not in stored.secret_encrypted  # encrypted with the server secret
@@ -165,16 +165,14 @@ def test_the_requirement_sends_members_without_a_second_factor_to_set_one_up(tea
         write_scope() as session,
         pytest.raises(ValidationFailed, match='Set up your own authenticator app or passkey first'),
     ):
-        two_factor.set_requirement(session=session, actor=ada, required=True, password_confirmed_at=utcnow())
+        two_factor.set_requirement(session=session, actor=acting(session, ada), required=True)
     enrol(ada)
     with write_scope() as session, pytest.raises(ReauthenticationRequired):
-        two_factor.set_requirement(
-            session=session, actor=ada, required=True, password_confirmed_at=utcnow() - timedelta(hours=1)
-        )
+        two_factor.set_requirement(session=session, actor=acting(session, ada, password_minutes_ago=60), required=True)
     with write_scope() as session, pytest.raises(PermissionDenied):
-        two_factor.set_requirement(session=session, actor=max_, required=True, password_confirmed_at=utcnow())
+        two_factor.set_requirement(session=session, actor=acting(session, max_), required=True)
     with write_scope() as session:
-        without = two_factor.set_requirement(session=session, actor=ada, required=True, password_confirmed_at=utcnow())
+        without = two_factor.set_requirement(session=session, actor=acting(session, ada), required=True)
     assert without == [max_.id]
     with write_scope() as session:
         assert sessions.signed_in(session=session, token=max_token) is None  # his session no longer counts
@@ -194,7 +192,7 @@ def test_the_requirement_sends_members_without_a_second_factor_to_set_one_up(tea
         assert two_factor.finish_set_up_sign_in(session=session, token=token).email == 'max@example.com'
         assert sessions.signed_in(session=session, token=max_token) is not None  # set up: his session counts again
         with pytest.raises(PermissionDenied, match='requires two-factor authentication'):
-            two_factor.turn_off(session=session, actor=max_, password_confirmed_at=utcnow())
+            two_factor.turn_off(session=session, actor=acting(session, max_))
 
 
 def test_an_admin_resets_a_members_second_factor_with_their_own_code(team: dict[str, User]) -> None:
@@ -202,25 +200,24 @@ def test_an_admin_resets_a_members_second_factor_with_their_own_code(team: dict[
     enrol(max_)
     with write_scope() as session, pytest.raises(ValidationFailed, match='Set up your own authenticator app first'):
         two_factor.reset_second_factor(
-            session=session, actor=ada, user_id=stored_id(max_), code='123456', password_confirmed_at=utcnow()
+            session=session, actor=acting(session, ada), user_id=stored_id(max_), code='123456'
         )
     ada_secret, _ = enrol(ada)
     with write_scope() as session, pytest.raises(PermissionDenied, match='Only admins'):
         two_factor.reset_second_factor(
-            session=session, actor=max_, user_id=stored_id(ada), code='123456', password_confirmed_at=utcnow()
+            session=session, actor=acting(session, max_), user_id=stored_id(ada), code='123456'
         )
     with write_scope() as session, pytest.raises(ReauthenticationRequired):
         two_factor.reset_second_factor(
             session=session,
-            actor=ada,
+            actor=acting(session, ada, password_minutes_ago=None),
             user_id=stored_id(max_),
             code=code_for(ada_secret, 1),
-            password_confirmed_at=None,
         )
     wrong = '111111' if code_for(ada_secret, 1) != '111111' else '222222'
     with write_scope() as session:
         assert not two_factor.reset_second_factor(
-            session=session, actor=ada, user_id=stored_id(max_), code=wrong, password_confirmed_at=utcnow()
+            session=session, actor=acting(session, ada), user_id=stored_id(max_), code=wrong
         )
     with write_scope() as session:
         assert two_factor.has_second_factor(session=session, user_id=stored_id(max_))
@@ -228,11 +225,9 @@ def test_an_admin_resets_a_members_second_factor_with_their_own_code(team: dict[
     with write_scope() as session:
         assert two_factor.reset_second_factor(
             session=session,
-            actor=ada,
+            actor=acting(session, ada, ip='192.0.2.5'),
             user_id=stored_id(max_),
             code=code_for(ada_secret, 1),
-            password_confirmed_at=utcnow(),
-            ip='192.0.2.5',
         )
     with write_scope() as session:
         assert not two_factor.has_second_factor(session=session, user_id=stored_id(max_))
@@ -247,12 +242,13 @@ def test_an_admin_resets_a_members_second_factor_with_their_own_code(team: dict[
 def test_the_operator_resets_the_last_admins_second_factor(team: dict[str, User]) -> None:
     enrol(team['admin'])
     with write_scope() as session:
+        signed_in_before = session.exec(select(BrowserSession.id)).all()  # the browser the set-up was done in
         assert two_factor.reset_from_command_line(session=session, email=' ADA@example.com ').email == 'ada@example.com'
     with write_scope() as session:
         assert not two_factor.has_second_factor(session=session, user_id=stored_id(team['admin']))
         (reset,) = actions_of(session, AuditAction.TWO_FACTOR_RESET)
         assert (reset.actor_email, reset.target) == ('command line', 'ada@example.com')
-        assert session.exec(select(BrowserSession)).all() == []
+        assert session.exec(select(BrowserSession.id)).all() == signed_in_before  # the reset signs nobody in
 
 
 def test_the_team_list_knows_whose_second_factor_an_admin_can_reset(team: dict[str, User]) -> None:

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from api import create_api_app
 from models import ApiKey
 from models import User as Account
-from models.base import utcnow
 from services.keys import api_keys, key_traffic
+from tests.factories import acting
 from tests.ui.helpers import ADMIN_EMAIL, button, in_database, set_up_organization
 from ui.components.key_traffic_chart import REFUSED_COLOR
 
@@ -39,14 +39,12 @@ def admin(session: Session) -> Account:
 
 
 def rotate_with_grace(session: Session) -> str:
-    return api_keys.rotate_key(
-        session=session, actor=admin(session), grace=timedelta(hours=1), password_confirmed_at=utcnow()
-    )
+    return api_keys.rotate_key(session=session, actor=acting(session, admin(session)), grace=timedelta(hours=1))
 
 
 def revoke_old(session: Session) -> None:
     old = session.exec(select(ApiKey).where(ApiKey.expires_at != None)).one()  # noqa: E711 (SQL)
-    api_keys.revoke_old_key(session=session, actor=admin(session), key_id=old.id or 0, password_confirmed_at=utcnow())
+    api_keys.revoke_old_key(session=session, actor=acting(session, admin(session)), key_id=old.id or 0)
 
 
 def chart(user: User) -> ui.echart:
@@ -60,9 +58,7 @@ async def test_real_requests_show_up_per_key_with_refused_in_red(user: User, api
     await user.should_see("The key's traffic")
     button(user, 'Generate API Key').click()
     await user.should_see('API key generated')
-    old = await in_database(
-        lambda session: api_keys.reveal_key(session=session, actor=admin(session), password_confirmed_at=utcnow())
-    )
+    old = await in_database(lambda session: api_keys.reveal_key(session=session, actor=acting(session, admin(session))))
 
     assert await requests(api, old, 3) == {200}
     await asyncio.to_thread(key_traffic.flush)  # some counts stored, the rest still in memory: the chart shows both

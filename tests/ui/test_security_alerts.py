@@ -7,10 +7,10 @@ from nicegui.testing import User
 from sqlmodel import Session, select
 
 from models import User as Account
-from models.base import utcnow
 from services.keys import api_keys
 from services.team import alerts
 from tests import smtp_server as smtp
+from tests.factories import acting
 from tests.smtp_server import SmtpServer
 from tests.ui.helpers import ADMIN_EMAIL, from_database, in_database, set_up_organization
 
@@ -27,7 +27,7 @@ def generate(session: Session) -> str:
 
 
 def reveal(session: Session) -> str:
-    return api_keys.reveal_key(session=session, actor=admin(session), password_confirmed_at=utcnow(), ip='192.0.2.9')
+    return api_keys.reveal_key(session=session, actor=acting(session, admin(session), ip='192.0.2.9'))
 
 
 async def alerts_sent() -> None:

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from models import AuditAction, AuditEvent, Organization, Role
 from models import User as Account
-from models.base import utcnow
 from services.identity import attempts, auth, code_lock, passkeys, sessions, two_factor
+from tests.factories import acting
 from tests.passkey_authenticator import SoftAuthenticator
 from tests.ui.helpers import (
     ADMIN_EMAIL,
@@ -47,7 +47,7 @@ async def enrolled(email: str = ADMIN_EMAIL) -> tuple[str, list[str]]:
 
     def enrol(session: Session) -> tuple[str, list[str]]:
         account = session.exec(select(Account).where(Account.email == email)).one()
-        secret = two_factor.begin_enrolment(session=session, user=account, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, account)).secret
         codes = two_factor.confirm_enrolment(session=session, user=account, code=TOTP(secret).now())
         assert codes is not None
         return secret, codes

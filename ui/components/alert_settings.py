@@ -28,9 +28,7 @@ def alerts_card(*, user: User) -> None:
             if enabled == user.alerts_enabled:
                 return
             saved = await actions.act(
-                lambda db, me: alerts.set_alerts_enabled(
-                    session=db, actor=me.user, enabled=enabled, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-                ),
+                lambda db, me: alerts.set_alerts_enabled(session=db, actor=me, enabled=enabled),
                 recent_password=True,
                 purpose='turn security alerts on' if enabled else 'turn security alerts off',
             )

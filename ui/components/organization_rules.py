@@ -11,6 +11,7 @@ from nicegui import events, ui
 from sqlmodel import Session
 
 from models import Organization
+from services.acting import Actor
 from services.identity import two_factor
 from ui import actions, open_pages, theme
 
@@ -25,16 +26,14 @@ class Rule:
     explanation: str
     marker: str
     value: Callable[[Organization], bool]
-    save: Callable[[Session, actions.Actor, bool], object]
+    save: Callable[[Session, Actor, bool], object]
     said_on: str
     said_off: str
     after: Callable[[bool], Awaitable[None]] | None = None
 
 
-def _save_two_factor(db: Session, me: actions.Actor, required: bool) -> object:
-    return two_factor.set_requirement(
-        session=db, actor=me.user, required=required, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-    )
+def _save_two_factor(db: Session, me: Actor, required: bool) -> object:
+    return two_factor.set_requirement(session=db, actor=me, required=required)
 
 
 async def _after_two_factor(required: bool) -> None:

@@ -204,9 +204,7 @@ class PasskeysCard:
 
     async def remove(self, info: passkeys.PasskeyInfo, button: ui.button) -> None:
         removed = await actions.act(
-            lambda db, me: passkeys.remove_passkey(
-                session=db, actor=me.user, passkey_id=info.id, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-            ),
+            lambda db, me: passkeys.remove_passkey(session=db, actor=me, passkey_id=info.id),
             button=button,
             recent_password=True,
         )

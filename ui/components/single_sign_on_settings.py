@@ -57,9 +57,7 @@ class SingleSignOnCard:
             return
         required = bool(event.value)
         saved = await actions.act(
-            lambda db, me: single_sign_on.set_requirement(
-                session=db, actor=me.user, required=required, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-            ),
+            lambda db, me: single_sign_on.set_requirement(session=db, actor=me, required=required),
             recent_password=True,
             purpose='change how everyone signs in',
         )

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from nicegui import ui
 from sqlmodel import Session
 
-from services.db import write_scope
-from services.errors import ValidationFailed
-from services.identity import two_factor
+from services.acting import SCOPES, Actor
+from services.identity import two_factor, two_factor_settings
 from ui import actions, theme
-from ui.components.authenticator import WRONG_SET_UP_CODE, AuthenticatorSetUp, code_input
+from ui.components.authenticator import AuthenticatorSetUp, code_input
 
 
 class TwoFactorCard:
@@ -49,15 +48,17 @@ class TwoFactorCard:
     def _set_up(self, container: ui.element) -> AuthenticatorSetUp:
         async def begin() -> two_factor.Enrolment | None:
             return await actions.act(
-                lambda db, me: two_factor.begin_enrolment(
-                    session=db, user=me.user, password_confirmed_at=me.password_confirmed_at
-                ),
+                lambda db, me: two_factor.begin_enrolment(session=db, actor=me),
                 recent_password=True,
                 purpose='set up an authenticator app',
             )
 
         async def confirm(code: str, button: ui.button, fields: Mapping[str, ui.element]) -> list[str] | None:
-            return await actions.act_stepwise(lambda me: _confirm(me, code), button=button, fields=fields)
+            return await actions.act_stepwise(
+                lambda me: two_factor_settings.confirm_set_up(scopes=SCOPES, actor=me, code=code),
+                button=button,
+                fields=fields,
+            )
 
         return AuthenticatorSetUp(container, begin=begin, confirm=confirm, done=self.reload, cancel=self.cancel_set_up)
 
@@ -74,9 +75,7 @@ class TwoFactorCard:
 
     async def renew(self) -> None:
         codes = await actions.act(
-            lambda db, me: two_factor.new_recovery_codes(
-                session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at, ip=me.ip
-            ),
+            lambda db, me: two_factor.new_recovery_codes(session=db, actor=me),
             recent_password=True,
         )
         if codes is not None:
@@ -89,17 +88,9 @@ class TwoFactorCard:
             await self.reload()
 
 
-def _turn_off(db: Session, me: actions.Actor) -> bool:
-    two_factor.turn_off(session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at, ip=me.ip)
+def _turn_off(db: Session, me: Actor) -> bool:
+    two_factor.turn_off(session=db, actor=me)
     return True
-
-
-def _confirm(me: actions.Actor, code: str) -> list[str]:
-    with write_scope() as db:
-        codes = two_factor.confirm_enrolment(session=db, user=me.user, code=code, ip=me.ip)
-    if codes is None:  # after the commit: the failure stays counted
-        raise ValidationFailed(WRONG_SET_UP_CODE, field='code')
-    return codes
 
 
 async def reset_member_second_factor(member_id: int, member_name: str) -> bool:
@@ -117,7 +108,10 @@ async def reset_member_second_factor(member_id: int, member_name: str) -> bool:
         async def reset() -> None:
             entered = code.value or ''
             done = await actions.act_stepwise(
-                lambda me: _reset(me, member_id, entered), button=button, fields={'code': code}, recent_password=True
+                lambda me: two_factor_settings.reset_member(scopes=SCOPES, actor=me, member_id=member_id, code=entered),
+                button=button,
+                fields={'code': code},
+                recent_password=True,
             )
             if done:
                 dialog.submit(True)
@@ -135,18 +129,3 @@ async def reset_member_second_factor(member_id: int, member_name: str) -> bool:
         ui.notify(f'Two-factor authentication reset for {member_name}', type='positive')
         return True
     return False
-
-
-def _reset(me: actions.Actor, member_id: int, code: str) -> bool:
-    with write_scope() as db:
-        done = two_factor.reset_second_factor(
-            session=db,
-            actor=me.user,
-            user_id=member_id,
-            code=code,
-            password_confirmed_at=me.password_confirmed_at,
-            ip=me.ip,
-        )
-    if not done:
-        raise ValidationFailed(two_factor.WRONG_CODE, field='code')  # after the commit: the failure stays counted
-    return True

@@ -9,13 +9,10 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import context, ui
-from sqlmodel import Session
 
-from models import AuditAction, Role
-from services.audit import record_event
-from services.db import write_scope
-from services.errors import ValidationFailed
-from services.identity import auth, sessions
+from models import Role
+from services.acting import SCOPES
+from services.identity import account, sessions
 from services.team import organizations
 from ui import actions, open_pages, session, theme
 from ui.components import times
@@ -125,23 +122,11 @@ class SessionsCard:
                 ).mark('confirm-sign-out-everywhere')
         if await dialog is not True:
             return
-        ended = await actions.act(_end_every_session, button=self.everywhere)
+        ended = await actions.act(
+            lambda db, me: account.sign_out_everywhere(session=db, actor=me), button=self.everywhere
+        )
         if ended is not None:
             ui.navigate.to(f'/login?signed_out={SIGNED_OUT_EVERYWHERE}')
-
-
-def _end_every_session(db: Session, me: actions.Actor) -> int:
-    assert me.user.id is not None
-    ended = sessions.end_all(session=db, user_id=me.user.id)
-    record_event(
-        session=db,
-        organization_id=me.user.organization_id,
-        actor=me.user,
-        action=AuditAction.SIGNED_OUT_EVERYWHERE,
-        target=f'{ended} sessions',
-        ip=me.ip,
-    )
-    return ended
 
 
 def _password_card(*, after_change: Callable[[], Awaitable[None]]) -> None:
@@ -155,7 +140,9 @@ def _password_card(*, after_change: Callable[[], Awaitable[None]]) -> None:
         async def change() -> None:
             entered, new = current.value or '', chosen.value or ''
             changed = await actions.act_stepwise(
-                lambda me: _change_password(me, entered, new), fields=fields, button=button
+                lambda me: account.change_password(scopes=SCOPES, actor=me, current_password=entered, new_password=new),
+                fields=fields,
+                button=button,
             )
             if changed is not None:
                 current.value = chosen.value = ''
@@ -164,17 +151,3 @@ def _password_card(*, after_change: Callable[[], Awaitable[None]]) -> None:
 
         chosen.on('keydown.enter', change)
         button = ui.button('Change password', on_click=change).props('no-caps')
-
-
-def _change_password(me: actions.Actor, current: str, new: str) -> bool:
-    """Check the new password's rules, confirm the current one (throttled and audited like a sign-in), hash the new
-    one outside any transaction, then store it and end the other sessions."""
-    auth.validate_password(new)
-    if not actions.password_is_right(me.user, current, me.ip):
-        raise ValidationFailed('Wrong password', field='current_password')
-    password_hash = auth.hash_password(new)
-    with write_scope() as db:
-        auth.change_password(
-            session=db, user=me.user, password_hash=password_hash, keep_session_id=me.session_id, ip=me.ip
-        )
-    return True

@@ -9,8 +9,8 @@ from sqlmodel import Session
 from models import ApiKey, Organization, Role, SubscriptionStatus, User
 from models.base import utcnow
 from services import billing
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import read_scope, write_scope
 from services.errors import NotFound, ServiceError
 from services.keys import api_keys, key_traffic
 from services.keys.api_keys import GRACE_CHOICES, KeyOverview
@@ -91,32 +91,9 @@ class KeyCard:
             no_key = 'Your organization has no API key yet.'
             ui.label(no_key if self.is_admin else f'{no_key} Ask an admin to generate one.').classes('text-body2')
         else:
-            with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
-                self.field = SecretField(
-                    'API Key',
-                    masked=overview.masked,
-                    on_visibility_change=self._show_revealed,
-                    on_copy=self.copy if self.is_admin else None,
-                )
-            # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
-            self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
-            self.field.mark('api-key')
-            self._key_dates(overview.active)
+            self._key_field(overview)
         if self.is_admin:
-            with ui.row().classes('gap-2 flex-wrap'):
-                # The key's own actions first: billing is a separate matter (and often not set up at all).
-                if self.field is None:
-                    self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
-                    self.generate_button.props('no-caps')
-                else:
-                    ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
-                    self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
-                    self.reveal_button.props('no-caps')
-                    self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
-                    self.hide_button.props('outline no-caps')
-                    self._show_revealed(False)
-                self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
-                self.billing_button.props('outline no-caps' if billing.is_configured() else 'flat no-caps')
+            self._admin_buttons()
         elif overview.active is not None:
             ui.label(MEMBER_KEY_NOTE).classes('text-body2').mark('member-key-note')
         self.subscription()
@@ -126,6 +103,37 @@ class KeyCard:
             self._example_request()
         if reveal and self.field is not None:
             self.field.reveal(reveal, stays=True)
+
+    def _key_field(self, overview: KeyOverview) -> None:
+        """The key (masked), its `Copy` for admins, and its dates."""
+        assert overview.active is not None
+        with ui.element('div').classes('relative w-full'):  # the field, and its `Copy` drawn inside it
+            self.field = SecretField(
+                'API Key',
+                masked=overview.masked,
+                on_visibility_change=self._show_revealed,
+                on_copy=self.copy if self.is_admin else None,
+            )
+        # `autogrow` makes it a text area: on a phone the revealed key wraps instead of being cut off.
+        self.field.props('autogrow input-style="word-break: break-all; padding-right: 5rem"').classes('w-full')
+        self.field.mark('api-key')
+        self._key_dates(overview.active)
+
+    def _admin_buttons(self) -> None:
+        with ui.row().classes('gap-2 flex-wrap'):
+            # The key's own actions first: billing is a separate matter (and often not set up at all).
+            if self.field is None:
+                self.generate_button = ui.button('Generate API Key', icon='add', on_click=self.generate)
+                self.generate_button.props('no-caps')
+            else:
+                ui.button('Rotate API Key', icon='autorenew', on_click=self.rotate).props('outline no-caps')
+                self.reveal_button = ui.button('Reveal API Key', icon='visibility', on_click=self.reveal)
+                self.reveal_button.props('no-caps')
+                self.hide_button = ui.button('Hide API Key', icon='visibility_off', on_click=self.hide)
+                self.hide_button.props('outline no-caps')
+                self._show_revealed(False)
+            self.billing_button = ui.button('Manage Billing', icon='credit_card', on_click=self.open_billing)
+            self.billing_button.props('outline no-caps' if billing.is_configured() else 'flat no-caps')
 
     def _example_request(self) -> None:
         """Where the widgets call and how, as a line to paste into a terminal (Unkey shows one after creating a key)."""
@@ -209,9 +217,7 @@ class KeyCard:
 
     async def reveal(self) -> None:
         plaintext = await actions.act(
-            lambda db, me: api_keys.reveal_key(
-                session=db, actor=me.user, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-            ),
+            lambda db, me: api_keys.reveal_key(session=db, actor=me),
             button=self.reveal_button,
             recent_password=True,
             purpose='reveal the API key',
@@ -246,13 +252,7 @@ class KeyCard:
         if picked is None:
             return
         plaintext = await actions.act(
-            lambda db, me: api_keys.rotate_key(
-                session=db,
-                actor=me.user,
-                grace=GRACE_CHOICES[picked],
-                ip=me.ip,
-                password_confirmed_at=me.password_confirmed_at,
-            ),
+            lambda db, me: api_keys.rotate_key(session=db, actor=me, grace=GRACE_CHOICES[picked]),
             recent_password=True,
             purpose='rotate the API key',
         )
@@ -287,9 +287,7 @@ class KeyCard:
         if await dialog is not True:
             return
         revoked = await actions.act(
-            lambda db, me: api_keys.revoke_old_key(
-                session=db, actor=me.user, key_id=key_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-            ),
+            lambda db, me: api_keys.revoke_old_key(session=db, actor=me, key_id=key_id),
             recent_password=True,
             purpose='revoke the old key',
         )
@@ -316,7 +314,10 @@ class KeyCard:
             ui.notify(billing.NOT_CONFIGURED, type='warning')
             return
         redirect = await actions.act_stepwise(
-            _start_billing, button=self.billing_button, recent_password=True, purpose='open billing'
+            lambda me: billing.start_billing(scopes=SCOPES, actor=me),
+            button=self.billing_button,
+            recent_password=True,
+            purpose='open billing',
         )
         if redirect is not None:
             ui.navigate.to(redirect.url)
@@ -447,19 +448,3 @@ def _renewal_text(organization: Organization) -> str | None:
     if organization.subscription_status == SubscriptionStatus.TRIALING:
         return f'Trial ends on {end:%Y-%m-%d}'
     return f'Renews on {end:%Y-%m-%d}'
-
-
-def _start_billing(me: actions.Actor) -> billing.BillingRedirect:
-    """Checkout or the Customer Portal: read the plan, create the Stripe customer once, open Stripe's page, record
-    it. No transaction is open while Stripe answers."""
-    with read_scope() as db:
-        plan = billing.plan_billing(session=db, actor=me.user, password_confirmed_at=me.password_confirmed_at)
-    customer_id = plan.customer_id
-    if customer_id is None:
-        created = billing.create_customer(plan)
-        with write_scope() as db:
-            customer_id = billing.store_customer(session=db, organization_id=plan.organization_id, customer_id=created)
-    redirect = billing.open_billing_session(plan, customer_id)
-    with write_scope() as db:
-        billing.record_billing_opened(session=db, actor=me.user, redirect=redirect, customer_id=customer_id, ip=me.ip)
-    return redirect

@@ -10,9 +10,8 @@ from dataclasses import replace
 from nicegui import events, ui
 
 from models import DeliveryStatus, Role, User
+from services.acting import SCOPES
 from services.config import current_settings
-from services.db import write_scope
-from services.errors import ServiceError
 from services.identity import invitations
 from ui import actions, open_pages, theme
 from ui.components import times
@@ -249,11 +248,4 @@ def _row(row: invitations.PendingInvitation) -> dict:
 
 def _send_and_record(issued: invitations.IssuedInvitation) -> DeliveryStatus | str:
     """The SMTP conversation outside any transaction, then its outcome in a short one. `SENT`, or the error."""
-    try:
-        invitations.send_invitation_email(issued)
-        error = None
-    except ServiceError as failure:
-        error = str(failure)
-    with write_scope() as db:
-        invitations.record_delivery(session=db, issued=issued, error=error)
-    return error or DeliveryStatus.SENT
+    return invitations.deliver_invitation(scopes=SCOPES, issued=issued)

@@ -15,6 +15,7 @@ from nicegui import context, events, ui
 from sqlmodel import Session
 
 from models import Organization, Role, User, UserStatus
+from services.acting import Actor
 from services.identity import auth, password_reset
 from services.team import members
 from ui import actions, open_pages, theme
@@ -284,14 +285,7 @@ class Members:
             self.client.run_javascript(restore)
             return
         changed = await actions.act(
-            lambda db, me: members.change_role(
-                session=db,
-                actor=me.user,
-                member_id=member_id,
-                role=role,
-                ip=me.ip,
-                password_confirmed_at=me.password_confirmed_at,
-            ),
+            lambda db, me: members.change_role(session=db, actor=me, member_id=member_id, role=role),
             recent_password=True,
         )
         if changed is None:
@@ -378,10 +372,8 @@ class Members:
             open_pages.team_changed(self.organization_id)
 
 
-def _remove(db: Session, me: actions.Actor, member_id: int) -> tuple[User, str]:
-    member = members.remove_member(
-        session=db, actor=me.user, member_id=member_id, ip=me.ip, password_confirmed_at=me.password_confirmed_at
-    )
+def _remove(db: Session, me: Actor, member_id: int) -> tuple[User, str]:
+    member = members.remove_member(session=db, actor=me, member_id=member_id)
     organization = db.get(Organization, me.user.organization_id)
     return member, organization.name if organization else ''
 

@@ -7,13 +7,12 @@ import pytest
 from pyotp.totp import TOTP
 
 from models import User
-from models.base import utcnow
 from services.acting import SCOPES
 from services.errors import ValidationFailed
 from services.identity import password_reset, sessions, sign_in, two_factor
 from services.identity.next_step import NextStep
 from tests import smtp_server as smtp
-from tests.factories import make_organization, make_user
+from tests.factories import acting, make_organization, make_user
 from tests.smtp_server import SmtpServer
 
 mail_env, smtp_server = smtp.mail_env, smtp.smtp_server  # fixtures
@@ -72,7 +71,7 @@ def test_an_unknown_address_gets_no_email(ada: User, mail_env: SmtpServer) -> No
 
 def test_a_mailbox_alone_never_signs_in_an_account_with_a_second_factor(ada: User, mail_env: SmtpServer) -> None:
     with SCOPES.write() as session:
-        secret = two_factor.begin_enrolment(session=session, user=ada, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, ada)).secret
     with SCOPES.write() as session:
         assert two_factor.confirm_enrolment(session=session, user=ada, code=TOTP(secret).now())
     done = reset(emailed_token(mail_env))

@@ -8,13 +8,13 @@ from pyotp.totp import TOTP
 from sqlmodel import select
 
 from models import AuditAction, AuditEvent, LoginFailure, Organization, PendingSignIn, Role, User
-from models.base import stored_id, utcnow
+from models.base import stored_id
 from services import config
 from services.acting import SCOPES
 from services.errors import InvalidCredentials, LoginLocked, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts, passkeys, sessions, sign_in, two_factor
 from services.identity.next_step import Next, NextStep
-from tests.factories import DEFAULT_PASSWORD, make_organization, make_user
+from tests.factories import DEFAULT_PASSWORD, acting, make_organization, make_user
 from tests.passkey_authenticator import SoftAuthenticator
 
 IP = '192.0.2.7'
@@ -53,7 +53,7 @@ def pending_token(next_step: Next) -> str:
 
 def set_up_app(user: User) -> tuple[str, list[str]]:
     with SCOPES.write() as session:
-        secret = two_factor.begin_enrolment(session=session, user=user, password_confirmed_at=utcnow()).secret
+        secret = two_factor.begin_enrolment(session=session, actor=acting(session, user)).secret
     with SCOPES.write() as session:
         codes = two_factor.confirm_enrolment(session=session, user=user, code=TOTP(secret).now())
     assert codes is not None
