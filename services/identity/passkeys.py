@@ -32,6 +32,7 @@ from models.base import stored_id, utcnow
 from services import crypto, metrics
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
+from services.db import lock_account
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts
 from services.permissions import require_recent_password
@@ -227,6 +228,7 @@ def add_passkey(
     credential_id = _to_base64url(verified.credential_id)
     if len(credential_id) > MAX_CREDENTIAL_ID:
         raise ServiceError('The id of the passkey is longer than passkeys allow, so it was not added.')
+    lock_account(session=session, email=user.email)  # two added at once still count against MAX_PASSKEYS
     if session.exec(select(Passkey.id).where(Passkey.credential_id == credential_id)).first() is not None:
         raise ServiceError('That passkey is already registered.')
     count = session.exec(select(func.count()).select_from(Passkey).where(Passkey.user_id == user.id)).one()
@@ -328,7 +330,9 @@ def sign_in(
         claim_id = attempts.claim(session=session, email=_throttle_key(ip), ip=ip, throttle=THROTTLE)
     credential_id = credential.get('id')
     passkey = (
-        session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()
+        # FOR UPDATE: two sign-ins with one passkey at once take turns, so the second is checked against the sign
+        # count the first stored.
+        session.exec(select(Passkey).where(Passkey.credential_id == credential_id).with_for_update()).first()
         if isinstance(credential_id, str) and 0 < len(credential_id) <= MAX_CREDENTIAL_ID
         else None
     )

@@ -19,6 +19,7 @@ from models.base import utcnow
 from services import events
 from services.audit import record_event
 from services.config import current_settings
+from services.db import lock, lock_account
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
 from services.identity import auth, invitations, sessions
 from services.identity.oidc import ProviderIdentity
@@ -51,6 +52,8 @@ def sign_in(
 ) -> User | Refusal:
     """The member the provider's identity signs in (linked, joined or invited now), or why not (audited either way).
     With `invitation_token` (`Accept with …` on the invitation page), that invitation is the one accepted."""
+    # One provider account links once, also when its first two sign-ins come back at the same moment.
+    lock(session=session, name=f'sso:{identity.issuer}:{identity.subject}')
     link = session.exec(
         select(SingleSignOnLink).where(
             SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
@@ -63,6 +66,7 @@ def sign_in(
     email = _verified_email(identity)
     if isinstance(email, Refusal):
         return _refused(session=session, refusal=email, email=identity.email or identity.subject, ip=ip)
+    lock_account(session=session, email=email)  # one account per email, joined or invited
     name = _name_for(identity, email)
 
     if invitation_token is not None:
@@ -165,7 +169,10 @@ def set_requirement(
     require_recent_password(password_confirmed_at)
     if required and not current_settings().single_sign_on_configured:
         raise NotConfigured('Single sign-on is not configured on this server (CXT_OIDC_ISSUER).')
-    organization = session.get(Organization, actor.organization_id, populate_existing=True)
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at a time.
+    organization = session.get(
+        Organization, actor.organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     if organization.require_single_sign_on != required:

@@ -37,6 +37,7 @@ from models.base import utcnow
 from models.passkey import Passkey
 from services import audit, crypto, events
 from services.audit import record_event
+from services.db import lock_account
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts, code_lock, handoff, passkeys
 from services.permissions import require_admin, require_recent_password
@@ -203,6 +204,7 @@ def begin_enrolment(*, session: Session, user: User, password_confirmed_at: date
     session, say); a set-up started again replaces the earlier one."""
     require_recent_password(password_confirmed_at)
     stored = _active_user(session=session, user_id=user.id)
+    lock_account(session=session, email=stored.email)  # one app row per account, also when two set-ups start at once
     app = _app_of(session=session, user_id=stored.id)
     if app is not None and app.confirmed_at is not None:
         raise ValidationFailed('Your authenticator app is already set up. Turn it off first to set up another.')
@@ -221,6 +223,7 @@ def confirm_enrolment(*, session: Session, user: User, code: str, ip: str | None
     """Switch the app on with one code from it: returns the 10 new recovery codes (shown once), or None after
     recording a wrong code (the caller raises once the transaction has ended). Throttled like sign-in codes."""
     stored = _active_user(session=session, user_id=user.id)
+    lock_account(session=session, email=stored.email)  # not while a set-up started again replaces the app
     claim_id = _claim(session=session, user=stored, ip=ip)
     app = _app_of(session=session, user_id=stored.id)
     if app is None or app.confirmed_at is not None:
@@ -251,6 +254,7 @@ def new_recovery_codes(
     require_recent_password(password_confirmed_at)
     stored = _active_user(session=session, user_id=actor.id)
     assert stored.id is not None
+    lock_account(session=session, email=stored.email)  # two renewals at once leave one set of codes, not two
     if not has_authenticator_app(session=session, user_id=stored.id):
         raise ValidationFailed('Set up an authenticator app first.')
     codes = _new_recovery_codes(session=session, user=stored)
@@ -270,6 +274,7 @@ def turn_off(*, session: Session, actor: User, password_confirmed_at: datetime |
     organization requires a second factor."""
     require_recent_password(password_confirmed_at)
     stored = _active_user(session=session, user_id=actor.id)
+    lock_account(session=session, email=stored.email)
     organization = session.get(Organization, stored.organization_id)
     if organization is not None and organization.require_two_factor:
         raise PermissionDenied(
@@ -303,7 +308,10 @@ def set_requirement(
     sessions stop counting now, and their next sign-in sets one up first."""
     require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
-    organization = session.get(Organization, actor.organization_id, populate_existing=True)
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at a time.
+    organization = session.get(
+        Organization, actor.organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     assert actor.id is not None
@@ -358,6 +366,7 @@ def reset_second_factor(
         raise PermissionDenied('That person is not on your team.')
     if member.id == actor.id:
         raise ValidationFailed('Use Turn off on your own Security page instead.')
+    lock_account(session=session, email=member.email)  # not while the member sets up a new factor
     admin = _active_user(session=session, user_id=actor.id)
     assert admin.id is not None
     if not has_authenticator_app(session=session, user_id=admin.id):
@@ -389,6 +398,7 @@ def reset_from_command_line(*, session: Session, email: str) -> User:
     if member is None or member.status != UserStatus.ACTIVE:
         raise NotFound(f'No active account uses {address}.')
     assert member.id is not None
+    lock_account(session=session, email=member.email)
     if _app_of(session=session, user_id=member.id) is None and not has_second_factor(
         session=session, user_id=member.id
     ):
@@ -487,7 +497,7 @@ def check_sign_in_code(*, session: Session, token: str | None, code: str, ip: st
     outcome = _check_code(session=session, user=user, code=code, ip=ip)
     if outcome.user is None:
         return outcome
-    session.delete(row)
+    _end_pending(session=session, row=row)
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -518,7 +528,7 @@ def check_sign_in_passkey(
         raise SignInExpired()
     outcome = passkeys.sign_in(session=session, credential=credential, challenge=challenge, ip=ip, account=user)
     if outcome.user is not None:
-        session.delete(row)
+        _end_pending(session=session, row=row)
     return outcome
 
 
@@ -534,7 +544,7 @@ def finish_set_up_sign_in(*, session: Session, token: str | None, ip: str | None
         raise ValidationFailed('Set up your authenticator app first.')
     if app.confirmed_at < row.created_at or session.exec(select(Passkey.id).where(Passkey.user_id == user.id)).first():
         raise PermissionDenied(PRESENT_A_FACTOR)  # the app was not set up in this sign-in: its code is the step
-    session.delete(row)
+    _end_pending(session=session, row=row)
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -589,6 +599,15 @@ def _pending(*, session: Session, token: str | None) -> tuple[PendingSignIn | No
     return row, user
 
 
+def _end_pending(*, session: Session, row: PendingSignIn) -> None:
+    """End the pending sign-in, once: a second factor presented twice at once (a code and a recovery code, say) makes
+    one session; the other step finds it gone and rolls back."""
+    ended = session.exec(delete(PendingSignIn).where(col(PendingSignIn.id) == row.id))
+    if ended.rowcount != 1:
+        raise SignInExpired()
+    session.expunge(row)
+
+
 def _claim(*, session: Session, user: User, ip: str | None) -> int:
     """Count a code attempt before it is checked (raises `LoginLocked` at the limit, like passwords)."""
     return attempts.claim(session=session, email=user.email, ip=ip, throttle=THROTTLE)
@@ -607,9 +626,9 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
     accepted = False
     if len(digits) == CODE_DIGITS and digits.isascii() and digits.isdigit():
         app = session.exec(
-            select(AuthenticatorApp).where(
-                AuthenticatorApp.user_id == user.id, col(AuthenticatorApp.confirmed_at).is_not(None)
-            )
+            select(AuthenticatorApp)
+            .where(AuthenticatorApp.user_id == user.id, col(AuthenticatorApp.confirmed_at).is_not(None))
+            .with_for_update()  # `last_used_step` moves forward once per code (the throttle's lock already serializes)
         ).first()
         step = _matching_step(_secret_of(app), digits, app.last_used_step) if app else None
         if app is not None and step is not None:
@@ -618,11 +637,13 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
             accepted = True
     else:
         stored = session.exec(
-            select(RecoveryCode).where(
+            select(RecoveryCode)
+            .where(
                 RecoveryCode.user_id == user.id,
                 RecoveryCode.code_hash == _recovery_hash(entered),
                 col(RecoveryCode.used_at).is_(None),
             )
+            .with_for_update()  # used once: a second use at the same moment waits, then finds it used
         ).first()
         if stored is not None:
             stored.used_at = utcnow()

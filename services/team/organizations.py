@@ -67,9 +67,10 @@ def kustomer_url(subdomain: str | None) -> str | None:
 
 
 def lock_organization(*, session: Session, organization_id: int) -> None:
-    """Serialize changes to one organization's keys and team (a row lock on PostgreSQL; on SQLite the
-    transaction's BEGIN IMMEDIATE already serializes writers)."""
-    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    """Serialize changes to one organization's keys, team and settings (a row lock on PostgreSQL; on SQLite the
+    transaction's BEGIN IMMEDIATE already serializes writers). FOR NO KEY UPDATE: rows that merely point at the
+    organization (an audit event of a sign-in) are written meanwhile without waiting."""
+    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update(key_share=True)
     if session.exec(statement).first() is None:
         raise NotFound('Organization not found.')
 
@@ -94,6 +95,7 @@ def update_subdomains(
     names every invalid field at once."""
     require_admin(session=session, actor=actor)
     normalized, sandbox = check_subdomains(subdomain, sandbox_subdomain)
+    lock_organization(session=session, organization_id=actor.organization_id)
     organization = get_organization(session=session, actor=actor)
     if (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == (normalized, sandbox):
         return organization  # nothing changed: nothing to save or record
