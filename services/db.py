@@ -52,8 +52,11 @@ a value set without reading it      attempts succeeded, unlock, prune; `code_loc
 SQLite)                             set_alerts_enabled`; `invitations.beat`; housekeeping; a key's last use
 
 Locks are taken in one order, so writers never wait for each other in a circle: the organization, a named lock, the
-account, a throttle key, then rows. A writer that waits longer than `SQLITE_BUSY_TIMEOUT_MS` for any of them is told
-the database is busy, as on SQLite.
+account, a throttle key, then rows (the webhook's new `stripe_event` row before its organization waits on nobody
+but a duplicate of itself). What a lock guards is read after it is taken; so is an admin's role where the
+organization's lock is taken (first thing, so a change of role or a removal that commits while the action waits is
+seen). A writer that waits longer than `SQLITE_BUSY_TIMEOUT_MS` for any lock is told the database is busy, as on
+SQLite.
 """
 
 import asyncio

@@ -112,12 +112,12 @@ def invite_member(
     *, session: Session, actor: User, email: str, role: str | None, ip: str | None = None
 ) -> IssuedInvitation:
     """Store an invitation for `email` (admins only); a pending invite for the same address is renewed instead."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     email = auth.normalize_email(email)
     if role not in set(Role):
         raise ValidationFailed('Choose Member or Admin', field='role')
     role = Role(role)
-    _lock_organization(session=session, organization_id=actor.organization_id)
     existing_user = session.exec(select(User).where(User.email == email, User.status == UserStatus.ACTIVE)).first()
     if existing_user is not None:
         if existing_user.organization_id == actor.organization_id:
@@ -173,8 +173,8 @@ def invite_member(
 def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> IssuedInvitation:
     """A new link and a fresh 7 days for a pending invitation, or one that expired within the last 30 days; the old
     link stops working."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
-    _lock_organization(session=session, organization_id=actor.organization_id)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id, expired_too=True)
     _check_daily_limit(session=session, organization_id=actor.organization_id)
     return _renew(session=session, actor=actor, invitation=invitation, ip=ip)
@@ -182,8 +182,8 @@ def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
 
 def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> Invitation:
     """Withdraw a pending invitation; its link stops working."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
-    _lock_organization(session=session, organization_id=actor.organization_id)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
     session.add(invitation)

@@ -165,14 +165,15 @@ def set_requirement(
     *, session: Session, actor: User, required: bool, password_confirmed_at: datetime | None, ip: str | None = None
 ) -> bool:
     """Turn `Require single sign-on for everyone` on or off (admins, recent password); returns the new value."""
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at
+    # a time, and the role checked after it is current.
+    organization = session.get(
+        Organization, actor.organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if required and not current_settings().single_sign_on_configured:
         raise NotConfigured('Single sign-on is not configured on this server (CXT_OIDC_ISSUER).')
-    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at a time.
-    organization = session.get(
-        Organization, actor.organization_id, populate_existing=True, with_for_update={'key_share': True}
-    )
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     if organization.require_single_sign_on != required:

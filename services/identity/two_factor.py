@@ -306,12 +306,13 @@ def set_requirement(
     """`Require two-factor authentication for everyone` (admins, recent password). Turning it on needs the admin's
     own second factor (or they would be shut out at once). Returns the ids of the members who have none yet: their
     sessions stop counting now, and their next sign-in sets one up first."""
-    require_admin(session=session, actor=actor)
-    require_recent_password(password_confirmed_at)
-    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at a time.
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at
+    # a time, and the role checked after it is current.
     organization = session.get(
         Organization, actor.organization_id, populate_existing=True, with_for_update={'key_share': True}
     )
+    require_admin(session=session, actor=actor)
+    require_recent_password(password_confirmed_at)
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     assert actor.id is not None

@@ -155,12 +155,12 @@ def change_role(
     ip: str | None = None,
 ) -> User:
     """Make a member an admin or an admin a member (admins, recent password); the last admin stays an admin."""
+    lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
     role = Role(role)
-    lock_organization(session=session, organization_id=actor.organization_id)
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == role:
         return member
@@ -193,11 +193,11 @@ def remove_member(
 ) -> User:
     """Remove someone from the team (admins, recent password): every credential (passkeys, authenticator app,
     recovery codes, reset links) goes and every session of theirs ends at once."""
+    lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     require_recent_password(password_confirmed_at)
     if member_id == actor.id:
         raise PermissionDenied('You cannot remove yourself.')
-    lock_organization(session=session, organization_id=actor.organization_id)
     member = _member(session=session, actor=actor, member_id=member_id)
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)

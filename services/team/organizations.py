@@ -93,9 +93,9 @@ def update_subdomains(
 ) -> Organization:
     """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid, and the refusal
     names every invalid field at once."""
+    lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     normalized, sandbox = check_subdomains(subdomain, sandbox_subdomain)
-    lock_organization(session=session, organization_id=actor.organization_id)
     organization = get_organization(session=session, actor=actor)
     if (organization.kustomer_subdomain, organization.kustomer_sandbox_subdomain) == (normalized, sandbox):
         return organization  # nothing changed: nothing to save or record

@@ -25,6 +25,9 @@ from tests.services.test_password_reset import token_of
 from tests.services.test_two_factor import code_for, enrol, pending_token
 
 PUBLIC_URL = 'https://dash.example.com'
+WAITING_FOR_A_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
 
 
 @pytest.fixture
@@ -331,3 +334,41 @@ def test_the_last_admins_demoted_at_once_leave_one_admin(pg: None) -> None:
     with write_scope() as session:
         admins = session.exec(select(func.count()).where(User.role == Role.ADMIN)).one()
     assert admins == 1
+
+
+def test_an_admin_removed_while_their_rotation_waits_for_the_organization_is_refused(pg: None) -> None:
+    """The role is checked once the organization's lock is held: a removal that commits while the rotation waits
+    for it counts."""
+    with write_scope() as session:
+        organization = make_organization(session, name='Acme')
+        ada, bob = (make_user(session, organization=organization, role=Role.ADMIN) for _ in range(2))
+        api_keys.generate_key(session=session, actor=ada)
+    holding, release = threading.Event(), threading.Event()
+
+    def remove_bob_and_hold() -> None:
+        with write_scope() as session:
+            members.remove_member(session=session, actor=ada, member_id=bob.id or 0, password_confirmed_at=utcnow())
+            holding.set()
+            release.wait(60)
+
+    def rotate_as_bob() -> str:
+        with write_scope() as session:
+            return api_keys.rotate_key(session=session, actor=bob, grace=timedelta(0), password_confirmed_at=utcnow())
+
+    remover = threading.Thread(target=remove_bob_and_hold)
+    remover.start()
+    rotation: list[Any] = []
+    try:
+        assert holding.wait(30)
+        rotator = threading.Thread(target=lambda: rotation.extend(at_once(rotate_as_bob)))
+        rotator.start()
+        waiting = 0
+        while waiting == 0 and rotator.is_alive():  # until the rotation waits for the organization's row
+            with db_module.read_connection() as connection:
+                waiting = connection.exec_driver_sql(WAITING_FOR_A_LOCK).scalar_one()
+    finally:
+        release.set()
+        remover.join(60)
+    rotator.join(60)
+    assert waiting == 1
+    assert [type(result) for result in rotation] == [PermissionDenied]
