@@ -38,7 +38,8 @@ throttle key: advisory lock         attempts counted and claimed one at a time (
 the row, SELECT ... FOR UPDATE      a handoff code trades once (`handoff.redeem`); a recovery code is used once;
 (a waiter re-reads the row when     the app's `last_used_step`; the passkey's sign count (`passkeys.sign_in`);
 the holder commits, and skips it    `code_lock.count_failure`; a send's outcome against a resend (`invitations.
-if it no longer matches)            record_delivery`); a sign-in round trip's state taken once (`oidc.StateStore`)
+if it no longer matches)            record_delivery`); a sign-in round trip's state taken once (`oidc.StateStore`);
+                                    a provider link's last use against a removal (`single_sign_on.sign_in`)
 conditional UPDATE/DELETE,          an invitation accepted once; a reset link used once (`reset_password`); a
 rowcount checked                    pending sign-in ends once (`two_factor` code, passkey, set-up steps);
                                     `invitations.mark_interrupted_sends`
@@ -46,8 +47,9 @@ unique key (the second insert       a Stripe event applied once (`billing.handle
 fails; its transaction rolls back)  webhook answers the duplicate as already seen); `user.email`, one active
                                     `api_key` per organization, `passkey.credential_id` as the last line
 atomic upsert (count + excluded)    `key_traffic.flush` (rows in key and hour order: no deadlock)
-none needed: inserts, deletes,      audit events; sessions start, touch, password entered, end; `begin_pending`;
-a value set without reading it      attempts succeeded, unlock, prune; `code_lock.clear`; `credentials.forget_all`;
+none needed: inserts, deletes,      audit events; sessions start and end, touch and password entered (one UPDATE
+a value set without reading it      each: a session ended meanwhile is not written); `begin_pending`; attempts
+                                    succeeded, unlock, prune; `code_lock.clear`; `credentials.forget_all`;
 (the last writer wins, as on        `auth.change_password`; `passkeys.remove_passkey`; `alerts.
 SQLite)                             set_alerts_enabled`; `invitations.beat`; housekeeping; a key's last use
 

@@ -55,9 +55,9 @@ def sign_in(
     # One provider account links once, also when its first two sign-ins come back at the same moment.
     lock(session=session, name=f'sso:{identity.issuer}:{identity.subject}')
     link = session.exec(
-        select(SingleSignOnLink).where(
-            SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
-        )
+        select(SingleSignOnLink)
+        .where(SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject)
+        .with_for_update()  # its last use is written below: a removal deleting it meanwhile waits for this sign-in
     ).first()
     linked = session.get(User, link.user_id) if link is not None else None
     if linked is not None and linked.status == UserStatus.ACTIVE and invitation_token is None:

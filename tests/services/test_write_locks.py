@@ -15,7 +15,7 @@ from models.base import utcnow
 from services import config, key_cache
 from services import db as db_module
 from services.db import write_scope
-from services.errors import PermissionDenied, ValidationFailed
+from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.identity import auth, handoff, invitations, passkeys, password_reset, sessions, two_factor
 from services.keys import api_keys
 from services.team import members
@@ -372,3 +372,28 @@ def test_an_admin_removed_while_their_rotation_waits_for_the_organization_is_ref
     rotator.join(60)
     assert waiting == 1
     assert [type(result) for result in rotation] == [PermissionDenied]
+
+
+def test_a_session_used_while_it_is_ended_elsewhere_is_found_ended(pg: None) -> None:
+    """`Sign out everywhere` commits between a page's read of its session and its write: the page is told the
+    session has ended (no error), and no row comes back."""
+    user = admin_of('Acme')
+    with write_scope() as session:
+        code = sessions.start(session=session, user=user, ip=None, user_agent='test')
+    with write_scope() as session:
+        token = sessions.complete_handoff(session=session, code=code, previous_token=None)
+        signed = sessions.signed_in(session=session, token=token)
+    assert signed is not None
+    with write_scope() as session:
+        sessions.signed_in(session=session, token=token)  # the page has read its session in this transaction
+        at_once(lambda: end_all(user))
+        sessions.touch(session=session, session_id=signed.session_id)
+        with pytest.raises(NotFound):
+            sessions.password_entered(session=session, session_id=signed.session_id)
+    with write_scope() as session:
+        assert session.get(BrowserSession, signed.session_id) is None
+
+
+def end_all(user: User) -> int:
+    with write_scope() as session:
+        return sessions.end_all(session=session, user_id=user.id or 0)
