@@ -278,7 +278,11 @@ def _message_for(error: 'stripe.StripeError') -> str:
 
 
 def _organization(*, session: Session, organization_id: int) -> Organization:
-    organization = session.get(Organization, organization_id)
+    # The organization's row lock (as `team.organizations.lock_organization`): one customer kept, also from two
+    # clicks at once.
+    organization = session.get(
+        Organization, organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     if organization is None:
         raise NotFound('Organization not found.')
     return organization
@@ -471,13 +475,19 @@ def _apply(
 
 
 def _organization_for(*, session: Session, customer_id: str | None, reference: str | None) -> Organization | None:
+    # Row locks: events about one organization are applied one after another (each reads the state the last left).
     if customer_id:
-        found = session.exec(select(Organization).where(Organization.stripe_customer_id == customer_id)).first()
+        found = session.exec(
+            select(Organization)
+            .where(Organization.stripe_customer_id == customer_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).first()
         if found is not None:
             return found
     # Our own client_reference_id / metadata: an organization id, at most 18 digits so it fits a 64-bit row id.
     if reference is not None and reference.isascii() and reference.isdigit() and len(reference) <= 18:
-        found = session.get(Organization, int(reference))
+        found = session.get(Organization, int(reference), populate_existing=True, with_for_update={'key_share': True})
         # Only an organization that has no customer yet may be matched by reference alone.
         if found is not None and found.stripe_customer_id in {None, customer_id}:
             return found

@@ -12,6 +12,53 @@ queue up front instead of losing read-modify-write updates, and commits when its
 
 Neither may be opened on a thread that runs an event loop: a wait there (a writer holding SQLite for seconds)
 would freeze every open page, so it raises `DatabaseOnEventLoop` instead.
+
+Who waits for whom. On SQLite BEGIN IMMEDIATE serializes every writer of the file, and none of what follows matters
+there. On PostgreSQL writers run side by side at READ COMMITTED (each statement sees what was committed before it
+began): each read-modify-write takes the lock that guards just what it changes, so writes of different organizations
+and accounts never wait for each other. The audit of every write in services, guard by guard:
+
+guard                               what it keeps right (service functions)
+----------------------------------  -----------------------------------------------------------------------------
+organization row, FOR NO KEY        one active key (`api_keys` generate, rotate, revoke old key); the last admin
+UPDATE (`team.organizations.        stays (`members` change role, remove); the daily limit and one pending invite
+lock_organization`)                 per address (`invitations` invite, resend, revoke); `update_subdomains`;
+                                    the requirements (`two_factor.set_requirement`, `single_sign_on.
+                                    set_requirement`); one Stripe customer (`billing.store_customer`) and the
+                                    subscription's state (webhook events, via `billing._organization_for`)
+account: advisory lock on the       one app and one set of recovery codes (`two_factor` begin/confirm enrolment,
+email (`lock_account`)              new recovery codes, turn off, reset by an admin or the command line); at most
+                                    10 passkeys (`passkeys.add_passkey`); 5 reset links an hour (`password_reset.
+                                    _issue`); one account per email (invitation accepted, `single_sign_on.sign_in`
+                                    joining, `operators.create_admin`)
+named advisory lock (`lock`)        setup happens once (`auth.create_first_admin`, 'first-run'); one link per
+                                    provider account (`single_sign_on.sign_in`, 'sso:<issuer>:<subject>')
+throttle key: advisory lock         attempts counted and claimed one at a time (`attempts.claim`, its own lock);
+(`attempts.claim`)                  behind it one account's codes: TOTP `last_used_step`, `code_lock` failures
+the row, SELECT ... FOR UPDATE      a handoff code trades once (`handoff.redeem`); a recovery code is used once;
+(a waiter re-reads the row when     the app's `last_used_step`; the passkey's sign count (`passkeys.sign_in`);
+the holder commits, and skips it    `code_lock.count_failure`; a send's outcome against a resend (`invitations.
+if it no longer matches)            record_delivery`); a sign-in round trip's state taken once (`oidc.StateStore`);
+                                    a provider link's last use against a removal (`single_sign_on.sign_in`)
+conditional UPDATE/DELETE,          an invitation accepted once; a reset link used once (`reset_password`); a
+rowcount checked                    pending sign-in ends once (`two_factor` code, passkey, set-up steps);
+                                    `invitations.mark_interrupted_sends`
+unique key (the second insert       a Stripe event applied once (`billing.handle_event`: `stripe_event.id`, the
+fails; its transaction rolls back)  webhook answers the duplicate as already seen); `user.email`, one active
+                                    `api_key` per organization, `passkey.credential_id` as the last line
+atomic upsert (count + excluded)    `key_traffic.flush` (rows in key and hour order: no deadlock)
+none needed: inserts, deletes,      audit events; sessions start and end, touch and password entered (one UPDATE
+a value set without reading it      each: a session ended meanwhile is not written); `begin_pending`; attempts
+                                    succeeded, unlock, prune; `code_lock.clear`; `credentials.forget_all`;
+(the last writer wins, as on        `auth.change_password`; `passkeys.remove_passkey`; `alerts.
+SQLite)                             set_alerts_enabled`; `invitations.beat`; housekeeping; a key's last use
+
+Locks are taken in one order, so writers never wait for each other in a circle: the organization, a named lock, the
+account, a throttle key, then rows (the webhook's new `stripe_event` row before its organization waits on nobody
+but a duplicate of itself). What a lock guards is read after it is taken; so is an admin's role where the
+organization's lock is taken (first thing, so a change of role or a removal that commits while the action waits is
+seen). A writer that waits longer than `SQLITE_BUSY_TIMEOUT_MS` for any lock is told the database is busy, as on
+SQLite.
 """
 
 import asyncio
@@ -25,7 +72,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
@@ -158,7 +205,6 @@ def get_engine() -> Engine:
 
 
 MIGRATION_LOCK_KEY = 0x43_58_54_4D  # 'CXTM': the PostgreSQL advisory lock every starting process migrates under
-WRITE_LOCK_KEY = 0x43_58_54_57  # 'CXTW': the one every write transaction takes on PostgreSQL (see write_scope)
 
 
 def run_migrations(engine: Engine) -> None:
@@ -323,11 +369,9 @@ def read_scope() -> Iterator[Session]:
 def write_scope() -> Iterator[Session]:
     """A write transaction: committed when the block ends, rolled back on an exception.
 
-    Writers take turns on both engines, so a service's read-modify-write never loses an update: SQLite's BEGIN
-    IMMEDIATE takes the database's write lock; on PostgreSQL (several processes, writers otherwise side by side) the
-    first statement takes one transaction-scoped advisory lock, released by the commit or rollback. Writes here are
-    short by rule (no bcrypt, SMTP or Stripe inside), so taking turns costs little; a writer that waits longer than
-    SQLite's busy timeout is told the database is busy, as on SQLite.
+    On SQLite BEGIN IMMEDIATE takes the database's write lock, so writers take turns. On PostgreSQL writers run side
+    by side: each read-modify-write takes the lock that guards it (see the table at the top of this module), and a
+    lock waited for longer than SQLite's busy timeout tells the writer the database is busy, as on SQLite.
     """
     _refuse_on_event_loop()
     engine = get_engine()
@@ -335,15 +379,26 @@ def write_scope() -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         try:
             if engine.dialect.name == 'postgresql':
-                connection = session.connection()
-                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SQLITE_BUSY_TIMEOUT_MS}ms'")
-                connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})')
+                session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = '{SQLITE_BUSY_TIMEOUT_MS}ms'")
             yield session
             _check_database_file(engine)
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def lock(*, session: Session, name: str) -> None:
+    """Hold the lock called `name` until the caller's write transaction ends: a transaction-scoped advisory lock on a
+    64-bit hash of the name on PostgreSQL; nothing on SQLite, where BEGIN IMMEDIATE already serializes writers."""
+    if session.get_bind().dialect.name == 'postgresql':
+        statement = text('SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))')
+        session.connection().execute(statement, {'name': name})
+
+
+def lock_account(*, session: Session, email: str) -> None:
+    """Serialize the changes to one account's credentials (or its creation): its email names it before it exists."""
+    lock(session=session, name=f'account:{email.strip().lower()}')
 
 
 # What a person is told when the database or its disk fails; `None` for anything else (a bug: log it with a trace).

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from models import AuditAction, Organization, Role, User, UserStatus
 from services import metrics
 from services.audit import record_event
+from services.db import lock
 from services.errors import InvalidCredentials, PermissionDenied, ValidationFailed
 from services.identity import attempts, code_lock, sessions, two_factor
 from services.permissions import require_admin
@@ -131,6 +132,7 @@ def create_first_admin(
     organization_name = validate_name(organization_name, field='organization', what='the organization name')
     name = validate_name(name)
     email = normalize_email(email)
+    lock(session=session, name='first-run')  # two setups at once: the second finds the first admin
     if not setup_needed(session=session):
         raise PermissionDenied('Setup is already complete. Sign in instead.')
     organization = Organization(name=organization_name)

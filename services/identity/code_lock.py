@@ -55,7 +55,8 @@ def count_failure(*, session: Session, user: User, ip: str | None) -> None:
     and locks the codes at the limit."""
     assert user.id is not None
     now = utcnow()
-    row = session.get(CodeLock, user.id, with_for_update=True)
+    # Fresh under the row lock (`is_locked` may have read it before the throttle's lock was taken).
+    row = session.get(CodeLock, user.id, with_for_update=True, populate_existing=True)
     if row is None:
         row = CodeLock(user_id=user.id, failures=0, window_started_at=now)
     elif row.locked_at is None and now - row.window_started_at >= WINDOW:

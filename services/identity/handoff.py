@@ -25,7 +25,8 @@ def redeem(*, session: Session, model: type[Row], code: str) -> tuple[Row, str] 
     """The row `code` was issued for and its new token (write); None for an unknown, used or stale code."""
     if not code or len(code) > MAX_CODE_LENGTH:
         return None
-    row = session.exec(select(model).where(model.handoff_hash == crypto.sha256_hex(code))).first()
+    # FOR UPDATE: a second redemption at the same moment waits, then finds the code gone (PostgreSQL re-reads the row).
+    row = session.exec(select(model).where(model.handoff_hash == crypto.sha256_hex(code)).with_for_update()).first()
     if row is None:
         return None
     row.handoff_hash = None

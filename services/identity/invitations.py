@@ -30,6 +30,7 @@ from services import crypto, events, mail
 from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
+from services.db import lock_account
 from services.errors import NotFound, ServiceError, ValidationFailed
 from services.identity import auth, credentials
 from services.identity.next_step import Next, after_password
@@ -113,6 +114,7 @@ def invite_member(
     *, session: Session, actor: User, email: str, role: str | None, ip: str | None = None
 ) -> IssuedInvitation:
     """Store an invitation for `email` (admins only); a pending invite for the same address is renewed instead."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     email = auth.normalize_email(email)
     if role not in set(Role):
@@ -173,6 +175,7 @@ def invite_member(
 def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> IssuedInvitation:
     """A new link and a fresh 7 days for a pending invitation, or one that expired within the last 30 days; the old
     link stops working."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id, expired_too=True)
     _check_daily_limit(session=session, organization_id=actor.organization_id)
@@ -181,6 +184,7 @@ def resend_invitation(*, session: Session, actor: User, invitation_id: int, ip: 
 
 def revoke_invitation(*, session: Session, actor: User, invitation_id: int, ip: str | None = None) -> Invitation:
     """Withdraw a pending invitation; its link stops working."""
+    _lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     invitation = _pending_invitation(session=session, actor=actor, invitation_id=invitation_id)
     invitation.revoked_at = utcnow()
@@ -284,7 +288,8 @@ def send_invitation_email(issued: IssuedInvitation) -> None:
 
 def record_delivery(*, session: Session, issued: IssuedInvitation, error: str | None) -> DeliveryStatus:
     """Mark the outcome of a send: 'sent', or 'failed' with the error. Returns the stored status."""
-    invitation = session.get(Invitation, issued.invitation_id)
+    # FOR UPDATE: a resend committing meanwhile is seen (its new token), and its own outcome is left alone.
+    invitation = session.get(Invitation, issued.invitation_id, with_for_update=True, populate_existing=True)
     # A newer resend replaced the token meanwhile: its own outcome is the one that counts.
     if invitation is None or invitation.token_hash != issued.token_hash:
         return issued.delivery_status
@@ -441,6 +446,9 @@ def accept_pending(*, session: Session, invitation: Invitation, name: str, ip: s
 def _claim_and_create(*, session: Session, token_hash: str, name: str, password_hash: str, ip: str | None) -> User:
     """Claim the invitation (once: two accepts at once create one user) and create or revive its account."""
     now = utcnow()
+    email = session.exec(select(Invitation.email).where(Invitation.token_hash == token_hash)).first()
+    if email is not None:
+        lock_account(session=session, email=email)  # one account per email, also from two invitations at once
     claimed = session.exec(
         update(Invitation)
         .where(
@@ -555,6 +563,12 @@ def _issued(*, session: Session, invitation: Invitation, token: str, inviter: Us
         resent=resent,
         delivery_status=invitation.delivery_status,
     )
+
+
+def _lock_organization(*, session: Session, organization_id: int) -> None:
+    """The organization's row lock, as `team.organizations.lock_organization` takes it (that layer is above this
+    one): the daily limit and the one pending invitation per address are counted one change at a time."""
+    session.exec(select(Organization.id).where(Organization.id == organization_id).with_for_update(key_share=True))
 
 
 def _pending_invitation(*, session: Session, actor: User, invitation_id: int, expired_too: bool = False) -> Invitation:

@@ -76,7 +76,9 @@ class StateStore:
     @staticmethod
     def _take(key: str) -> str | None:
         with write_scope() as db:
-            row = db.exec(select(SingleSignOnState).where(SingleSignOnState.key_hash == crypto.sha256_hex(key))).first()
+            # FOR UPDATE: a state is taken once, also by two callbacks at the same moment.
+            statement = select(SingleSignOnState).where(SingleSignOnState.key_hash == crypto.sha256_hex(key))
+            row = db.exec(statement.with_for_update()).first()
             if row is None:
                 return None
             db.delete(row)

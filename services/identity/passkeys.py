@@ -33,6 +33,7 @@ from services import crypto, metrics
 from services.acting import Actor
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
+from services.db import lock_account
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts
 from services.permissions import require_recent_password
@@ -229,6 +230,7 @@ def add_passkey(
     credential_id = _to_base64url(verified.credential_id)
     if len(credential_id) > MAX_CREDENTIAL_ID:
         raise ServiceError('The id of the passkey is longer than passkeys allow, so it was not added.')
+    lock_account(session=session, email=user.email)  # two added at once still count against MAX_PASSKEYS
     if session.exec(select(Passkey.id).where(Passkey.credential_id == credential_id)).first() is not None:
         raise ServiceError('That passkey is already registered.')
     count = session.exec(select(func.count()).select_from(Passkey).where(Passkey.user_id == user.id)).one()
@@ -354,7 +356,9 @@ def _stored_passkey(*, session: Session, credential: Mapping[str, Any]) -> Passk
     credential_id = credential.get('id')
     if not isinstance(credential_id, str) or not 0 < len(credential_id) <= MAX_CREDENTIAL_ID:
         return None
-    return session.exec(select(Passkey).where(Passkey.credential_id == credential_id)).first()
+    # FOR UPDATE: two sign-ins with one passkey at once take turns, so the second is checked against the sign count
+    # the first stored.
+    return session.exec(select(Passkey).where(Passkey.credential_id == credential_id).with_for_update()).first()
 
 
 def _refused_before_check(

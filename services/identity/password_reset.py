@@ -15,6 +15,7 @@ from services import crypto, mail
 from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings
+from services.db import lock_account
 from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 from services.identity import attempts, auth, code_lock, sessions, single_sign_on
 from services.identity.next_step import Next, after_password
@@ -131,6 +132,7 @@ def admin_reset_link(*, session: Session, actor: User, member_id: int, ip: str |
 
 def _issue(*, session: Session, user: User) -> IssuedReset | None:
     """Store a new one-time link for `user` (valid for LIFETIME); None when HOURLY_LIMIT were made in the last hour."""
+    lock_account(session=session, email=user.email)  # requests at once are counted one after another
     now = utcnow()
     recent = session.exec(
         select(func.count())

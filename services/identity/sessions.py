@@ -152,20 +152,20 @@ def ended_pages(*, session: Session, pages: Mapping[str, tuple[int, str | None]]
 
 def touch(*, session: Session, session_id: int) -> None:
     """Record that the session was used now (keeps it from idling out)."""
-    row = session.get(BrowserSession, session_id)
-    if row is not None:
-        row.last_seen_at = utcnow()
-        session.add(row)
+    # One statement: a session ended at the same moment (in another transaction) is simply not touched.
+    session.exec(update(BrowserSession).where(col(BrowserSession.id) == session_id).values(last_seen_at=utcnow()))
 
 
 def password_entered(*, session: Session, session_id: int) -> datetime:
     """The owner typed their password again in this session: sensitive actions are open for another 10 minutes."""
-    row = session.get(BrowserSession, session_id)
-    if row is None:
+    now = utcnow()
+    # One statement: a session ended at the same moment (in another transaction) is found gone, not written.
+    entered = session.exec(
+        update(BrowserSession).where(col(BrowserSession.id) == session_id).values(password_confirmed_at=now)
+    )
+    if entered.rowcount != 1:
         raise NotFound('Your session has ended. Sign in again.')
-    row.password_confirmed_at = utcnow()
-    session.add(row)
-    return row.password_confirmed_at
+    return now
 
 
 def end(*, session: Session, token: str | None) -> None:

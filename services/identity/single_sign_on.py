@@ -20,6 +20,7 @@ from services import events
 from services.acting import Actor, Scopes
 from services.audit import record_event
 from services.config import current_settings
+from services.db import lock, lock_account
 from services.errors import NotConfigured, NotFound, PermissionDenied, ValidationFailed
 from services.identity import auth, invitations, sessions
 from services.identity.next_step import Next, session_started
@@ -117,6 +118,8 @@ def sign_in(
 ) -> User | Refusal:
     """The member the provider's identity signs in (linked, joined or invited now), or why not (audited either way).
     With `invitation_token` (`Accept with …` on the invitation page), that invitation is the one accepted."""
+    # One provider account links once, also when its first two sign-ins come back at the same moment.
+    lock(session=session, name=f'sso:{identity.issuer}:{identity.subject}')
     link = _link_of(session=session, identity=identity)
     linked = session.get(User, link.user_id) if link is not None else None
     if linked is not None and linked.status == UserStatus.ACTIVE and invitation_token is None:
@@ -125,6 +128,7 @@ def sign_in(
     email = _verified_email(identity)
     if isinstance(email, Refusal):
         return _refused(session=session, refusal=email, email=identity.email or identity.subject, ip=ip)
+    lock_account(session=session, email=email)  # one account per email, joined or invited
     name = _name_for(identity, email)
 
     if invitation_token is not None:
@@ -178,9 +182,9 @@ def _join_by_domain(
 
 def _link_of(*, session: Session, identity: ProviderIdentity) -> SingleSignOnLink | None:
     return session.exec(
-        select(SingleSignOnLink).where(
-            SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject
-        )
+        select(SingleSignOnLink)
+        .where(SingleSignOnLink.issuer == identity.issuer, SingleSignOnLink.subject == identity.subject)
+        .with_for_update()  # its last use is written on sign-in: a removal deleting it meanwhile waits for the sign-in
     ).first()
 
 
@@ -239,11 +243,15 @@ def has_password(user: User) -> bool:
 
 def set_requirement(*, session: Session, actor: Actor, required: bool) -> bool:
     """Turn `Require single sign-on for everyone` on or off (admins, recent password); returns the new value."""
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at
+    # a time, and the role checked after it is current.
+    organization = session.get(
+        Organization, actor.user.organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
     if required and not current_settings().single_sign_on_configured:
         raise NotConfigured('Single sign-on is not configured on this server (CXT_OIDC_ISSUER).')
-    organization = session.get(Organization, actor.user.organization_id, populate_existing=True)
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     if organization.require_single_sign_on != required:

@@ -38,6 +38,7 @@ from models.passkey import Passkey
 from services import audit, crypto, events
 from services.acting import Actor
 from services.audit import record_event
+from services.db import lock_account
 from services.errors import NotFound, PermissionDenied, ReauthenticationRequired, ServiceError, ValidationFailed
 from services.identity import attempts, code_lock, handoff, passkeys
 from services.permissions import password_is_recent, require_admin, require_recent_password
@@ -217,6 +218,7 @@ def begin_enrolment(*, session: Session, actor: Actor) -> Enrolment:
 
 def _new_enrolment(*, session: Session, user: User) -> Enrolment:
     stored = _active_user(session=session, user_id=user.id)
+    lock_account(session=session, email=stored.email)  # one app row per account, also when two set-ups start at once
     app = _app_of(session=session, user_id=stored.id)
     if app is not None and app.confirmed_at is not None:
         raise ValidationFailed('Your authenticator app is already set up. Turn it off first to set up another.')
@@ -235,6 +237,7 @@ def confirm_enrolment(*, session: Session, user: User, code: str, ip: str | None
     """Switch the app on with one code from it: returns the 10 new recovery codes (shown once), or None after
     recording a wrong code (the caller raises once the transaction has ended). Throttled like sign-in codes."""
     stored = _active_user(session=session, user_id=user.id)
+    lock_account(session=session, email=stored.email)  # not while a set-up started again replaces the app
     claim_id = _claim(session=session, user=stored, ip=ip)
     app = _app_of(session=session, user_id=stored.id)
     if app is None or app.confirmed_at is not None:
@@ -263,6 +266,7 @@ def new_recovery_codes(*, session: Session, actor: Actor) -> list[str]:
     require_recent_password(session=session, actor=actor)
     stored = _active_user(session=session, user_id=actor.user.id)
     assert stored.id is not None
+    lock_account(session=session, email=stored.email)  # two renewals at once leave one set of codes, not two
     if not has_authenticator_app(session=session, user_id=stored.id):
         raise ValidationFailed('Set up an authenticator app first.')
     codes = _new_recovery_codes(session=session, user=stored)
@@ -282,6 +286,7 @@ def turn_off(*, session: Session, actor: Actor) -> None:
     organization requires a second factor."""
     require_recent_password(session=session, actor=actor)
     stored = _active_user(session=session, user_id=actor.user.id)
+    lock_account(session=session, email=stored.email)
     organization = session.get(Organization, stored.organization_id)
     if organization is not None and organization.require_two_factor:
         raise PermissionDenied(
@@ -306,9 +311,13 @@ def set_requirement(*, session: Session, actor: Actor, required: bool) -> list[i
     """`Require two-factor authentication for everyone` (admins, recent password). Turning it on needs the admin's
     own second factor (or they would be shut out at once). Returns the ids of the members who have none yet: their
     sessions stop counting now, and their next sign-in sets one up first."""
+    # The organization's row lock (as `team.organizations.lock_organization`): one change of the setting at
+    # a time, and the role checked after it is current.
+    organization = session.get(
+        Organization, actor.user.organization_id, populate_existing=True, with_for_update={'key_share': True}
+    )
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
-    organization = session.get(Organization, actor.user.organization_id, populate_existing=True)
     if organization is None:
         raise NotFound('Your organization no longer exists.')
     assert actor.user.id is not None
@@ -355,6 +364,7 @@ def reset_second_factor(*, session: Session, actor: Actor, user_id: int, code: s
         raise PermissionDenied('That person is not on your team.')
     if member.id == actor.user.id:
         raise ValidationFailed('Use Turn off on your own Security page instead.')
+    lock_account(session=session, email=member.email)  # not while the member sets up a new factor
     admin = _active_user(session=session, user_id=actor.user.id)
     assert admin.id is not None
     if not has_authenticator_app(session=session, user_id=admin.id):
@@ -386,6 +396,7 @@ def reset_from_command_line(*, session: Session, email: str) -> User:
     if member is None or member.status != UserStatus.ACTIVE:
         raise NotFound(f'No active account uses {address}.')
     assert member.id is not None
+    lock_account(session=session, email=member.email)
     if _app_of(session=session, user_id=member.id) is None and not has_second_factor(
         session=session, user_id=member.id
     ):
@@ -486,7 +497,7 @@ def check_sign_in_code(*, session: Session, token: str | None, code: str, ip: st
     outcome = _check_code(session=session, user=user, code=code, ip=ip)
     if outcome.user is None:
         return outcome
-    session.delete(row)
+    _end_pending(session=session, row=row)
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -517,7 +528,7 @@ def check_sign_in_passkey(
         raise SignInExpired()
     outcome = passkeys.sign_in(session=session, credential=credential, challenge=challenge, ip=ip, account=user)
     if outcome.user is not None:
-        session.delete(row)
+        _end_pending(session=session, row=row)
     return outcome
 
 
@@ -533,7 +544,7 @@ def finish_set_up_sign_in(*, session: Session, token: str | None, ip: str | None
         raise ValidationFailed('Set up your authenticator app first.')
     if app.confirmed_at < row.created_at or session.exec(select(Passkey.id).where(Passkey.user_id == user.id)).first():
         raise PermissionDenied(PRESENT_A_FACTOR)  # the app was not set up in this sign-in: its code is the step
-    session.delete(row)
+    _end_pending(session=session, row=row)
     record_event(
         session=session,
         organization_id=user.organization_id,
@@ -588,6 +599,15 @@ def _pending(*, session: Session, token: str | None) -> tuple[PendingSignIn | No
     return row, user
 
 
+def _end_pending(*, session: Session, row: PendingSignIn) -> None:
+    """End the pending sign-in, once: a second factor presented twice at once (a code and a recovery code, say) makes
+    one session; the other step finds it gone and rolls back."""
+    ended = session.exec(delete(PendingSignIn).where(col(PendingSignIn.id) == row.id))
+    if ended.rowcount != 1:
+        raise SignInExpired()
+    session.expunge(row)
+
+
 def _claim(*, session: Session, user: User, ip: str | None) -> int:
     """Count a code attempt before it is checked (raises `LoginLocked` at the limit, like passwords)."""
     return attempts.claim(session=session, email=user.email, ip=ip, throttle=THROTTLE)
@@ -616,9 +636,9 @@ def _check_code(*, session: Session, user: User, code: str, ip: str | None) -> C
 def _accept_app_code(*, session: Session, user_id: int | None, digits: str) -> bool:
     """A code of the confirmed app, newer than the last one accepted: remembered as the last one."""
     app = session.exec(
-        select(AuthenticatorApp).where(
-            AuthenticatorApp.user_id == user_id, col(AuthenticatorApp.confirmed_at).is_not(None)
-        )
+        select(AuthenticatorApp)
+        .where(AuthenticatorApp.user_id == user_id, col(AuthenticatorApp.confirmed_at).is_not(None))
+        .with_for_update()  # `last_used_step` moves forward once per code (the throttle's lock already serializes)
     ).first()
     step = _matching_step(_secret_of(app), digits, app.last_used_step) if app else None
     if app is None or step is None:
@@ -631,11 +651,13 @@ def _accept_app_code(*, session: Session, user_id: int | None, digits: str) -> b
 def _use_recovery_code(*, session: Session, user_id: int | None, entered: str) -> bool:
     """An unused recovery code of the account: used up now."""
     stored = session.exec(
-        select(RecoveryCode).where(
+        select(RecoveryCode)
+        .where(
             RecoveryCode.user_id == user_id,
             RecoveryCode.code_hash == _recovery_hash(entered),
             col(RecoveryCode.used_at).is_(None),
         )
+        .with_for_update()  # used once: a second use at the same moment waits, then finds it used
     ).first()
     if stored is None:
         return False

@@ -77,8 +77,8 @@ def get_overview(*, session: Session, actor: User) -> KeyOverview:
 
 def generate_key(*, session: Session, actor: User, ip: str | None = None) -> str:
     """The organization's first key, returned in plain text once; refused if a key already exists."""
+    lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
-    lock_organization(session=session, organization_id=actor.organization_id)
     if _active_key(session=session, organization_id=actor.organization_id) is not None:
         raise ValidationFailed('This organization already has an API key. Rotate it instead.')
     plaintext = _add_key(session=session, actor=actor)
@@ -108,11 +108,11 @@ def reveal_key(*, session: Session, actor: Actor) -> str:
 
 def rotate_key(*, session: Session, actor: Actor, grace: timedelta) -> str:
     """Replace the active key; the old one stops now or at the end of `grace`. Returns the new key."""
+    lock_organization(session=session, organization_id=actor.user.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
     if grace not in GRACE_CHOICES.values():
         raise ValidationFailed('Choose when the old key stops working.')
-    lock_organization(session=session, organization_id=actor.user.organization_id)
     now = utcnow()
     old = _active_key(session=session, organization_id=actor.user.organization_id)
     if old is not None:
@@ -135,9 +135,9 @@ def rotate_key(*, session: Session, actor: Actor, grace: timedelta) -> str:
 def revoke_old_key(*, session: Session, actor: Actor, key_id: int) -> ApiKey:
     """End one old key's grace window now (each grace notice revokes its own key; admins, recent password); returns
     the key."""
+    lock_organization(session=session, organization_id=actor.user.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
-    lock_organization(session=session, organization_id=actor.user.organization_id)
     key = session.get(ApiKey, key_id)
     now = utcnow()
     if key is None or key.organization_id != actor.user.organization_id or key.expires_at is None:

@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 from models import AuditAction, Organization, Role, User, UserStatus
 from services import audit
 from services.audit import record_event
+from services.db import lock_account
 from services.errors import NotFound, ValidationFailed
 from services.identity import attempts, auth, password_reset
 
@@ -43,6 +44,7 @@ def create_admin(*, session: Session, email: str, name: str, organization_id: in
     to choose their password."""
     organization = _organization(session=session, organization_id=organization_id)
     email = auth.normalize_email(email)
+    lock_account(session=session, email=email)
     user = session.exec(select(User).where(User.email == email)).first()
     if user is not None and user.organization_id != organization.id:
         raise ValidationFailed(f'{email} belongs to another organization.')

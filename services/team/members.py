@@ -138,12 +138,12 @@ def _filter_condition(*, session: Session, actor: User, show: MemberFilter) -> A
 
 def change_role(*, session: Session, actor: Actor, member_id: int, role: str) -> User:
     """Make a member an admin or an admin a member (admins, recent password); the last admin stays an admin."""
+    lock_organization(session=session, organization_id=actor.user.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
     if role not in set(Role):
         raise ValidationFailed('Choose Admin or Member', field='role')
     role = Role(role)
-    lock_organization(session=session, organization_id=actor.user.organization_id)
     member = _member(session=session, actor=actor.user, member_id=member_id)
     if member.role == role:
         return member
@@ -172,11 +172,11 @@ def change_role(*, session: Session, actor: Actor, member_id: int, role: str) ->
 def remove_member(*, session: Session, actor: Actor, member_id: int) -> User:
     """Remove someone from the team (admins, recent password): every credential (passkeys, authenticator app,
     recovery codes, reset links) goes and every session of theirs ends at once."""
+    lock_organization(session=session, organization_id=actor.user.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor.user)
     require_recent_password(session=session, actor=actor)
     if member_id == actor.user.id:
         raise PermissionDenied('You cannot remove yourself.')
-    lock_organization(session=session, organization_id=actor.user.organization_id)
     member = _member(session=session, actor=actor.user, member_id=member_id)
     if member.role == Role.ADMIN and _other_admins(session=session, member=member) == 0:
         raise ValidationFailed(LAST_ADMIN)

@@ -67,9 +67,10 @@ def kustomer_url(subdomain: str | None) -> str | None:
 
 
 def lock_organization(*, session: Session, organization_id: int) -> None:
-    """Serialize changes to one organization's keys and team (a row lock on PostgreSQL; on SQLite the
-    transaction's BEGIN IMMEDIATE already serializes writers)."""
-    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update()
+    """Serialize changes to one organization's keys, team and settings (a row lock on PostgreSQL; on SQLite the
+    transaction's BEGIN IMMEDIATE already serializes writers). FOR NO KEY UPDATE: rows that merely point at the
+    organization (an audit event of a sign-in) are written meanwhile without waiting."""
+    statement = select(Organization.id).where(Organization.id == organization_id).with_for_update(key_share=True)
     if session.exec(statement).first() is None:
         raise NotFound('Organization not found.')
 
@@ -92,6 +93,7 @@ def update_subdomains(
 ) -> Organization:
     """Save the Kustomer subdomains (admins only); nothing is saved when either value is invalid, and the refusal
     names every invalid field at once."""
+    lock_organization(session=session, organization_id=actor.organization_id)  # first: the role checked is current
     require_admin(session=session, actor=actor)
     normalized, sandbox = check_subdomains(subdomain, sandbox_subdomain)
     organization = get_organization(session=session, actor=actor)

@@ -18,9 +18,10 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(database: None) -> None:
         assert connection.execute(text('PRAGMA busy_timeout')).scalar_one() >= 5000
 
 
-# Writers take turns on both engines (write_scope): BEGIN IMMEDIATE on SQLite, one advisory lock on PostgreSQL.
-def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
-    """Eight threads each bump one counter 50 times through the ORM; every bump must count."""
+# On SQLite writers take turns (BEGIN IMMEDIATE); on PostgreSQL they run side by side, and a read-modify-write locks
+# what it changes (services/db.py lists which lock guards which write).
+def test_concurrent_read_modify_write_that_locks_its_row_loses_no_update(database: None) -> None:
+    """Eight threads each bump one counter 50 times through the ORM, reading it FOR UPDATE; every bump must count."""
     with write_scope() as session:
         user = make_user(session, organization=make_organization(session), name='0')
     threads_count, bumps = 8, 50
@@ -30,7 +31,7 @@ def test_concurrent_read_modify_write_loses_no_update(database: None) -> None:
         barrier.wait()
         for _ in range(bumps):
             with write_scope() as session:
-                stored = session.get_one(User, user.id)
+                stored = session.get_one(User, user.id, with_for_update=True)
                 stored.name = str(int(stored.name) + 1)
                 session.add(stored)
 
@@ -63,26 +64,31 @@ def test_models_and_migrations_agree(database: None) -> None:
     assert differences == []
 
 
-def test_a_postgresql_writer_waiting_past_the_busy_timeout_is_told_busy(
+def test_a_postgresql_writer_waiting_past_the_busy_timeout_for_a_lock_is_told_busy(
     pg_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Only a writer that needs the same lock waits; one that waits past the busy timeout is told busy."""
     monkeypatch.setattr(db_module, 'SQLITE_BUSY_TIMEOUT_MS', 300)
     holding, release = threading.Event(), threading.Event()
 
-    def hold_the_write_turn() -> None:
-        with write_scope():
+    def hold_the_account() -> None:
+        with write_scope() as session:
+            db_module.lock_account(session=session, email='ada@example.com')
             holding.set()
             release.wait(10)
 
-    holder = threading.Thread(target=hold_the_write_turn)
+    holder = threading.Thread(target=hold_the_account)
     holder.start()
     try:
         assert holding.wait(10)
-        with pytest.raises(OperationalError) as raised, write_scope() as session:
+        with write_scope() as session:  # another account, and a write that locks nothing: no wait
+            db_module.lock_account(session=session, email='max@example.com')
             session.add(Organization(name='Acme'))
+        with pytest.raises(OperationalError) as raised, write_scope() as session:
+            db_module.lock_account(session=session, email=' Ada@Example.com')
         assert db_module.describe_failure(raised.value) == db_module.BUSY
     finally:
         release.set()
         holder.join()
-    with write_scope() as session:  # the turn is free again once the other writer commits
-        session.add(Organization(name='Acme'))
+    with write_scope() as session:  # the lock is free again once the other writer commits
+        db_module.lock_account(session=session, email='ada@example.com')
