@@ -43,7 +43,7 @@ def test_a_restart_at_head_loads_only_what_serving_needs(isolated_environment: P
     assert start() == dict.fromkeys(LAZY, False)
 
 
-# Libraries only an action needs (a payment, an SSO or passkey sign-in, a mail, a migration, a QR code, a second factor):
+# Libraries only an action needs (a payment, an SSO or passkey sign-in, a mail, a migration, a QR code, a 2FA code):
 # a server that starts and shows its first page loads none of them (bench/start_time.py times the start).
 NOT_FOR_SERVING = ('stripe', 'authlib', 'webauthn', 'yagmail', 'alembic', 'segno', 'pyotp', 'cryptography', 'psycopg')
 SERVER_PROBE = f"""
