@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import yagmail
 
 from services import metrics
 from services.config import Settings, current_settings
 from services.errors import ExternalServiceError, NotConfigured
+
+if TYPE_CHECKING:
+    import yagmail
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ def _deliver(settings: Settings, *, sender: str, recipient: str, mime: EmailMess
     security = settings.smtp_security
     tls = ssl.create_default_context() if security != 'none' else None
     implicit_tls: dict[str, Any] = {'context': tls} if security == 'ssl' else {}  # yagmail passes it to SMTP_SSL
+    import yagmail  # here, not at the top: only a send needs it, and a server that starts sends nothing yet
+
     client = yagmail.SMTP(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -110,7 +113,7 @@ def _deliver(settings: Settings, *, sender: str, recipient: str, mime: EmailMess
         raise smtplib.SMTPRecipientsRefused(refused)
 
 
-def _connect(client: yagmail.SMTP) -> smtplib.SMTP:
+def _connect(client: 'yagmail.SMTP') -> smtplib.SMTP:
     """Open the connection and, with starttls, upgrade it to TLS; the login comes later, in _send."""
     try:
         client.login()  # with smtp_skip_login, yagmail's login() only connects
@@ -137,7 +140,7 @@ def _send(
     return connection.sendmail(sender, [recipient], payload, mail_options=['SMTPUTF8', 'BODY=8BITMIME'])
 
 
-def _drop_connection(client: yagmail.SMTP) -> None:
+def _drop_connection(client: 'yagmail.SMTP') -> None:
     """Close the socket without QUIT: after a timeout, a polite QUIT would wait for the same silent server again."""
     connection = client.smtp
     client.is_closed = True

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pyotp
-from pyotp.totp import TOTP
 from sqlalchemy import ColumnElement, bindparam, or_
 from sqlmodel import Session, col, delete, func, select
 
@@ -225,6 +223,10 @@ def _new_enrolment(*, session: Session, user: User) -> Enrolment:
     if app is not None:
         session.delete(app)
         session.flush()
+    # Here, not at the top: a start-up and the first page never need them (bench/start_time.py).
+    import pyotp
+    from pyotp.totp import TOTP
+
     secret = pyotp.random_base32()
     assert stored.id is not None
     session.add(AuthenticatorApp(user_id=stored.id, secret_encrypted=crypto.encrypt(secret)))
@@ -719,6 +721,8 @@ def _matching_step(secret: str, code: str, last_used_step: int | None, now: date
     accepted one."""
     if len(code) != CODE_DIGITS or not (code.isascii() and code.isdigit()):  # `isdigit` alone takes '١٢٣٤٥٦'
         return None
+    from pyotp.totp import TOTP  # here, not at the top: see begin_enrolment
+
     totp = TOTP(secret, digits=CODE_DIGITS, interval=STEP_SECONDS)
     current = int((now or utcnow()).timestamp()) // STEP_SECONDS
     for step in (current - 1, current, current + 1):

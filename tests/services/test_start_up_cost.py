@@ -41,3 +41,26 @@ def test_a_restart_at_head_loads_only_what_serving_needs(isolated_environment: P
     first = start()  # an empty data dir: this start migrates
     assert first['alembic'] is True
     assert start() == dict.fromkeys(LAZY, False)
+
+
+# Libraries only an action needs (a payment, an SSO or passkey sign-in, a mail, a migration, a QR code, a 2FA code):
+# a server that starts and shows its first page loads none of them (bench/start_time.py times the start).
+NOT_FOR_SERVING = ('stripe', 'authlib', 'webauthn', 'yagmail', 'alembic', 'segno', 'pyotp', 'cryptography', 'psycopg')
+SERVER_PROBE = f"""
+import json, sys
+import main  # as the server does: every page registered, the API app and the start-up services imported
+from services import db
+db.init_database(main.settings.resolved_database_url)
+print(json.dumps(sorted(name for name in {NOT_FOR_SERVING!r} if name in sys.modules)))
+"""
+
+
+def test_the_server_module_loads_no_library_that_only_an_action_needs(isolated_environment: Path) -> None:
+    def start() -> list[str]:
+        result = subprocess.run(
+            [sys.executable, '-c', SERVER_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+        )
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert start() == ['alembic']  # an empty data dir: this start migrates
+    assert start() == []
