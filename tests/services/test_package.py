@@ -39,7 +39,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     uv('build', '--wheel', '--out-dir', str(root / 'dist'), cwd=REPO_ROOT)
     (wheel,) = (root / 'dist').glob('cx_toolbox_dashboard-*.whl')
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ('main.py', 'migrations/env.py', 'migrations/script.py.mako', 'ui/components/passkeys.js'):
+    for needed in ('main.py', 'migrations/env.py', 'migrations/script.py.mako', 'ui/sections/passkeys.js'):
         assert needed in names, f'{needed} is not in the wheel'
     assert any(name.startswith('migrations/versions/0001_') for name in names)
     assert 'ui/pages/help.py' in names  # the in-app help pages

@@ -17,7 +17,7 @@ LAZY = ('alembic', 'stripe', 'psycopg', 'webauthn', 'cryptography', 'segno')
 PROBE = f"""
 import json, sys
 from services import config, db
-import api, ui.pages, ui.components.passkeys  # what main.py imports to serve: pages, widget API, billing, events
+import api, ui.pages, ui.sections.passkeys  # what main.py imports to serve: pages, widget API, billing, events
 settings = config.load_settings()
 config.configure(settings)
 db.init_database(settings.resolved_database_url)

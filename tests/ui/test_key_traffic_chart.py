@@ -18,7 +18,7 @@ from models import User as Account
 from services.keys import api_keys, key_traffic
 from tests.factories import acting
 from tests.ui.helpers import ADMIN_EMAIL, button, in_database, set_up_organization
-from ui.components.key_traffic_chart import REFUSED_COLOR
+from ui.sections.key_traffic_chart import REFUSED_COLOR
 
 ENDPOINT = '/api/v1/organization'
 

@@ -10,7 +10,7 @@ from nicegui.testing import User
 
 from services.operations import readiness
 from tests.ui.helpers import set_up_organization
-from ui.components import save_banner
+from ui.sections import save_banner
 
 CANNOT_SAVE = 'The server cannot save changes right now'
 

@@ -10,7 +10,7 @@ from nicegui.events import GenericEventArguments
 from models import Role
 from services.team import organizations
 from ui import actions, session, theme
-from ui.components import save_banner
+from ui.sections import save_banner
 from ui.tabs import activity, settings, team
 
 HELP_LINKS = {

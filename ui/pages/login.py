@@ -7,8 +7,8 @@ from services.acting import SCOPES
 from services.identity import auth, sign_in
 from ui import actions, oidc_routes, open_pages, session, sign_in_binding, theme
 from ui.components.forms import form_message, password_input
-from ui.components.passkeys import passkey_sign_in_button
 from ui.components.single_sign_on import sign_in_button
+from ui.sections.passkeys import passkey_sign_in_button
 
 SIGNED_OUT_EVERYWHERE = 'everywhere'
 SIGNED_OUT_EVERYWHERE_NOTICE = 'You are signed out everywhere: every browser signed in to your account, this one too.'

@@ -7,8 +7,8 @@ from nicegui import ui
 from models import Role
 from services.team import organizations
 from ui import actions, session, theme
-from ui.components.organization_rules import OrganizationRules
-from ui.components.single_sign_on_settings import SingleSignOnCard
+from ui.sections.organization_rules import OrganizationRules
+from ui.sections.single_sign_on_settings import SingleSignOnCard
 
 ORGANIZATION_PATH = '/organization'
 

@@ -16,13 +16,13 @@ from services.identity import account, sessions
 from services.team import organizations
 from ui import actions, open_pages, session, theme
 from ui.components import times
-from ui.components.alert_settings import alerts_card
 from ui.components.forms import new_password_input, password_input
-from ui.components.passkeys import browser_name, passkeys_section
-from ui.components.single_sign_on_settings import SingleSignOnCard
-from ui.components.two_factor_settings import TwoFactorCard
 from ui.pages.login import SIGNED_OUT_EVERYWHERE
 from ui.pages.organization import ORGANIZATION_PATH
+from ui.sections.alert_settings import alerts_card
+from ui.sections.passkeys import browser_name, passkeys_section
+from ui.sections.single_sign_on_settings import SingleSignOnCard
+from ui.sections.two_factor_settings import TwoFactorCard
 
 
 @ui.page('/security')

@@ -19,9 +19,9 @@ from services.acting import SCOPES
 from services.config import current_settings
 from services.identity import code_lock, passkeys, sign_in, two_factor
 from ui import actions, session, sign_in_binding, theme
-from ui.components.authenticator import AuthenticatorSetUp, code_input
 from ui.components.forms import form_message
-from ui.components.passkeys import PasskeySecondStepButton
+from ui.sections.authenticator import AuthenticatorSetUp, code_input
+from ui.sections.passkeys import PasskeySecondStepButton
 
 PENDING_COOKIE = 'cxt_pending_sign_in'
 START_PATH = session.SECOND_STEP_START_PATH

@@ -17,9 +17,9 @@ from services.keys.api_keys import GRACE_CHOICES, KeyOverview
 from services.team import organizations
 from ui import actions, open_pages, theme
 from ui.components import times
-from ui.components.key_traffic_chart import KeyTrafficChart, old_key_requests, requests_text
 from ui.components.radio_keys import arrow_keys
 from ui.components.secret_field import SecretField
+from ui.sections.key_traffic_chart import KeyTrafficChart, old_key_requests, requests_text
 
 ADMIN_KEY_INTRO = 'All CX Toolbox widgets share this one key. Paste it into your Kustomer app settings.'
 MEMBER_KEY_INTRO = 'All CX Toolbox widgets share this one key; an admin pastes it into your Kustomer app settings.'

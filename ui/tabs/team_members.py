@@ -23,7 +23,7 @@ from ui.components import times
 from ui.components.hold_button import HOLD_SECONDS, HoldButton, focus_after_hold, reset_fill
 from ui.components.hold_button import TAG as HOLD_BUTTON
 from ui.components.paged_table import PagedTable, PageQuery, anchored, cell_label, search_box
-from ui.components.two_factor_settings import reset_member_second_factor
+from ui.sections.two_factor_settings import reset_member_second_factor
 
 ROLE_OPTIONS = {role.value: role.label for role in (Role.MEMBER, Role.ADMIN)}
 REMOVE = 'Hold to Remove'

@@ -1,5 +1,5 @@
 """The Security page's two-factor card: the person's own authenticator app (set up, new recovery codes, turn off). The
-organization's `Require two-factor authentication for everyone` is in `ui/components/organization_rules.py`."""
+organization's `Require two-factor authentication for everyone` is in `ui/sections/organization_rules.py`."""
 
 from collections.abc import Mapping
 
@@ -9,7 +9,7 @@ from sqlmodel import Session
 from services.acting import SCOPES, Actor
 from services.identity import two_factor, two_factor_settings
 from ui import actions, theme
-from ui.components.authenticator import AuthenticatorSetUp, code_input
+from ui.sections.authenticator import AuthenticatorSetUp, code_input
 
 
 class TwoFactorCard:
