@@ -30,7 +30,7 @@ from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.identity import auth, sessions, single_sign_on
 from services.permissions import password_is_recent
-from ui import open_pages, session, theme
+from ui import session, theme
 from ui.components import single_sign_on as single_sign_on_buttons
 from ui.components.busy import busy
 from ui.components.forms import (
@@ -173,10 +173,7 @@ async def signed_in_or_leave() -> sessions.SignedIn | None:
 async def sign_out() -> None:
     """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
     token = session.browser_token()
-    signed = await signed_in()
     await submit(lambda: _end_session(token))
-    if signed is not None:
-        open_pages.sessions_changed(signed.user.id)  # this person's open session lists drop this browser
     ui.navigate.to('/login')
 
 

@@ -1,19 +1,21 @@
 """The open pages of this process: whose they are, and which show the team or the API key, so a change reaches them
-at once, whether it was made here or, on PostgreSQL, in another process (`services/events.py`)."""
+at once. Every change arrives as a bus event (`services/bus.py`): a change made in this process from this process's
+bus once it commits, one made in another process over PostgreSQL `NOTIFY` (`services/events.py`); each is applied
+once, the same way. No page handler refreshes other pages by hand."""
 
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import urlencode
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
-from nicegui import background_tasks, context, run, storage
+from nicegui import background_tasks, context, core, run, storage
 from nicegui.client import Client
 
 from models import Organization, User, UserStatus
-from services import crypto, events
+from services import bus, crypto, events
 from services.db import read_scope
 from services.identity import sessions
 from ui.session import COOKIE
@@ -46,6 +48,7 @@ _subdomain_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
 _sent_after_role_change: 'WeakSet[Client]' = WeakSet()
 _session_views: 'WeakSet[SessionsView]' = WeakSet()  # type: ignore[type-var]
 _listener: asyncio.Task[None] | None = None
+_reloads: 'WeakKeyDictionary[TeamView, asyncio.Task[None]]' = WeakKeyDictionary()  # type: ignore[type-var]
 
 
 def track_page(user: User) -> None:
@@ -54,19 +57,6 @@ def track_page(user: User) -> None:
     user_id, client = user.id, context.client
     _clients_by_user.setdefault(user_id, set()).add(client.id)
     client.on_delete(lambda: _clients_by_user.get(user_id, set()).discard(client.id))
-
-
-def end_open_pages(user_id: int, *, removed_from: str | None = None) -> int:
-    """Send every open page of `user_id` to `/login` (saying `You were removed from <removed_from>` when given);
-    returns how many were open."""
-    closed = 0
-    target = removed_url(removed_from) if removed_from else '/login'
-    for client_id in list(_clients_by_user.pop(user_id, set())):
-        client = Client.instances.get(client_id)
-        if client is not None:
-            client.open(target)
-            closed += 1
-    return closed
 
 
 ROLE_CHANGED_URL = '/?role=changed'
@@ -161,9 +151,17 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but:
         # task copies the context as it is now.
         token = storage.request_contextvar.set(view.client.request)
         try:
-            background_tasks.create(_reload(view), name='view reload')
+            _reloads[view] = background_tasks.create(_reload(view), name='view reload')
         finally:
             storage.request_contextvar.reset(token)
+
+
+def own_change_shown(view: TeamView) -> None:
+    """`view` made the change and shows it itself (a new key, once): drop the reload its own event has just started
+    (the bus delivers before the action's result comes back, so that reload is still waiting)."""
+    task = _reloads.pop(view, None)
+    if task is not None and not task.done():
+        task.cancel()
 
 
 async def _reload(view: TeamView | SessionsView) -> None:
@@ -213,20 +211,44 @@ def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
 
 
 async def apply_event(event: events.Event) -> None:
-    """Bring this process's open pages up to date with a change made in another process."""
-    if event.from_this_process:
-        return  # the page that made the change has already updated this process's pages
-    kind = events.EventKind
-    if event.kind in {kind.TEAM_CHANGED, kind.ROLE_CHANGED, kind.MEMBER_REMOVED} and event.organization_id:
-        team_changed(event.organization_id)  # each reload checks the viewer's role and session itself
-    if event.kind == kind.ROLE_CHANGED and event.user_id:
-        role_changed(event.user_id)  # their open pages, whichever tab they show
-    if event.kind in {kind.MEMBER_REMOVED, kind.SESSIONS_ENDED} and event.user_id:
-        await end_ended_sessions(event.user_id)
-    if event.kind == kind.KEY_CHANGED and event.organization_id:
-        keys_changed(event.organization_id)
-    if event.kind == kind.SUBDOMAINS_SAVED and event.organization_id:
-        subdomains_changed(event.organization_id)  # a field its person is typing in keeps what they typed
+    """Bring this process's open pages up to date with a change made in another process (this process's own
+    changes reach them from its bus)."""
+    if not event.from_this_process:
+        await _apply(event)
+
+
+def _on_committed(change: bus.Event) -> None:
+    """The bus's subscriber: on the committing thread, so the pages are updated on the event loop."""
+    said = events.about(change)
+    loop = core.loop
+    if said is not None and loop is not None and loop.is_running():
+        loop.call_soon_threadsafe(lambda: background_tasks.create(_apply(said), name='bus event'))
+
+
+async def _apply(event: events.Event) -> None:
+    # Every reload starts before the first await: the page that acted finds its own reload already waiting.
+    organization_id, user_id = event.organization_id, event.user_id
+    if organization_id:
+        for reload_views in _ORGANIZATION_VIEWS.get(event.kind, ()):
+            reload_views(organization_id)  # each reload checks the viewer's role and session itself
+    if event.kind == events.EventKind.ROLE_CHANGED and user_id:
+        role_changed(user_id)  # their open pages, whichever tab they show
+    if event.kind in {events.EventKind.MEMBER_REMOVED, events.EventKind.SESSIONS_ENDED} and user_id:
+        await end_ended_sessions(user_id)
+
+
+# Which open views of the organization show each kind of change (a subdomain field its person is typing in keeps
+# what they typed).
+_ORGANIZATION_VIEWS: dict[events.EventKind, tuple[Callable[[int], None], ...]] = {
+    events.EventKind.TEAM_CHANGED: (team_changed,),
+    events.EventKind.ROLE_CHANGED: (team_changed,),
+    events.EventKind.MEMBER_REMOVED: (team_changed,),
+    events.EventKind.KEY_CHANGED: (keys_changed,),
+    events.EventKind.SUBDOMAINS_SAVED: (subdomains_changed,),
+}
+
+
+bus.subscribe(_on_committed)
 
 
 async def _catch_up() -> None:

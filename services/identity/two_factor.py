@@ -370,6 +370,7 @@ def reset_second_factor(
     if outcome.user is None:
         return False
     _remove_second_factor(session=session, user=member)
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=actor.organization_id)
     record_event(
         session=session,
         organization_id=actor.organization_id,

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from models import Organization
 from services.identity import two_factor
-from ui import actions, open_pages, theme
+from ui import actions, theme
 
 REQUIRE_TWO_FACTOR = 'Require two-factor authentication for everyone'
 
@@ -37,11 +37,6 @@ def _save_two_factor(db: Session, me: actions.Actor, required: bool) -> object:
     )
 
 
-async def _after_two_factor(required: bool) -> None:
-    if required:
-        await open_pages.end_ended_sessions(None)  # members without a second factor: to `/login` now
-
-
 def rules() -> list[Rule]:
     return [
         Rule(
@@ -55,7 +50,6 @@ def rules() -> list[Rule]:
             save=_save_two_factor,
             said_on='Everyone now signs in with two-factor authentication',
             said_off='Two-factor authentication is no longer required',
-            after=_after_two_factor,
         ),
     ]
 

@@ -5,7 +5,7 @@ from nicegui import ui
 from models import LinkState, User
 from services.db import write_scope
 from services.identity import auth, invitations
-from ui import actions, open_pages, session, sign_in_binding, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 from ui.components.single_sign_on import accept_button
 from ui.pages.two_factor import after_password
@@ -52,8 +52,7 @@ async def invite_page(token: str) -> None:
             )
             if accepted is None:
                 return
-            user, destination = accepted
-            open_pages.team_changed(user.organization_id)
+            _user, destination = accepted
             sign_in_binding.go(destination)
 
         fields['password'].on('keydown.enter', accept)

@@ -9,7 +9,7 @@ from services.config import current_settings
 from services.db import write_scope
 from services.errors import ServiceError
 from services.identity import auth, password_reset
-from ui import actions, open_pages, session, sign_in_binding, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import clear_field_errors, new_password_input, show_field_error
 from ui.pages.two_factor import after_password
 
@@ -82,8 +82,7 @@ async def reset_password_page(token: str) -> None:
             )
             if done is None:
                 return
-            user_id, destination = done
-            open_pages.end_open_pages(user_id)
+            _user_id, destination = done
             sign_in_binding.go(destination)
 
         password.on('keydown.enter', reset)

@@ -109,7 +109,6 @@ class SessionsCard:
         if ended is None:
             return
         ui.notify('That browser is signed out', type='positive')
-        open_pages.sessions_changed(self.user_id)  # this list and every other open one of this person
 
     async def sign_out_everywhere(self) -> None:
         """Confirmed first: it signs this browser out too."""

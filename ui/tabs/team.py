@@ -510,13 +510,11 @@ class TeamTab:
 
     async def _deliver(self, issued: invitations.IssuedInvitation, *, button: ui.button | None = None) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
-        open_pages.team_changed(self.organization_id)
         again = f' {RESENT}' if issued.resent else ''
         if issued.delivery_status == DeliveryStatus.NOT_EMAILED:
             self._show_link(issued.email, issued.link, resent=issued.resent)
             return
         outcome = await actions.submit(lambda: _send_and_record(issued), button=button)
-        open_pages.team_changed(self.organization_id)
         if outcome is None:
             return
         if outcome == DeliveryStatus.SENT:
@@ -631,7 +629,6 @@ class TeamTab:
         if invitation is not None:
             ui.notify(f'Invitation for {invitation.email} revoked', type='positive')
             self.invitation_search.run_method('focus')
-        open_pages.team_changed(self.organization_id)
 
     # --- Team Members ------------------------------------------------------------------------------------------
 
@@ -766,9 +763,7 @@ class TeamTab:
             await self.reload()
             return
         ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
-        open_pages.role_changed(member_id)
         await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
-        open_pages.team_changed(self.organization_id)
         self.client.run_javascript(_focus_role_select(member_id))
 
     async def _confirm_role(self, row: dict, role: Role) -> bool:
@@ -810,10 +805,8 @@ class TeamTab:
         if removed is None:
             reset_fill(self.client, f'document.querySelector(\'[data-member-hold="{member_id}"]\')')
             return
-        member, organization = removed
-        open_pages.end_open_pages(member_id, removed_from=organization)
+        member, _organization = removed
         ui.notify(f'{member.email} removed', type='positive')
-        open_pages.team_changed(self.organization_id)
         focus_after_hold(self.client, f'document.getElementById("c{self.member_search.id}")')
 
     @_anchored
@@ -844,8 +837,8 @@ class TeamTab:
     @_anchored
     async def reset_two_factor(self, member_id: int) -> None:
         row = self._row(member_id)
-        if row is not None and await reset_member_second_factor(member_id, row['name']):
-            open_pages.team_changed(self.organization_id)
+        if row is not None:
+            await reset_member_second_factor(member_id, row['name'])
 
 
 def _remove(db: Session, me: actions.Actor, member_id: int) -> tuple[User, str]:
