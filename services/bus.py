@@ -160,6 +160,8 @@ def emit(*, session: OrmSession, event: Event) -> None:
 
 
 def _deliver(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its events wait for the transaction around it
     pending: list[tuple[Event, SessionTransaction]] = session.info.pop(_PENDING, [])
     for event, _ in pending:
         for subscriber in list(_after_commit):
