@@ -90,7 +90,8 @@ def publish(*, session: Session, kind: EventKind, organization_id: int | None, u
     if kind not in _EVENTS:
         raise ValueError(f'{kind} is audited: record it with audit.record and its typed event')
     if kind == EventKind.SESSIONS_ENDED:
-        assert user_id is not None, 'whose sessions ended'
+        if user_id is None:
+            raise ValueError('sessions ended: whose?')
         bus.emit(session=session, event=bus.SessionsEnded(organization_id=organization_id, user_id=user_id))
     else:
         bus.emit(session=session, event=_EVENTS[kind](organization_id=organization_id))

@@ -30,7 +30,7 @@ from services.db import describe_failure, read_scope, write_scope
 from services.errors import ServiceError, ValidationFailed
 from services.identity import auth, sessions, single_sign_on
 from services.permissions import password_is_recent
-from ui import session, theme
+from ui import open_pages, session, theme
 from ui.components import single_sign_on as single_sign_on_buttons
 from ui.components.busy import busy
 from ui.components.forms import (
@@ -274,7 +274,7 @@ async def _perform(
     clear_field_errors(fields)
     if message is not None:
         message.set_visibility(False)
-    with busy(button) if button is not None else nullcontext(), _told_once(fields, message):
+    with busy(button) if button is not None else nullcontext(), _told_once(fields, message), open_pages.acting():
         return await off_loop(work)
     return None  # a failure was shown
 

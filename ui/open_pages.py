@@ -6,7 +6,9 @@ once, the same way. No page handler refreshes other pages by hand."""
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
 from weakref import WeakKeyDictionary, WeakSet
@@ -48,7 +50,7 @@ _subdomain_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
 _sent_after_role_change: 'WeakSet[Client]' = WeakSet()
 _session_views: 'WeakSet[SessionsView]' = WeakSet()  # type: ignore[type-var]
 _listener: asyncio.Task[None] | None = None
-_reloads: 'WeakKeyDictionary[TeamView, asyncio.Task[None]]' = WeakKeyDictionary()  # type: ignore[type-var]
+_reloads: 'WeakKeyDictionary[TeamView | SessionsView, asyncio.Task[None]]' = WeakKeyDictionary()  # type: ignore[type-var]
 
 
 def track_page(user: User) -> None:
@@ -117,11 +119,7 @@ def sessions_changed(user_id: int | None) -> None:
     for view in list(_session_views):
         if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
             continue
-        token = storage.request_contextvar.set(view.client.request)  # the view's own person acts (see `_reload_all`)
-        try:
-            background_tasks.create(_reload(view), name='sessions reload')
-        finally:
-            storage.request_contextvar.reset(token)
+        _start_reload(view)
 
 
 def team_changed(organization_id: int | None) -> None:
@@ -129,10 +127,10 @@ def team_changed(organization_id: int | None) -> None:
     _reload_all(_team_views, organization_id)
 
 
-def keys_changed(organization_id: int | None, *, but: TeamView | None = None) -> None:
-    """Load the API key card again on every open page of this organization (of every one for None), except `but`:
-    the card that made the change shows it itself (with the new key, once)."""
-    _reload_all(_key_views, organization_id, but=but)
+def keys_changed(organization_id: int | None) -> None:
+    """Load the API key card again on every open page of this organization (of every one for None); the card that
+    made the change shows it itself (with the new key, once: `own_change_shown`)."""
+    _reload_all(_key_views, organization_id)
 
 
 def subdomains_changed(organization_id: int | None) -> None:
@@ -140,28 +138,67 @@ def subdomains_changed(organization_id: int | None) -> None:
     _reload_all(_subdomain_views, organization_id)
 
 
-def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but: TeamView | None = None) -> None:
+def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None:
     for view in list(views):
         if (organization_id is not None and view.organization_id != organization_id) or view.client.is_deleted:
             continue
-        if view is but:
-            continue
-        # Event listeners remember the request they were registered under, and handlers read the signed-in user
-        # from it: rows rebuilt because of someone else's action must still act as this page's own user. The
-        # task copies the context as it is now.
-        token = storage.request_contextvar.set(view.client.request)
-        try:
-            _reloads[view] = background_tasks.create(_reload(view), name='view reload')
-        finally:
-            storage.request_contextvar.reset(token)
+        _start_reload(view)
 
 
-def own_change_shown(view: TeamView) -> None:
-    """`view` made the change and shows it itself (a new key, once): drop the reload its own event has just started
-    (the bus delivers before the action's result comes back, so that reload is still waiting)."""
+@dataclass
+class _Action:
+    running: int = 0
+    waiting: list[TeamView | SessionsView] = field(default_factory=list)
+
+
+_actions: dict[str, _Action] = {}  # pages with an action in flight, by client id
+
+
+@contextmanager
+def acting() -> Iterator[None]:
+    """Around one action of this page (`ui/actions.py`): the reloads its own change brings wait until the action has
+    returned, so the page may show the change itself first and drop them (`own_change_shown`). The bus delivers a
+    change on the committing thread, which may be well before the action's result reaches the page."""
+    try:
+        client_id = context.client.id
+    except RuntimeError:  # not on a page
+        yield
+        return
+    action = _actions.setdefault(client_id, _Action())
+    action.running += 1
+    try:
+        yield
+    finally:
+        action.running -= 1
+        if action.running == 0:
+            del _actions[client_id]
+            for view in dict.fromkeys(action.waiting):
+                _start_reload(view)
+
+
+def own_change_shown(view: TeamView | SessionsView) -> None:
+    """`view` made the change and shows it itself (a new key, once): drop the reload its own change brought (started
+    as its action returned, so it has not run yet)."""
     task = _reloads.pop(view, None)
     if task is not None and not task.done():
         task.cancel()
+
+
+def _start_reload(view: TeamView | SessionsView) -> None:
+    if Client.instances.get(view.client.id) is not view.client:
+        return  # a page this process no longer serves (its person's id may belong to someone else's page now)
+    action = _actions.get(view.client.id)
+    if action is not None:
+        action.waiting.append(view)
+        return
+    # Event listeners remember the request they were registered under, and handlers read the signed-in user from it:
+    # rows rebuilt because of someone else's action must still act as this page's own user. The task copies the
+    # context as it is now.
+    token = storage.request_contextvar.set(view.client.request)
+    try:
+        _reloads[view] = background_tasks.create(_reload(view), name='view reload')
+    finally:
+        storage.request_contextvar.reset(token)
 
 
 async def _reload(view: TeamView | SessionsView) -> None:

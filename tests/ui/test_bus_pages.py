@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from nicegui import core
+from nicegui.client import Client
 from nicegui.testing import User
 from sqlmodel import Session, select
 
@@ -92,10 +93,13 @@ async def test_each_change_in_this_process_reaches_the_open_views_that_show_it_o
 
 
 class Browser:
-    """Stands in for a NiceGUI client that stays open (what the open pages need of one)."""
+    """Stands in for a NiceGUI client that stays open (what the open pages need of one), served by this process."""
 
     is_deleted = False
     request = None
+
+    def __init__(self) -> None:
+        self.id = f'browser-{id(self)}'
 
     def __enter__(self) -> 'Browser':
         return self
@@ -115,6 +119,7 @@ from models.base import utcnow
 from services import config, db, events
 from services.db import write_scope
 from services.team import members
+from nicegui.client import Client
 from tests.ui.test_bus_pages import Browser, CountingView
 from ui import open_pages
 
@@ -133,7 +138,9 @@ async def main() -> None:
     config.configure(settings)
     db.init_database(settings.resolved_database_url)
     organization_id, admin_id, member_id = (int(argument) for argument in sys.argv[1:4])
-    view = CountingView(organization_id, Browser())
+    browser = Browser()
+    Client.instances[browser.id] = browser  # served by this process
+    view = CountingView(organization_id, browser)
     open_pages.show_team(view)
     listening = asyncio.Event()
 
@@ -170,7 +177,9 @@ async def test_on_postgresql_the_other_process_s_page_and_the_sender_s_each_upda
             return organization.id, admin.id, member.id
 
     organization_id, admin_id, member_id = await asyncio.to_thread(team)
-    view = CountingView(organization_id, Browser())
+    browser = Browser()
+    monkeypatch.setitem(Client.instances, browser.id, browser)  # served by this process
+    view = CountingView(organization_id, browser)
     open_pages.show_team(view)
     listening = asyncio.Event()
 

@@ -126,6 +126,7 @@ class SessionsCard:
             return
         ended = await actions.act(_end_every_session, button=self.everywhere)
         if ended is not None:
+            open_pages.own_change_shown(self)  # its list, reloaded, would go to /login without saying why
             ui.navigate.to(f'/login?signed_out={SIGNED_OUT_EVERYWHERE}')
 
 
