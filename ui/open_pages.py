@@ -224,13 +224,20 @@ async def end_ended_sessions(user_id: int | None) -> int:
     if not pages:
         return 0
     ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
-    for client_id, target in ended.items():
-        client = Client.instances.get(client_id)
-        if client is not None and not client.is_deleted:
-            client.open(target)
-        for clients in _clients_by_user.values():
-            clients.discard(client_id)
-    return len(ended)
+    return sum(_send_away(client_id, target) for client_id, target in ended.items())
+
+
+def _send_away(client_id: str, target: str) -> bool:
+    """Open `target` on a page whose session ended, unless a check that ran beside this one (a removal ends the
+    sessions too: two events) has already sent it."""
+    tracked = [clients for clients in _clients_by_user.values() if client_id in clients]
+    for clients in tracked:
+        clients.discard(client_id)
+    client = Client.instances.get(client_id)
+    if not tracked or client is None or client.is_deleted:
+        return False
+    client.open(target)
+    return True
 
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
