@@ -5,7 +5,6 @@ back up, restore). Installed from the wheel, the same command line is `cx-toolbo
 """
 
 import argparse
-import asyncio
 import os
 import runpy
 import sys
@@ -179,16 +178,7 @@ from ui import (  # noqa: E402  (importing pages registers every page)
 
 
 async def _watch_sends() -> None:
-    loop = asyncio.get_running_loop()
-
-    def team_lists_changed(organizations: list[int]) -> None:
-        for organization_id in set(organizations):
-            open_pages.team_changed(organization_id)  # this process's own pages (the event reaches the others)
-
-    def on_marked(organizations: list[int]) -> None:  # on the watcher's thread: the pages live on the loop
-        loop.call_soon_threadsafe(team_lists_changed, organizations)
-
-    send_watch.start_watching(on_marked=on_marked)
+    send_watch.start_watching()  # what it marks reaches every process's team lists through the bus
 
 
 if __name__ in {'__main__', '__mp_main__'}:

@@ -1,14 +1,14 @@
 """Changes other processes must see at once, sent over PostgreSQL `LISTEN`/`NOTIFY`.
 
-A service that removes a member, ends sessions, changes a role or the team, changes the API key or saves the
-subdomains calls `publish` inside its own write transaction: PostgreSQL delivers the notification to every listening
-process only when that transaction commits, and never when it rolls back. On SQLite `publish` does nothing: one
-process serves a data directory (`services/operations/process_lock.py`), and that process updates its own pages
-directly.
+This module is the bus's (`services/bus.py`) subscriber for other processes: at each `bus.emit` of a change an open
+page shows (a member removed, sessions ended, a role, the team, the API key or the subdomains changed) it adds a
+`NOTIFY` to the emitting transaction, which PostgreSQL delivers to every listening process only when that transaction
+commits, and never when it rolls back. On SQLite it does nothing: one process serves a data directory
+(`services/operations/process_lock.py`), and the bus brings that process's pages up to date itself.
 
-An event says only which organization or user to look at again; a receiver re-reads the database before it acts
-(a payload is never trusted to say that a session has ended). Every listener receives every event, including the
-process that sent it: `Event.from_this_process` lets that one skip what it has already done.
+A notification says only which organization or user to look at again; a receiver re-reads the database before it
+acts (a payload is never trusted to say that a session has ended). Every listener receives every event, including
+the process that sent it: `Event.from_this_process` lets that one skip what its own bus has already delivered.
 """
 
 import asyncio
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import make_url, text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from services import metrics
+from services import bus, metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,58 @@ class Event:
         return self.origin == PROCESS_ID
 
 
+# The changes other processes' open pages show, each as the notification names it.
+_KINDS: dict[type[bus.Event], EventKind] = {
+    bus.MemberRemoved: EventKind.MEMBER_REMOVED,
+    bus.SessionsEnded: EventKind.SESSIONS_ENDED,
+    bus.RoleChanged: EventKind.ROLE_CHANGED,
+    bus.TeamChanged: EventKind.TEAM_CHANGED,
+    bus.InvitationAccepted: EventKind.TEAM_CHANGED,
+    bus.KeyChanged: EventKind.KEY_CHANGED,
+    bus.SubdomainsSaved: EventKind.SUBDOMAINS_SAVED,
+}
+_EVENTS: dict[EventKind, type[bus.Event]] = {
+    EventKind.SESSIONS_ENDED: bus.SessionsEnded,
+    EventKind.TEAM_CHANGED: bus.TeamChanged,
+    EventKind.KEY_CHANGED: bus.KeyChanged,
+    EventKind.SUBDOMAINS_SAVED: bus.SubdomainsSaved,
+}
+
+
+def about(event: bus.Event) -> Event | None:
+    """What a notification of `event` says (None: nothing an open page shows), as sent from this process."""
+    kind = _KINDS.get(type(event))
+    if kind is None:
+        return None
+    return Event(
+        kind=kind, organization_id=event.organization_id, user_id=getattr(event, 'user_id', None), origin=PROCESS_ID
+    )
+
+
 def publish(*, session: Session, kind: EventKind, organization_id: int | None, user_id: int | None = None) -> None:
-    """Tell every process about a change when (and only if) the caller's write transaction commits."""
-    if session.get_bind().dialect.name != 'postgresql':
+    """Emit the bus event of `kind` (a member's removal and a role change are audited: `audit.record` emits those)."""
+    if kind not in _EVENTS:
+        raise ValueError(f'{kind} is audited: record it with audit.record and its typed event')
+    if kind == EventKind.SESSIONS_ENDED:
+        if user_id is None:
+            raise ValueError('sessions ended: whose?')
+        bus.emit(session=session, event=bus.SessionsEnded(organization_id=organization_id, user_id=user_id))
+    else:
+        bus.emit(session=session, event=_EVENTS[kind](organization_id=organization_id))
+
+
+def _notify(session: OrmSession, event: bus.Event) -> None:
+    """Tell every process about a change when (and only if) the emitting transaction commits (PostgreSQL)."""
+    said = about(event)
+    if said is None or session.get_bind().dialect.name != 'postgresql':
         return
-    payload = json.dumps({'kind': kind, 'organization_id': organization_id, 'user_id': user_id, 'origin': PROCESS_ID})
+    payload = json.dumps(
+        {'kind': said.kind, 'organization_id': said.organization_id, 'user_id': said.user_id, 'origin': PROCESS_ID}
+    )
     session.connection().execute(text('SELECT pg_notify(:channel, :payload)'), {'channel': CHANNEL, 'payload': payload})
+
+
+bus.subscribe_in_transaction(_notify)
 
 
 def parse(payload: str) -> Event | None:

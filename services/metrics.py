@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from models.audit import AuditAction
 from services.errors import LoginLocked
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -164,15 +165,14 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-# Every sign-in outcome is written to the audit log (services/audit.py counts it here as it records it); audit actions
-# are strings (models.audit.AuditAction), so this module does not depend on the models.
-_AUDITED_SIGN_INS = {
-    'login.succeeded': sign_ins.labels(SignInMethod.PASSWORD, SignInResult.OK),
-    'login.failed': sign_ins.labels(SignInMethod.PASSWORD, SignInResult.FAILED),
-    'login.passkey_succeeded': sign_ins.labels(SignInMethod.PASSKEY, SignInResult.OK),
-    'login.passkey_failed': sign_ins.labels(SignInMethod.PASSKEY, SignInResult.FAILED),
-    'login.sso_succeeded': sign_ins.labels(SignInMethod.SSO, SignInResult.OK),
-    'login.sso_refused': sign_ins.labels(SignInMethod.SSO, SignInResult.FAILED),
+# Every sign-in outcome is written to the audit log (services/audit.py counts it here as it records it).
+_AUDITED_SIGN_INS: dict[str, Counter] = {
+    AuditAction.LOGIN_SUCCEEDED: sign_ins.labels(SignInMethod.PASSWORD, SignInResult.OK),
+    AuditAction.LOGIN_FAILED: sign_ins.labels(SignInMethod.PASSWORD, SignInResult.FAILED),
+    AuditAction.PASSKEY_SIGN_IN_SUCCEEDED: sign_ins.labels(SignInMethod.PASSKEY, SignInResult.OK),
+    AuditAction.PASSKEY_SIGN_IN_FAILED: sign_ins.labels(SignInMethod.PASSKEY, SignInResult.FAILED),
+    AuditAction.SSO_SIGN_IN_SUCCEEDED: sign_ins.labels(SignInMethod.SSO, SignInResult.OK),
+    AuditAction.SSO_SIGN_IN_REFUSED: sign_ins.labels(SignInMethod.SSO, SignInResult.FAILED),
 }
 
 

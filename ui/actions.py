@@ -151,10 +151,7 @@ async def signed_in_or_leave() -> sessions.SignedIn | None:
 async def sign_out() -> None:
     """End this browser's session (everywhere: it is a row in the database) and go to `/login`."""
     token = session.browser_token()
-    signed = await signed_in()
     await submit(lambda: account.sign_out(scopes=SCOPES, token=token))
-    if signed is not None:
-        open_pages.sessions_changed(signed.user.id)  # this person's open session lists drop this browser
     ui.navigate.to('/login')
 
 
@@ -234,7 +231,7 @@ async def _perform(
     clear_field_errors(fields)
     if message is not None:
         message.set_visibility(False)
-    with busy(button) if button is not None else nullcontext(), _told_once(fields, message):
+    with busy(button) if button is not None else nullcontext(), _told_once(fields, message), open_pages.acting():
         return await off_loop(work)
     return None  # a failure was shown
 

@@ -1,19 +1,23 @@
 """The open pages of this process: whose they are, and which show the team or the API key, so a change reaches them
-at once, whether it was made here or, on PostgreSQL, in another process (`services/events.py`)."""
+at once. Every change arrives as a bus event (`services/bus.py`): a change made in this process from this process's
+bus once it commits, one made in another process over PostgreSQL `NOTIFY` (`services/events.py`); each is applied
+once, the same way. No page handler refreshes other pages by hand."""
 
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlencode
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
-from nicegui import background_tasks, context, run
+from nicegui import background_tasks, context, core, run
 from nicegui.client import Client
 
 from models import User
-from services import crypto, events
+from services import bus, crypto, events
 from services.acting import SCOPES
 from services.identity import sessions
 from ui import nicegui_compat
@@ -47,6 +51,7 @@ _subdomain_views: 'WeakSet[TeamView]' = WeakSet()  # type: ignore[type-var]
 _sent_after_role_change: 'WeakSet[Client]' = WeakSet()
 _session_views: 'WeakSet[SessionsView]' = WeakSet()  # type: ignore[type-var]
 _listener: asyncio.Task[None] | None = None
+_reloads: 'WeakKeyDictionary[TeamView | SessionsView, asyncio.Task[None]]' = WeakKeyDictionary()  # type: ignore[type-var]
 
 
 def track_page(user: User) -> None:
@@ -55,19 +60,6 @@ def track_page(user: User) -> None:
     user_id, client = user.id, context.client
     _clients_by_user.setdefault(user_id, set()).add(client.id)
     client.on_delete(lambda: _clients_by_user.get(user_id, set()).discard(client.id))
-
-
-def end_open_pages(user_id: int, *, removed_from: str | None = None) -> int:
-    """Send every open page of `user_id` to `/login` (saying `You were removed from <removed_from>` when given);
-    returns how many were open."""
-    closed = 0
-    target = removed_url(removed_from) if removed_from else '/login'
-    for client_id in list(_clients_by_user.pop(user_id, set())):
-        client = Client.instances.get(client_id)
-        if client is not None:
-            client.open(target)
-            closed += 1
-    return closed
 
 
 ROLE_CHANGED_URL = '/?role=changed'
@@ -128,8 +120,7 @@ def sessions_changed(user_id: int | None) -> None:
     for view in list(_session_views):
         if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
             continue
-        with nicegui_compat.acting_as_page_of(view.client):  # the view's own person acts (see `_reload_all`)
-            background_tasks.create(_reload(view), name='sessions reload')
+        _start_reload(view)
 
 
 def team_changed(organization_id: int | None) -> None:
@@ -137,10 +128,10 @@ def team_changed(organization_id: int | None) -> None:
     _reload_all(_team_views, organization_id)
 
 
-def keys_changed(organization_id: int | None, *, but: TeamView | None = None) -> None:
-    """Load the API key card again on every open page of this organization (of every one for None), except `but`:
-    the card that made the change shows it itself (with the new key, once)."""
-    _reload_all(_key_views, organization_id, but=but)
+def keys_changed(organization_id: int | None) -> None:
+    """Load the API key card again on every open page of this organization (of every one for None); the card that
+    made the change shows it itself (with the new key, once: `own_change_shown`)."""
+    _reload_all(_key_views, organization_id)
 
 
 def subdomains_changed(organization_id: int | None) -> None:
@@ -148,17 +139,64 @@ def subdomains_changed(organization_id: int | None) -> None:
     _reload_all(_subdomain_views, organization_id)
 
 
-def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None, *, but: TeamView | None = None) -> None:
+def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None:
     for view in list(views):
         if (organization_id is not None and view.organization_id != organization_id) or view.client.is_deleted:
             continue
-        if view is but:
-            continue
-        # Event listeners remember the request they were registered under, and handlers read the signed-in user
-        # from it: rows rebuilt because of someone else's action must still act as this page's own user. The
-        # task copies the context as it is now.
-        with nicegui_compat.acting_as_page_of(view.client):
-            background_tasks.create(_reload(view), name='view reload')
+        _start_reload(view)
+
+
+@dataclass
+class _Action:
+    running: int = 0
+    waiting: list[TeamView | SessionsView] = field(default_factory=list)
+
+
+_actions: dict[str, _Action] = {}  # pages with an action in flight, by client id
+
+
+@contextmanager
+def acting() -> Iterator[None]:
+    """Around one action of this page (`ui/actions.py`): the reloads its own change brings wait until the action has
+    returned, so the page may show the change itself first and drop them (`own_change_shown`). The bus delivers a
+    change on the committing thread, which may be well before the action's result reaches the page."""
+    try:
+        client_id = context.client.id
+    except RuntimeError:  # not on a page
+        yield
+        return
+    action = _actions.setdefault(client_id, _Action())
+    action.running += 1
+    try:
+        yield
+    finally:
+        action.running -= 1
+        if action.running == 0:
+            del _actions[client_id]
+            for view in dict.fromkeys(action.waiting):
+                _start_reload(view)
+
+
+def own_change_shown(view: TeamView | SessionsView) -> None:
+    """`view` made the change and shows it itself (a new key, once): drop the reload its own change brought (started
+    as its action returned, so it has not run yet)."""
+    task = _reloads.pop(view, None)
+    if task is not None and not task.done():
+        task.cancel()
+
+
+def _start_reload(view: TeamView | SessionsView) -> None:
+    if Client.instances.get(view.client.id) is not view.client:
+        return  # a page this process no longer serves (its person's id may belong to someone else's page now)
+    action = _actions.get(view.client.id)
+    if action is not None:
+        action.waiting.append(view)
+        return
+    # Event listeners remember the request they were registered under, and handlers read the signed-in user from it:
+    # rows rebuilt because of someone else's action must still act as this page's own user. The task copies the
+    # context as it is now.
+    with nicegui_compat.acting_as_page_of(view.client):
+        _reloads[view] = background_tasks.create(_reload(view), name='view reload')
 
 
 async def _reload(view: TeamView | SessionsView) -> None:
@@ -177,9 +215,7 @@ async def end_ended_sessions(user_id: int | None) -> int:
     if not pages:
         return 0
     ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
-    for client_id, target in ended.items():
-        _send_page(client_id, target)
-    return len(ended)
+    return sum(_send_away(client_id, target) for client_id, target in ended.items())
 
 
 def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | None]]:
@@ -195,13 +231,17 @@ def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | N
     return pages
 
 
-def _send_page(client_id: str, target: str) -> None:
-    """Send an open page whose session has ended to `target`; it is nobody's open page any more."""
-    client = Client.instances.get(client_id)
-    if client is not None and not client.is_deleted:
-        client.open(target)
-    for clients in _clients_by_user.values():
+def _send_away(client_id: str, target: str) -> bool:
+    """Open `target` on a page whose session ended, unless a check that ran beside this one (a removal ends the
+    sessions too: two events) has already sent it."""
+    tracked = [clients for clients in _clients_by_user.values() if client_id in clients]
+    for clients in tracked:
         clients.discard(client_id)
+    client = Client.instances.get(client_id)
+    if not tracked or client is None or client.is_deleted:
+        return False
+    client.open(target)
+    return True
 
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
@@ -214,20 +254,44 @@ def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:
 
 
 async def apply_event(event: events.Event) -> None:
-    """Bring this process's open pages up to date with a change made in another process."""
-    if event.from_this_process:
-        return  # the page that made the change has already updated this process's pages
-    kind = events.EventKind
-    if event.kind in {kind.TEAM_CHANGED, kind.ROLE_CHANGED, kind.MEMBER_REMOVED} and event.organization_id:
-        team_changed(event.organization_id)  # each reload checks the viewer's role and session itself
-    if event.kind == kind.ROLE_CHANGED and event.user_id:
-        role_changed(event.user_id)  # their open pages, whichever tab they show
-    if event.kind in {kind.MEMBER_REMOVED, kind.SESSIONS_ENDED} and event.user_id:
-        await end_ended_sessions(event.user_id)
-    if event.kind == kind.KEY_CHANGED and event.organization_id:
-        keys_changed(event.organization_id)
-    if event.kind == kind.SUBDOMAINS_SAVED and event.organization_id:
-        subdomains_changed(event.organization_id)  # a field its person is typing in keeps what they typed
+    """Bring this process's open pages up to date with a change made in another process (this process's own
+    changes reach them from its bus)."""
+    if not event.from_this_process:
+        await _apply(event)
+
+
+def _on_committed(change: bus.Event) -> None:
+    """The bus's subscriber: on the committing thread, so the pages are updated on the event loop."""
+    said = events.about(change)
+    loop = core.loop
+    if said is not None and loop is not None and loop.is_running():
+        loop.call_soon_threadsafe(lambda: background_tasks.create(_apply(said), name='bus event'))
+
+
+async def _apply(event: events.Event) -> None:
+    # Every reload starts before the first await: the page that acted finds its own reload already waiting.
+    organization_id, user_id = event.organization_id, event.user_id
+    if organization_id:
+        for reload_views in _ORGANIZATION_VIEWS.get(event.kind, ()):
+            reload_views(organization_id)  # each reload checks the viewer's role and session itself
+    if event.kind == events.EventKind.ROLE_CHANGED and user_id:
+        role_changed(user_id)  # their open pages, whichever tab they show
+    if event.kind in {events.EventKind.MEMBER_REMOVED, events.EventKind.SESSIONS_ENDED} and user_id:
+        await end_ended_sessions(user_id)
+
+
+# Which open views of the organization show each kind of change (a subdomain field its person is typing in keeps
+# what they typed).
+_ORGANIZATION_VIEWS: dict[events.EventKind, tuple[Callable[[int], None], ...]] = {
+    events.EventKind.TEAM_CHANGED: (team_changed,),
+    events.EventKind.ROLE_CHANGED: (team_changed,),
+    events.EventKind.MEMBER_REMOVED: (team_changed,),
+    events.EventKind.KEY_CHANGED: (keys_changed,),
+    events.EventKind.SUBDOMAINS_SAVED: (subdomains_changed,),
+}
+
+
+bus.subscribe(_on_committed)
 
 
 async def _catch_up() -> None:

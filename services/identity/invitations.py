@@ -26,7 +26,7 @@ from models import (
     UserStatus,
 )
 from models.base import stored_id, utcnow
-from services import crypto, events, mail
+from services import audit, bus, crypto, events, mail
 from services.acting import Scopes
 from services.audit import record_event
 from services.config import current_settings, resolve_secret_key
@@ -483,15 +483,16 @@ def _claim_and_create(*, session: Session, token_hash: str, name: str, password_
         user.status = UserStatus.ACTIVE
     session.add(user)
     session.flush()
-    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=invitation.organization_id)
-    record_event(
-        session=session,
+    accepted = bus.InvitationAccepted(
         organization_id=invitation.organization_id,
-        actor=user,
-        action=AuditAction.INVITATION_ACCEPTED,
-        target=f'{invitation.email} ({invitation.role})',
+        actor_id=user.id,
+        actor_email=user.email,
         ip=ip,
+        user_id=stored_id(user),
+        email=invitation.email,
+        role=Role(invitation.role),
     )
+    audit.record(session=session, event=accepted)  # the team lists show the new member
     return user
 
 

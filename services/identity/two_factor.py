@@ -379,6 +379,7 @@ def reset_second_factor(*, session: Session, actor: Actor, user_id: int, code: s
     if outcome.user is None:
         return False
     _remove_second_factor(session=session, user=member)
+    events.publish(session=session, kind=events.EventKind.TEAM_CHANGED, organization_id=actor.user.organization_id)
     record_event(
         session=session,
         organization_id=actor.user.organization_id,

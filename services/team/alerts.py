@@ -3,12 +3,13 @@ someone becomes an admin and when an admin is removed or made a member; and abou
 in: an authenticator app set up or turned off, a passkey added, a second factor reset, two-factor no longer
 required, a password changed or reset (what an attacker who has a password does first).
 
-How: the audit log already records each of these changes, in the same transaction as the change. Session events
-(installed when this module is imported: main.py does so for the app and the command line) notice those audit
-rows as they are flushed and keep them on the session; only when the transaction commits are they handed to one
-background thread, which reads the recipients and sends the mails. A rollback drops them, so nobody is told about
-a change that did not happen, and a mail that fails is logged and changes nothing. Without a mail server nothing
-is sent: the Activity entry is the record.
+How: each of these changes is a typed event on the bus (`services/bus.py`), emitted with its audit row in the same
+transaction. The bus hands it to `_on_committed` only once that transaction commits, and the mail goes out on one
+background thread, which reads the recipients and sends. A rollback delivers nothing, so nobody is told about a
+change that did not happen, and a mail that fails is logged and changes nothing. The mail is worded from the event's
+own fields (a role change's previous and new role), never from the audit row's text. Without a mail server nothing
+is sent: the Activity entry is the record. Subscribed when this module is imported (main.py does so for the app and
+the command line).
 
 Each person can turn their alerts off on the Security page (`set_alerts_enabled`: with a recent password, audited).
 """
@@ -18,15 +19,11 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from models import AuditAction, AuditEvent, Organization, Role, User, UserStatus
-from services import audit, mail
+from models import AuditAction, Organization, Role, User, UserStatus
+from services import audit, bus, mail
 from services.acting import Actor
 from services.audit import record_event
 from services.config import Settings, current_settings
@@ -36,38 +33,7 @@ from services.permissions import require_recent_password
 
 log = logging.getLogger(__name__)
 
-_SESSION_KEY = 'cxt_alerts'
-ALERTED_ACTIONS = frozenset(
-    {
-        AuditAction.API_KEY_REVEALED,
-        AuditAction.API_KEY_ROTATED,
-        AuditAction.API_KEY_OLD_REVOKED,
-        AuditAction.MEMBER_ROLE_CHANGED,
-        AuditAction.MEMBER_REMOVED,
-        AuditAction.ADMIN_CREATED,
-        AuditAction.INVITATION_ACCEPTED,
-        AuditAction.SSO_BREAK_GLASS,
-        AuditAction.TWO_FACTOR_ENABLED,
-        AuditAction.TWO_FACTOR_DISABLED,
-        AuditAction.TWO_FACTOR_RESET,
-        AuditAction.TWO_FACTOR_NOT_REQUIRED,
-        AuditAction.PASSKEY_ADDED,
-        AuditAction.PASSWORD_CHANGED,
-        AuditAction.PASSWORD_RESET,
-    }
-)
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One audited change, copied from its audit row when it was flushed."""
-
-    organization_id: int
-    action: str
-    actor_email: str | None
-    target: str | None
-    ip: str | None
-    at: datetime
+Alert = bus.Audited  # an audited change admins may be told about
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -102,35 +68,17 @@ def alerts_enabled(*, session: Session, actor: User) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Noticing the changes: after the flush, handed over after the commit
+# Hearing of the changes: from the bus, after the commit
 
 
-def _collect(session: OrmSession, _context: Any) -> None:
-    for row in session.new:
-        if isinstance(row, AuditEvent) and row.action in ALERTED_ACTIONS and row.organization_id is not None:
-            alert = Alert(row.organization_id, row.action, row.actor_email, row.target, row.ip, row.created_at)
-            session.info.setdefault(_SESSION_KEY, []).append(alert)
-
-
-def _after_commit(session: OrmSession) -> None:
-    alerts: list[Alert] = session.info.pop(_SESSION_KEY, [])
-    if alerts:
-        dispatch(alerts)
-
-
-def _after_rollback(session: OrmSession) -> None:
-    session.info.pop(_SESSION_KEY, None)
+def _on_committed(event: bus.Event) -> None:
+    if isinstance(event, bus.Audited) and event.organization_id is not None and describe(event) is not None:
+        dispatch([event])
 
 
 def install() -> None:
-    """Listen to every session's flushes and commits (idempotent; done on import)."""
-    for name, listener in (
-        ('after_flush', _collect),
-        ('after_commit', _after_commit),
-        ('after_rollback', _after_rollback),
-    ):
-        if not event.contains(OrmSession, name, listener):
-            event.listen(OrmSession, name, listener)
+    """Hear of every committed change (idempotent; done on import)."""
+    bus.subscribe(_on_committed)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -164,23 +112,24 @@ class _Change:
 
 def _send_all(alerts: list[Alert], settings: Settings) -> None:
     for alert in alerts:
+        change = describe(alert)
+        if change is None or alert.organization_id is None:
+            continue
+        action = alert.entry()[0]
         try:
             with read_scope() as session:
-                change = describe(session, alert)
-                if change is None:
-                    continue
                 organization = session.get(Organization, alert.organization_id)
                 recipients = _recipients(session, alert.organization_id)
                 organization_name = organization.name if organization else 'your organization'
         except Exception:
-            log.exception('Security alert for %s: could not read the recipients; nothing sent', alert.action)
+            log.exception('Security alert for %s: could not read the recipients; nothing sent', action)
             continue
         for recipient in recipients:
             message = alert_email(alert, change, to=recipient, organization=organization_name, settings=settings)
             try:
                 mail.send_email(message, settings=settings)
             except Exception as error:  # a failed alert is logged; the change itself stays done
-                log.warning('Security alert (%s) to %s not sent: %s', alert.action, recipient, error)
+                log.warning('Security alert (%s) to %s not sent: %s', action, recipient, error)
 
 
 def _recipients(session: Session, organization_id: int) -> list[str]:
@@ -193,50 +142,47 @@ def _recipients(session: Session, organization_id: int) -> list[str]:
     return sorted(session.exec(statement).all())
 
 
-def describe(session: Session, alert: Alert) -> _Change | None:
-    """What the mail says happened, or None when the audited change is not one admins are alerted about (a role
-    change to member of someone who was not an admin, the removal of a member)."""
-    target = alert.target or ''
-    simple: dict[str, Callable[[], _Change]] = {
-        AuditAction.API_KEY_REVEALED: lambda: _Change('The API key was revealed', target),
-        AuditAction.API_KEY_ROTATED: lambda: _Change('The API key was rotated', target),
-        AuditAction.API_KEY_OLD_REVOKED: lambda: _Change('An old API key was revoked', target),
-        AuditAction.ADMIN_CREATED: lambda: _Change(f'{target} was made an admin from the command line'),
-        AuditAction.SSO_BREAK_GLASS: lambda: _Change(
-            f'{target} signed in with a password while single sign-on is required'
-        ),
-        AuditAction.TWO_FACTOR_ENABLED: lambda: _Change(f'{target} set up an authenticator app'),
-        AuditAction.TWO_FACTOR_DISABLED: lambda: _Change(f'{target} turned off their authenticator app'),
-        AuditAction.TWO_FACTOR_RESET: lambda: _Change(f"{target}'s second factor was reset"),
-        AuditAction.TWO_FACTOR_NOT_REQUIRED: lambda: _Change('Two-factor authentication is no longer required'),
+# What the mail says for each audited action whose target is the person or the key concerned.
+_SAID: dict[AuditAction, Callable[[str], _Change]] = {
+    AuditAction.API_KEY_REVEALED: lambda key: _Change('The API key was revealed', key),
+    AuditAction.API_KEY_ROTATED: lambda key: _Change('The API key was rotated', key),
+    AuditAction.API_KEY_OLD_REVOKED: lambda key: _Change('An old API key was revoked', key),
+    AuditAction.ADMIN_CREATED: lambda email: _Change(f'{email} was made an admin from the command line'),
+    AuditAction.SSO_BREAK_GLASS: lambda email: _Change(
+        f'{email} signed in with a password while single sign-on is required'
+    ),
+    AuditAction.TWO_FACTOR_ENABLED: lambda email: _Change(f'{email} set up an authenticator app'),
+    AuditAction.TWO_FACTOR_DISABLED: lambda email: _Change(f'{email} turned off their authenticator app'),
+    AuditAction.TWO_FACTOR_RESET: lambda email: _Change(f"{email}'s second factor was reset"),
+    AuditAction.TWO_FACTOR_NOT_REQUIRED: lambda _: _Change('Two-factor authentication is no longer required'),
+    AuditAction.PASSWORD_CHANGED: lambda email: _Change(f'{email} changed their password'),
+    AuditAction.PASSWORD_RESET: lambda email: _Change(f'{email} reset their password'),
+}
+
+
+def describe(alert: Alert) -> _Change | None:
+    """What the mail says happened, or None when the change is not one admins are alerted about (a role change to
+    member of someone who was not an admin, the removal of a member)."""
+    if isinstance(alert, bus.RoleChanged):
+        return _role_change(alert)
+    if isinstance(alert, bus.InvitationAccepted):
+        return _Change(f'{alert.email} joined as an admin') if alert.role == Role.ADMIN else None
+    if isinstance(alert, bus.MemberRemoved):
+        return _Change(f'The admin {alert.email} was removed') if alert.role == Role.ADMIN else None
+    if not isinstance(alert, bus.Recorded):
+        return None
+    if alert.action == AuditAction.PASSKEY_ADDED:
         # Target: the passkey's name, chosen by whoever added it; the person is the actor.
-        AuditAction.PASSKEY_ADDED: lambda: _Change(f'{alert.actor_email} added a passkey', target, 'Passkey'),
-        AuditAction.PASSWORD_CHANGED: lambda: _Change(f'{target} changed their password'),
-        AuditAction.PASSWORD_RESET: lambda: _Change(f'{target} reset their password'),
-    }
-    if alert.action in simple:
-        return simple[alert.action]()
-    if alert.action == AuditAction.MEMBER_ROLE_CHANGED:
-        # Target: 'email: previous → new' (services/team/members.py).
-        email, _, change = target.rpartition(': ')
-        previous, _, new = change.partition(' → ')
-        if new == Role.ADMIN:
-            return _Change(f'{email} became an admin')
-        if previous == Role.ADMIN:
-            return _Change(f'{email} is no longer an admin')
-        return None
-    if alert.action == AuditAction.INVITATION_ACCEPTED:
-        # Target: 'email (role)' (services/identity/invitations.py).
-        if target.endswith(f'({Role.ADMIN})'):
-            return _Change(f'{target.rpartition(" (")[0]} joined as an admin')
-        return None
-    if alert.action == AuditAction.MEMBER_REMOVED:
-        removed = session.exec(
-            select(User).where(User.organization_id == alert.organization_id, User.email == target)
-        ).first()
-        if removed is not None and removed.role == Role.ADMIN:
-            return _Change(f'The admin {target} was removed')
-        return None
+        return _Change(f'{alert.actor_email} added a passkey', alert.target, 'Passkey')
+    said = _SAID.get(alert.action)
+    return said(alert.target or '') if said is not None else None
+
+
+def _role_change(change: bus.RoleChanged) -> _Change | None:
+    if change.new == Role.ADMIN:
+        return _Change(f'{change.email} became an admin')
+    if change.previous == Role.ADMIN:
+        return _Change(f'{change.email} is no longer an admin')
     return None
 
 

@@ -10,9 +10,8 @@ from sqlmodel import Session, col, func, or_, select
 
 from models import AuditAction, AuditEvent, Role, User, UserStatus
 from models.base import utcnow
-from services import events
+from services import audit, bus
 from services.acting import Actor
-from services.audit import record_event
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.identity import credentials, two_factor
 from services.permissions import require_admin, require_recent_password
@@ -152,20 +151,17 @@ def change_role(*, session: Session, actor: Actor, member_id: int, role: str) ->
     previous = member.role
     member.role = role
     session.add(member)
-    events.publish(
-        session=session,
-        kind=events.EventKind.ROLE_CHANGED,
+    changed = bus.RoleChanged(
         organization_id=actor.user.organization_id,
-        user_id=member_id,
-    )
-    record_event(
-        session=session,
-        organization_id=actor.user.organization_id,
-        actor=actor.user,
-        action=AuditAction.MEMBER_ROLE_CHANGED,
-        target=f'{member.email}: {previous} → {role}',
+        actor_id=actor.user.id,
+        actor_email=actor.user.email,
         ip=actor.ip,
+        user_id=member_id,
+        email=member.email,
+        previous=Role(previous),
+        new=role,
     )
+    audit.record(session=session, event=changed)
     return member
 
 
@@ -184,20 +180,16 @@ def remove_member(*, session: Session, actor: Actor, member_id: int) -> User:
     member.status = UserStatus.REMOVED
     session.add(member)
     credentials.forget_all(session=session, user_id=member_id)  # passkeys, app, codes, links and every session
-    events.publish(
-        session=session,
-        kind=events.EventKind.MEMBER_REMOVED,
+    removed = bus.MemberRemoved(
         organization_id=actor.user.organization_id,
-        user_id=member_id,
-    )
-    record_event(
-        session=session,
-        organization_id=actor.user.organization_id,
-        actor=actor.user,
-        action=AuditAction.MEMBER_REMOVED,
-        target=member.email,
+        actor_id=actor.user.id,
+        actor_email=actor.user.email,
         ip=actor.ip,
+        user_id=member_id,
+        email=member.email,
+        role=Role(member.role),
     )
+    audit.record(session=session, event=removed)
     return member
 
 

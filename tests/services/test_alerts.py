@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models import ApiKey, Organization, Role, User
+from models import ApiKey, AuditAction, Organization, Role, User
 from models.base import utcnow
-from services import config
+from services import bus, config
 from services.db import read_scope, write_scope
 from services.keys import api_keys
 from services.operations import operators
@@ -159,7 +159,17 @@ def test_without_a_mail_server_nothing_is_sent(database: None, monkeypatch: pyte
         api_keys.generate_key(session=session, actor=admin)
     assert not config.current_settings().mail_configured
     assert (
-        alerts.dispatch([alerts.Alert(admin.organization_id, 'api_key.revealed', None, None, None, utcnow())]) is None
+        alerts.dispatch(
+            [
+                bus.Recorded(
+                    organization_id=admin.organization_id,
+                    actor_id=None,
+                    actor_email=None,
+                    action=AuditAction.API_KEY_REVEALED,
+                )
+            ]
+        )
+        is None
     )
     reveal(admin)  # and the reveal works as ever
     with read_scope() as session:

@@ -5,7 +5,7 @@ from nicegui import ui
 from models import LinkState
 from services.acting import SCOPES
 from services.identity import invitations
-from ui import actions, open_pages, session, sign_in_binding, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import new_password_input
 from ui.components.single_sign_on import accept_button
 
@@ -55,7 +55,6 @@ async def invite_page(token: str) -> None:
             )
             if joined is None:
                 return
-            open_pages.team_changed(joined.organization_id)
             sign_in_binding.go(session.next_url(joined.next_step))
 
         fields['password'].on('keydown.enter', accept)

@@ -6,7 +6,7 @@ from models import LinkState
 from services.acting import SCOPES
 from services.config import current_settings
 from services.identity import password_reset
-from ui import actions, open_pages, session, sign_in_binding, theme
+from ui import actions, session, sign_in_binding, theme
 from ui.components.forms import clear_field_errors, new_password_input, show_field_error
 
 NO_MAIL_SERVER = (
@@ -82,7 +82,6 @@ async def reset_password_page(token: str) -> None:
             )
             if done is None:
                 return
-            open_pages.end_open_pages(done.user_id)
             sign_in_binding.go(session.next_url(done.next_step))
 
         password.on('keydown.enter', reset)

@@ -106,7 +106,6 @@ class SessionsCard:
         if ended is None:
             return
         ui.notify('That browser is signed out', type='positive')
-        open_pages.sessions_changed(self.user_id)  # this list and every other open one of this person
 
     async def sign_out_everywhere(self) -> None:
         """Confirmed first: it signs this browser out too."""
@@ -126,6 +125,7 @@ class SessionsCard:
             lambda db, me: account.sign_out_everywhere(session=db, actor=me), button=self.everywhere
         )
         if ended is not None:
+            open_pages.own_change_shown(self)  # its list, reloaded, would go to /login without saying why
             ui.navigate.to(f'/login?signed_out={SIGNED_OUT_EVERYWHERE}')
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from models import Organization
 from services.acting import Actor
 from services.identity import two_factor
-from ui import actions, open_pages, theme
+from ui import actions, theme
 
 REQUIRE_TWO_FACTOR = 'Require two-factor authentication for everyone'
 
@@ -36,11 +36,6 @@ def _save_two_factor(db: Session, me: Actor, required: bool) -> object:
     return two_factor.set_requirement(session=db, actor=me, required=required)
 
 
-async def _after_two_factor(required: bool) -> None:
-    if required:
-        await open_pages.end_ended_sessions(None)  # members without a second factor: to `/login` now
-
-
 def rules() -> list[Rule]:
     return [
         Rule(
@@ -54,7 +49,6 @@ def rules() -> list[Rule]:
             save=_save_two_factor,
             said_on='Everyone now signs in with two-factor authentication',
             said_off='Two-factor authentication is no longer required',
-            after=_after_two_factor,
         ),
     ]
 

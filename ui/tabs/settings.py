@@ -220,7 +220,7 @@ class KeyCard:
         )
         if plaintext is None:
             return
-        open_pages.keys_changed(self.organization_id, but=self)
+        open_pages.own_change_shown(self)
         await self._reload(reveal=plaintext)
         with self.card:  # the button that was clicked has gone with the old card content
             ui.notify('API key generated. Copy it into your Kustomer app settings.', type='positive')
@@ -268,7 +268,7 @@ class KeyCard:
         )
         if plaintext is None:
             return
-        open_pages.keys_changed(self.organization_id, but=self)
+        open_pages.own_change_shown(self)
         await self._reload(reveal=plaintext)
         with self.card:
             ui.notify('API key rotated. Replace the old key everywhere it is stored.', type='positive')
@@ -301,8 +301,7 @@ class KeyCard:
             recent_password=True,
             purpose='revoke the old key',
         )
-        if revoked is not None:
-            open_pages.keys_changed(self.organization_id, but=self)
+        open_pages.own_change_shown(self)
         await self._reload()
         with self.card:  # the notice and its button are gone with the old card content
             # Focus goes to the next old key's notice, or to the card's heading.
@@ -423,7 +422,6 @@ class SubdomainsCard:
         if organization is None:
             return
         await self.show(organization, keep_typing=False)  # as saved: `ACME.kustomerapp.com` becomes `acme`
-        open_pages.subdomains_changed(self.organization_id)
         ui.notify('Subdomains saved', type='positive')
 
 

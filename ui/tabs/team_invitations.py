@@ -13,7 +13,7 @@ from models import DeliveryStatus, Role, User
 from services.acting import SCOPES
 from services.config import current_settings
 from services.identity import invitations
-from ui import actions, open_pages, theme
+from ui import actions, theme
 from ui.components import times
 from ui.components.paged_table import PagedTable, PageQuery, anchored, cell_label, search_box
 from ui.tabs.team_members import ROLE_OPTIONS
@@ -108,13 +108,11 @@ class Invitations:
 
     async def _deliver(self, issued: invitations.IssuedInvitation, *, button: ui.button | None = None) -> None:
         """Email a stored invitation off the event loop; the list shows `Sending…` meanwhile."""
-        open_pages.team_changed(self.organization_id)
         again = f' {RESENT}' if issued.resent else ''
         if issued.delivery_status == DeliveryStatus.NOT_EMAILED:
             self._show_link(issued.email, issued.link, resent=issued.resent)
             return
         outcome = await actions.submit(lambda: _send_and_record(issued), button=button)
-        open_pages.team_changed(self.organization_id)
         if outcome is None:
             return
         if outcome == DeliveryStatus.SENT:
@@ -224,7 +222,6 @@ class Invitations:
         if invitation is not None:
             ui.notify(f'Invitation for {invitation.email} revoked', type='positive')
             self.search.run_method('focus')
-        open_pages.team_changed(self.organization_id)
 
 
 def _texts(row: dict) -> list:

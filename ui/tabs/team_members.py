@@ -18,7 +18,7 @@ from models import Organization, Role, User, UserStatus
 from services.acting import Actor
 from services.identity import auth, password_reset
 from services.team import members
-from ui import actions, open_pages, theme
+from ui import actions, theme
 from ui.components import times
 from ui.components.hold_button import HOLD_SECONDS, HoldButton, focus_after_hold, reset_fill
 from ui.components.hold_button import TAG as HOLD_BUTTON
@@ -293,9 +293,7 @@ class Members:
             await self.reload()
             return
         ui.notify(f'{changed.email} is now {Role(changed.role).label.lower()}', type='positive')
-        open_pages.role_changed(member_id)
         await self.reload()  # the rows drawn anew first, then the focus back on the (new) select
-        open_pages.team_changed(self.organization_id)
         self.client.run_javascript(_focus_role_select(member_id))
 
     async def _confirm_role(self, row: dict, role: Role) -> bool:
@@ -337,10 +335,8 @@ class Members:
         if removed is None:
             reset_fill(self.client, f'document.querySelector(\'[data-member-hold="{member_id}"]\')')
             return
-        member, organization = removed
-        open_pages.end_open_pages(member_id, removed_from=organization)
+        member, _organization = removed
         ui.notify(f'{member.email} removed', type='positive')
-        open_pages.team_changed(self.organization_id)
         focus_after_hold(self.client, f'document.getElementById("c{self.member_search.id}")')
 
     @anchored
@@ -368,8 +364,8 @@ class Members:
     @anchored
     async def reset_two_factor(self, member_id: int) -> None:
         row = self._row(member_id)
-        if row is not None and await reset_member_second_factor(member_id, row['name']):
-            open_pages.team_changed(self.organization_id)
+        if row is not None:
+            await reset_member_second_factor(member_id, row['name'])
 
 
 def _remove(db: Session, me: Actor, member_id: int) -> tuple[User, str]:
