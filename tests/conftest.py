@@ -25,7 +25,7 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
             monkeypatch.delenv(name)
     monkeypatch.setenv('CXT_DATA_DIR', str(data_dir))
     monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
-    # Cost 12 is the product default (tests/services/test_auth.py checks it); 4 keeps hundreds of hashes fast.
+    # Cost 12 is the product default (tests/services/identity/test_auth.py checks it); 4 keeps hundreds of hashes fast.
     monkeypatch.setattr(auth, 'BCRYPT_ROUNDS', 4)
     yield data_dir
 

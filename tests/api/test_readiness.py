@@ -98,7 +98,7 @@ async def test_a_database_busy_with_another_writer_is_ready_at_once(
 
 @pytest.mark.sqlite_only(
     "the disk judged is the SQLite database's; PostgreSQL answers for its own "
-    '(tests/services/test_readiness_faults.py::test_postgresql_readiness_does_not_judge_the_local_data_directory_disk)'
+    '(tests/services/operations/test_readiness_faults.py::test_postgresql_readiness_does_not_judge_the_local_data_directory_disk)'
 )
 async def test_a_disk_below_the_threshold_is_disk(
     client: httpx.AsyncClient, isolated_environment: Path, monkeypatch: pytest.MonkeyPatch

@@ -21,8 +21,8 @@ from services.keys import api_keys
 from services.team import members
 from tests.factories import DEFAULT_PASSWORD, make_organization, make_user, sign_in, signed_in_actor
 from tests.passkey_authenticator import SoftAuthenticator
-from tests.services.test_password_reset import token_of
-from tests.services.test_two_factor import code_for, enrol, pending_token
+from tests.services.identity.test_password_reset import token_of
+from tests.services.identity.test_two_factor import code_for, enrol, pending_token
 
 PUBLIC_URL = 'https://dash.example.com'
 WAITING_FOR_A_LOCK = (

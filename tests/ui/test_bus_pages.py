@@ -112,11 +112,11 @@ import sys
 from nicegui import core
 
 from models import Role, User
-from models.base import utcnow
 from services import config, db, events
 from services.db import write_scope
 from services.team import members
 from nicegui.client import Client
+from tests.factories import acting
 from tests.ui.test_bus_pages import Browser, CountingView
 from ui import open_pages
 

@@ -20,7 +20,7 @@ from tests.browser.app_process import AppProcess
 from tests.factories import acting, make_organization, make_user
 from tests.postgres_server import PostgresServer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PG_PASSWORD = 'never-printed-7f3a'  # the throwaway server trusts every login, so any password connects
 
 

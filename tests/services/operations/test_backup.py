@@ -1,4 +1,4 @@
-"""Backups of a running SQLite instance, in process (tests/services/test_backup_command.py runs the commands)."""
+"""Backups of a running SQLite instance, in process (operations/test_backup_command.py runs the commands)."""
 
 import json
 import sqlite3
@@ -17,7 +17,7 @@ from services.keys import api_keys
 from services.operations import backup
 from tests.factories import acting, make_organization, make_user
 
-# On PostgreSQL the database is pg_dump's job (tests/services/test_backup_command.py runs that path).
+# On PostgreSQL the database is pg_dump's job (tests/services/operations/test_backup_command.py runs that path).
 pytestmark = pytest.mark.sqlite_only("SQLite's online backup API")
 
 BURST_LENGTH = 2000  # rotations at most (a bound, never reached); the backup is taken once BEFORE_BACKUP are committed

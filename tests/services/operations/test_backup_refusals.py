@@ -16,7 +16,7 @@ from services.operations import backup
 from tests.factories import make_organization, make_user
 from tests.postgres_server import PostgresServer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from services import config, db
 from services.operations import readiness
 from services.operations.readiness import NotReady
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

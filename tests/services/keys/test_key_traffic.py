@@ -26,7 +26,7 @@ from services.keys import api_keys, key_traffic
 from tests.factories import acting, make_organization, make_user
 
 ENDPOINT = '/api/v1/organization'
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
