@@ -150,6 +150,7 @@ def _reload_all(views: 'WeakSet[TeamView]', organization_id: int | None) -> None
 class _Action:
     running: int = 0
     waiting: list[TeamView | SessionsView] = field(default_factory=list)
+    sends: dict[str, str] = field(default_factory=dict)  # where its page goes if it does not go elsewhere itself
 
 
 _actions: dict[str, _Action] = {}  # pages with an action in flight, by client id
@@ -175,6 +176,20 @@ def acting() -> Iterator[None]:
             del _actions[client_id]
             for view in dict.fromkeys(action.waiting):
                 _start_reload(view)
+            for waiting_client, target in action.sends.items():
+                # A task: it runs once the handler has gone on from its action (and said where it goes, if it does).
+                background_tasks.create(_send_later(waiting_client, target), name='send away')
+
+
+def leaving() -> None:
+    """This page goes elsewhere itself after its own change ended its session (`Sign out everywhere`: to `/login`
+    saying so): the plain `/login` the same change brings through the bus must not overtake it."""
+    client = context.client
+    _leaving.add(client.id)
+    client.on_delete(lambda: _leaving.discard(client.id))
+
+
+_leaving: set[str] = set()  # pages on their way elsewhere by themselves (`leaving`), by client id
 
 
 def own_change_shown(view: TeamView | SessionsView) -> None:
@@ -233,15 +248,24 @@ def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | N
 
 def _send_away(client_id: str, target: str) -> bool:
     """Open `target` on a page whose session ended, unless a check that ran beside this one (a removal ends the
-    sessions too: two events) has already sent it."""
+    sessions too: two events) has already sent it, or the page goes elsewhere itself (`leaving`). A page whose own
+    action is still running is sent once that action has returned."""
+    action = _actions.get(client_id)
+    if action is not None:
+        action.sends[client_id] = target
+        return True
     tracked = [clients for clients in _clients_by_user.values() if client_id in clients]
     for clients in tracked:
         clients.discard(client_id)
     client = Client.instances.get(client_id)
-    if not tracked or client is None or client.is_deleted:
+    if not tracked or client is None or client.is_deleted or client_id in _leaving:
         return False
     client.open(target)
     return True
+
+
+async def _send_later(client_id: str, target: str) -> None:
+    _send_away(client_id, target)
 
 
 def _ended_pages(pages: dict[str, tuple[int, str | None]]) -> dict[str, str]:

@@ -126,6 +126,7 @@ class SessionsCard:
         )
         if ended is not None:
             open_pages.own_change_shown(self)  # its list, reloaded, would go to /login without saying why
+            open_pages.leaving()  # and so would the session's end, sent to every open page of this person
             ui.navigate.to(f'/login?signed_out={SIGNED_OUT_EVERYWHERE}')
 
 
