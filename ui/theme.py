@@ -7,7 +7,7 @@ from nicegui import app, ui
 
 from models import Organization, Role, User
 from services.version import PRODUCT_NAME
-from ui import actions, open_pages
+from ui import actions, nicegui_compat, open_pages
 from ui.components import connection_banner, times
 from ui.components.dialogs import Heading as Heading
 from ui.components.dialogs import dialog_card as dialog_card
@@ -83,11 +83,15 @@ new MutationObserver(() => {
 """
 
 
+_FONT_PRELOADS = nicegui_compat.font_preload_links()
+
+
 def apply_page_style(title: str) -> None:
     ui.page_title(f'{title} · {APP_NAME}')
     ui.colors(**COLORS)
     ui.query('body').classes('bg-grey-2')
     ui.add_css(_CSS)
+    ui.add_head_html(_FONT_PRELOADS)  # asked for at once, not after the first render
     ui.add_head_html(_SCRIPT)
     ui.add_head_html(times.ZONE_SCRIPT)  # the reader's time zone, for the times the next pages show
     ui.add_css(connection_banner.CSS)

@@ -3,6 +3,7 @@ NiceGUI installed. An upgrade of NiceGUI fails the first test until someone has 
 against the new version and added it to `CHECKED_VERSIONS`."""
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -109,3 +110,14 @@ async def test_an_elements_listeners_are_known_by_id(user: User) -> None:
     (listener_id,) = [listener.id for listener in button._event_listeners.values() if listener.type == 'click']
     assert nicegui_compat.listens(button, listener_id)
     assert not nicegui_compat.listens(button, 'not-a-listener')
+
+
+async def test_the_fonts_every_page_draws_with_are_preloaded_from_where_nicegui_serves_them(user: User) -> None:
+    links = nicegui_compat.font_preload_links()
+    paths = re.findall(r'href="([^"]+)"', links)
+    assert len(paths) == 2, 'Material Icons and the latin Roboto'
+    for path in paths:
+        response = await user.http_client.get(path)
+        assert response.status_code == 200 and response.headers['content-type'] == 'font/woff2'
+    response = await user.http_client.get('/login', follow_redirects=True)  # /setup on a new database
+    assert links in response.text, 'every page built in the frame asks for them at once'
