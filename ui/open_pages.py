@@ -6,7 +6,7 @@ once, the same way. No page handler refreshes other pages by hand."""
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -115,10 +115,11 @@ def show_sessions(view: SessionsView) -> None:
     _session_views.add(view)
 
 
-def sessions_changed(user_id: int | None) -> None:
-    """List the sessions again on every open Security page of `user_id` (of everyone for None)."""
+def sessions_changed(user_id: int | None, *, but: Collection[str] = ()) -> None:
+    """List the sessions again on every open Security page of `user_id` (of everyone for None), except on the pages
+    (client ids) in `but`."""
     for view in list(_session_views):
-        if view.client.is_deleted or (user_id is not None and view.user_id != user_id):
+        if view.client.is_deleted or (user_id is not None and view.user_id != user_id) or view.client.id in but:
             continue
         _start_reload(view)
 
@@ -225,12 +226,13 @@ async def end_ended_sessions(user_id: int | None) -> int:
     """Send to `/login` each open page (of `user_id`, or of anyone for None) whose session the database no longer
     knows; returns how many. Events only say whom to look at: the session rows decide. Open session lists of the
     same people drop the ended ones."""
-    sessions_changed(user_id)
     pages = _open_pages_with_tokens(user_id)
-    if not pages:
-        return 0
-    ended = await run.io_bound(_ended_pages, pages) or {}  # None: the process is shutting down
-    return sum(_send_away(client_id, target) for client_id, target in ended.items())
+    ended = (await run.io_bound(_ended_pages, pages) or {}) if pages else {}  # None: the process is shutting down
+    sent = sum(_send_away(client_id, target) for client_id, target in ended.items())
+    # Not on the pages just sent away: their list, reloaded, would find the session ended and go to a plain `/login`,
+    # overtaking where they were sent (`You were removed from ...`).
+    sessions_changed(user_id, but=ended.keys())
+    return sent
 
 
 def _open_pages_with_tokens(user_id: int | None) -> dict[str, tuple[int, str | None]]:
