@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from nicegui import ui
 from nicegui.elements.mixins.text_element import TextElement
 
-from services.identity.two_factor import WRONG_SET_UP_CODE as WRONG_SET_UP_CODE  # said by both set-ups
 from services.identity.two_factor import Enrolment
 from ui import theme
 

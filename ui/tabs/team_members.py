@@ -12,10 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from nicegui import context, events, ui
-from sqlmodel import Session
 
-from models import Organization, Role, User, UserStatus
-from services.acting import Actor
+from models import Role, User, UserStatus
 from services.identity import auth, password_reset
 from services.team import members
 from ui import actions, theme
@@ -328,14 +326,13 @@ class Members:
     @anchored
     async def remove(self, member_id: int) -> None:
         """The hold completed in the browser: check everything again on the server, then end their sessions."""
-        removed = await actions.act(
-            lambda db, me: _remove(db, me, member_id),
+        member = await actions.act(
+            lambda db, me: members.remove_member(session=db, actor=me, member_id=member_id),
             recent_password=True,
         )
-        if removed is None:
+        if member is None:
             reset_fill(self.client, f'document.querySelector(\'[data-member-hold="{member_id}"]\')')
             return
-        member, _organization = removed
         ui.notify(f'{member.email} removed', type='positive')
         focus_after_hold(self.client, f'document.getElementById("c{self.member_search.id}")')
 
@@ -366,12 +363,6 @@ class Members:
         row = self._row(member_id)
         if row is not None:
             await reset_member_second_factor(member_id, row['name'])
-
-
-def _remove(db: Session, me: Actor, member_id: int) -> tuple[User, str]:
-    member = members.remove_member(session=db, actor=me, member_id=member_id)
-    organization = db.get(Organization, me.user.organization_id)
-    return member, organization.name if organization else ''
 
 
 def _copy_reset(link: str) -> None:
