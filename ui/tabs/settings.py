@@ -60,17 +60,7 @@ async def build(*, user: User, organization: Organization, billing_return: str |
     if billing_return is not None:
         card.show_billing_return(billing_return)
     SubdomainsCard(user=user, organization=organization)
-    if user.role != Role.ADMIN:  # the chart is for admins only
-        return
-    # Built once the page has connected: ECharts (1.1 MB of JavaScript) then loads on its own, not among the page's
-    # first imports, which hold back the whole page until the last one has arrived (bench/dashboard_load.py).
-    with ui.element().classes('w-full') as place:
-
-        async def show_chart() -> None:
-            with place:
-                card.chart = await KeyTrafficChart.create(user=user)  # redrawn with the card on every key event
-
-        ui.timer(0, show_chart, once=True)
+    card.chart = await KeyTrafficChart.create(user=user)  # admins only; redrawn with the card on every key event
 
 
 class KeyCard:
