@@ -185,12 +185,18 @@ def acting() -> Iterator[None]:
 def leaving() -> None:
     """This page goes elsewhere itself after its own change ended its session (`Sign out everywhere`: to `/login`
     saying so): the plain `/login` the same change brings through the bus must not overtake it."""
-    client = context.client
-    _leaving.add(client.id)
-    client.on_delete(lambda: _leaving.discard(client.id))
+    _mark_leaving(context.client)
 
 
-_leaving: set[str] = set()  # pages on their way elsewhere by themselves (`leaving`), by client id
+def _mark_leaving(client: Client) -> None:
+    if client.id not in _leaving:
+        _leaving.add(client.id)
+        client.on_delete(lambda: _leaving.discard(client.id))
+
+
+# Pages on their way elsewhere, by client id: by themselves (`leaving`) or sent (`_send_away`). Nothing reloads them
+# any more: a session list reloaded there would find the session ended and send the page to a plain `/login`.
+_leaving: set[str] = set()
 
 
 def own_change_shown(view: TeamView | SessionsView) -> None:
@@ -204,6 +210,8 @@ def own_change_shown(view: TeamView | SessionsView) -> None:
 def _start_reload(view: TeamView | SessionsView) -> None:
     if Client.instances.get(view.client.id) is not view.client:
         return  # a page this process no longer serves (its person's id may belong to someone else's page now)
+    if view.client.id in _leaving:
+        return  # a removal's second event finds no page of its person left and reloads their lists: not this one
     action = _actions.get(view.client.id)
     if action is not None:
         action.waiting.append(view)
@@ -262,6 +270,7 @@ def _send_away(client_id: str, target: str) -> bool:
     client = Client.instances.get(client_id)
     if not tracked or client is None or client.is_deleted or client_id in _leaving:
         return False
+    _mark_leaving(client)
     client.open(target)
     return True
 

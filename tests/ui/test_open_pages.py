@@ -4,9 +4,15 @@ import asyncio
 import threading
 
 import pytest
+from nicegui import context
 from nicegui.testing import User
+from nicegui.testing.user_navigate import UserNavigate
+from sqlmodel import select
 
-from tests.ui.helpers import button, set_up_organization
+from models import User as Account
+from services.db import write_scope
+from services.identity import sessions
+from tests.ui.helpers import ADMIN_EMAIL, button, set_up_organization
 from ui import open_pages
 
 
@@ -58,3 +64,46 @@ async def test_sign_out_everywhere_is_not_overtaken_by_the_plain_login_its_own_c
     assert checked.is_set()
     await asyncio.sleep(0.2)
     assert opened == [], 'nothing sent the page to a plain /login after it left saying why'
+
+
+async def test_a_page_sent_away_is_not_reloaded_by_the_second_event_of_the_same_change(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A removal ends its person's sessions and removes them: two events, each checking their open pages. The first
+    sends the Security page to `/login` saying `You were removed from ...`; the second, finding no page of theirs
+    left, reloaded every session list of theirs, and the sent page's list, finding its session ended, sent it to a
+    plain `/login` that overtook the notice (seen in CI, 1 run in 3 under load)."""
+    await set_up_organization(user)
+    await user.open('/security')
+    # Its lists loaded (a list still loading when the session ends finds it ended and goes to `/login` itself):
+    await user.should_see(marker='current-session')
+    await user.should_see(marker='no-passkeys')
+    await user.should_see('Set up authenticator app')
+    page = user.client
+    assert page is not None
+    opened = server_opens(user)
+    navigated_from: list[str] = []
+    navigate = UserNavigate.to
+
+    def to(self: UserNavigate, target: object, new_tab: bool = False) -> None:
+        navigated_from.append(context.client.id)
+        navigate(self, target, new_tab)
+
+    monkeypatch.setattr(UserNavigate, 'to', to)
+
+    def end_every_session() -> int:  # the first event, through the bus once committed
+        with write_scope() as db:
+            admin_id = db.exec(select(Account.id).where(Account.email == ADMIN_EMAIL)).one()
+            assert admin_id is not None
+            sessions.end_all(session=db, user_id=admin_id)
+            return admin_id
+
+    admin_id = await asyncio.to_thread(end_every_session)
+    for _ in range(100):
+        if opened:
+            break
+        await asyncio.sleep(0.05)
+    assert opened == ['/login'], 'the bus sent the page away'
+    assert await open_pages.end_ended_sessions(admin_id) == 0  # the second event: no page of theirs is left open
+    await asyncio.sleep(0.5)  # a reload would have run by now
+    assert page.id not in navigated_from, 'nothing sent the page anywhere after the bus had sent it away'
