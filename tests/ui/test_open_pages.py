@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from nicegui import context
@@ -85,7 +86,7 @@ async def test_a_page_sent_away_is_not_reloaded_by_the_second_event_of_the_same_
     navigated_from: list[str] = []
     navigate = UserNavigate.to
 
-    def to(self: UserNavigate, target: object, new_tab: bool = False) -> None:
+    def to(self: UserNavigate, target: Any, new_tab: bool = False) -> None:
         navigated_from.append(context.client.id)
         navigate(self, target, new_tab)
 
