@@ -86,3 +86,23 @@ def font_preload_links() -> str:
     return ''.join(
         f'<link rel="preload" href="{prefix}{path}" as="font" type="font/woff2" crossorigin>' for path in wanted
     )
+
+
+# NiceGUI holds each event a page emits before its socket's handshake on a timer of its own (polling every 10 ms), so
+# the first ones after the handshake go out in no particular order: `Sign in`, clicked right after the password was
+# typed on a fresh page, could reach the server before the password did. With the implicit handshake (every page load
+# but a browser's prefetch) the socket can be trusted with them at once: socket.io buffers what is emitted before it
+# connects and sends it in order, after the connect the server's handshake is part of. (tests/browser/
+# test_events_before_connect.py; NiceGUI 3.18's nicegui.js reads `window.did_handshake` and sets it at the handshake.)
+ORDERED_EVENTS_SCRIPT = """
+<script>
+(() => {
+  let shaken = false;
+  Object.defineProperty(window, 'did_handshake', {
+    configurable: true,
+    get: () => shaken || window.socket?.io?.opts?.query?.implicit_handshake === true,
+    set: (value) => { shaken = value; },
+  });
+})();
+</script>
+"""

@@ -90,6 +90,7 @@ _FONT_PRELOADS = nicegui_compat.font_preload_links()
 # build of Tailwind, which would compile it again in every browser on every first load, is off (main.py).
 TAILWIND_CSS = (Path(__file__).parent / 'tailwind.css').read_text(encoding='utf-8')
 ui.add_head_html(f'<style>{TAILWIND_CSS}</style>', shared=True)
+ui.add_head_html(nicegui_compat.ORDERED_EVENTS_SCRIPT, shared=True)  # what is done before the socket connects
 
 
 def apply_page_style(title: str) -> None:
