@@ -3,8 +3,8 @@
 NiceGUI holds every event until the handshake, each on its own 10 ms timer, so the first ones after it went out in no
 particular order: `Sign in`, clicked right after the password was typed (a password manager's autofill and submit, a
 fast hand on a fresh page), could reach the server before the password and fail with `Invalid email or password`.
-Seen in the browser suite once pages loaded quicker. Here the socket connects only once the test has typed and
-clicked."""
+Seen in the browser suite while Tailwind was compiled ahead of time (pages ready sooner). Here the socket connects
+only once the test has typed and clicked."""
 
 import pytest
 from playwright.sync_api import Browser, expect
