@@ -13,7 +13,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, ARTIFACTS, DESKTOP, REPO_ROOT, STRIPE_PRICE_ID, set_up_organization
+from tests.browser.helpers import (
+    ADMIN,
+    ARTIFACTS,
+    DESKTOP,
+    REPO_ROOT,
+    STRIPE_PRICE_ID,
+    close_settled,
+    set_up_organization,
+)
 from tests.smtp_server import SmtpServer
 from tests.stripe_server import StripeServer
 
@@ -192,7 +200,7 @@ def new_context(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Ca
     if _failed(request.node):
         _save_screenshots(request.node, [page for context in contexts for page in context.pages])
     for context in contexts:
-        context.close()
+        close_settled(context)
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Locator, Page, ViewportSize, expect
+from playwright.sync_api import BrowserContext, Locator, Page, ViewportSize, expect
+from playwright.sync_api import Error as PlaywrightError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Resolved at import, before the autouse fixture in tests/conftest.py moves each test into its tmp_path.
@@ -90,3 +91,19 @@ def open_row_menu(page: Page, email: str) -> Locator:
     menu = page.get_by_role('menu')
     expect(menu).to_be_visible()
     return menu
+
+
+def close_settled(context: BrowserContext) -> None:
+    """Close a context once none of its pages is mid-navigation.
+
+    Chromium can acknowledge closing a page whose navigation is committing and then never close it, so Playwright's
+    `close()` waits forever (microsoft/playwright#42366, #42068). It happened here when the bus was sending a signed-out
+    page to `/login` as the test ended. Each page first goes to `about:blank`, which supersedes whatever navigation the
+    app started and leaves no script behind to start another.
+    """
+    for page in context.pages:
+        try:
+            page.goto('about:blank', timeout=5_000)
+        except PlaywrightError:  # a page that already crashed or closed: closing the context still ends it
+            pass
+    context.close()

@@ -147,8 +147,8 @@ def test_sessions_are_named_like_browsers_and_ended_ones_leave_the_list_at_once(
     rows.filter(has_not_text='This browser').first.get_by_role('button', name=re.compile('^Sign out')).click()
     expect(mine.get_by_text('That browser is signed out')).to_be_visible()
     expect(rows).to_have_count(count - 2)
-    other.context.close()
-    third.context.close()
+    expect(other).to_have_url(re.compile(r'/login'))  # and that browser is sent to sign in, at once
+    expect(button(other, 'Sign in')).to_be_visible()
 
 
 def test_sign_out_everywhere_asks_first_and_says_so_after(admin_app: AppProcess, page: Page) -> None:

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, CDPSession, Locator, Pa
 
 from services.identity.passkeys import NOT_SIGNED_IN
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, DESKTOP, ORGANIZATION, REPO_ROOT, button
+from tests.browser.helpers import ADMIN, DESKTOP, ORGANIZATION, REPO_ROOT, button, close_settled
 
 
 @pytest.fixture(scope='module')
@@ -36,7 +36,7 @@ def context(browser: Browser, localhost_app: AppProcess) -> Iterator[BrowserCont
     context = browser.new_context(base_url=localhost_app.url, viewport=DESKTOP)
     context.set_default_timeout(10_000)
     yield context
-    context.close()
+    close_settled(context)
 
 
 def _virtual_authenticator(context: BrowserContext, page: Page) -> tuple[CDPSession, str]:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, DESKTOP, REPO_ROOT, set_up_organization
+from tests.browser.helpers import ADMIN, DESKTOP, REPO_ROOT, close_settled, set_up_organization
 from tests.oidc_provider import OidcProvider
 
 NAME = 'Acme ID'
@@ -43,7 +43,7 @@ def context(browser: Browser, sso_app: AppProcess) -> Iterator[BrowserContext]:
     context.set_default_timeout(10_000)
     context.route('**/fonts.googleapis.com/**', lambda route: route.abort())  # the provider's page asks the internet
     yield context
-    context.close()
+    close_settled(context)
 
 
 def at_the_provider(page: Page, login: str) -> None:
