@@ -100,6 +100,12 @@ async def dashboard_page(
         tabs.on_value_change(lambda event: remember_in_address(event.value))
         ui.on('cxt_tab_from_history', follow_history)
         ui.add_body_html(HISTORY_SCRIPT)
+        # The first response is this frame: the browser draws it while the tab's reads run, and the tab's cards (with
+        # the chart library they need) follow over the page's socket (bench/dashboard_load.py).
+        client = ui.context.client
+        await client.connected()
+        if client.is_deleted:  # the browser never connected (a prefetch, a closed tab)
+            return None
         await open_tab(first.props['name'])
         if role == 'changed':
             ui.notify(f'Your role changed to {user.role.label}', type='info', close_button='OK', timeout=0)
