@@ -231,6 +231,7 @@ if __name__ in {'__main__', '__mp_main__'}:
         storage_secret=crypto.session_secret(secret_key),
         session_middleware_kwargs={'https_only': settings.resolved_public_url.startswith('https://')},
         show_welcome_message=False,
+        tailwind=False,  # compiled ahead of time instead: ui/tailwind.css (tests/tailwind_css.py)
     )
     socket_guard.install(settings.public_url)  # the page socket: own origin and own browser only
     pages.not_found.install()  # our own 404 page in the product's frame

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from nicegui import app, ui
 
@@ -86,6 +87,11 @@ new MutationObserver(() => {
 _FONT_PRELOADS = nicegui_compat.font_preload_links()
 
 ui.add_head_html(nicegui_compat.ORDERED_EVENTS_SCRIPT, shared=True)  # what is done before the socket connects
+
+# Tailwind's CSS, compiled ahead of time from the classes in the sources (`tests/tailwind_css.py`). NiceGUI's browser
+# build of Tailwind, which would compile it again in every browser on every first load, is off (main.py).
+TAILWIND_CSS = (Path(__file__).parent / 'tailwind.css').read_text(encoding='utf-8')
+ui.add_head_html(f'<style>{TAILWIND_CSS}</style>', shared=True)
 
 
 def apply_page_style(title: str) -> None:

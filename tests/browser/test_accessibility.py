@@ -67,9 +67,17 @@ def settled(page: Page) -> None:
     """Wait until no CSS transition runs (Quasar fades dialogs, menus and notifications in: contrast measured
     halfway is wrong)."""
     expect(page.locator('[class*="q-transition--"][class*="-active"], .q-dialog__inner--animating')).to_have_count(0)
-    page.wait_for_function(
-        '() => document.getAnimations().every(a => !(a instanceof CSSTransition) || a.playState !== "running")'
-    )
+    page.evaluate('() => { window.cxtQuietSince = undefined; }')  # counted from now, not from an earlier check
+    page.wait_for_function(QUIET_FOR_A_MOMENT)
+
+
+# No CSS transition running for 200 ms on end: a notification the server sends just after an action starts fading in
+# a moment later, and one check at a quiet instant would let axe measure it halfway.
+QUIET_FOR_A_MOMENT = """() => {
+  const moving = document.getAnimations().some(a => a instanceof CSSTransition && a.playState === 'running');
+  window.cxtQuietSince = moving ? undefined : (window.cxtQuietSince ?? performance.now());
+  return !moving && performance.now() - window.cxtQuietSince >= 200;
+}"""
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:

@@ -96,7 +96,8 @@ def test_revoking_an_old_key_leaves_focus_on_the_key_card(keyed_app: AppProcess,
     old_key = reveal(admin_page)
     for _ in range(2):  # two rotations with a grace window: two old keys, each with its own notice
         button(admin_page, 'Rotate API Key').click()
-        dialog = admin_page.get_by_role('dialog')
+        dialog = admin_page.get_by_role('dialog', name='Rotate API Key?')
+        expect(dialog.get_by_role('radio', name='Immediately')).to_be_checked()  # the dialog is up, with its default
         dialog.get_by_role('radio', name='In 1 hour').click()
         expect(dialog.get_by_role('radio', name='In 1 hour')).to_be_checked()
         button(dialog, 'Rotate').click()

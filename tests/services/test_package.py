@@ -116,6 +116,7 @@ def test_the_installed_wheel_serves_the_setup_page_and_starts_quietly(installed:
     data_dir = tmp_path / 'data'
     first, page = serve(installed / 'cx-toolbox', tmp_path, data_dir)
     assert 'Create organization' in page and 'Organization name' in page
+    assert 'tailwindcss v' in page and 'tailwindcss.min.js' not in page  # its compiled CSS is in the wheel
     lines = first.strip().splitlines()
     assert lines[0] == f'CX Toolbox Dashboard {app_version()}'
     assert re.fullmatch(r'.* INFO services\.db: Database schema migrated from an empty database to \d{4}', lines[1])
