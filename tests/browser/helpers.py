@@ -107,3 +107,20 @@ def close_settled(context: BrowserContext) -> None:
         except PlaywrightError:  # a page that already crashed or closed: closing the context still ends it
             pass
     context.close()
+
+
+# socket.io's `io()` as NiceGUI calls it, but connecting only when the test calls `connectNow()`.
+LATE_SOCKET = """
+(() => {
+  let real;
+  Object.defineProperty(window, 'io', {
+    configurable: true,
+    get: () => real && ((url, options) => {
+      const socket = real(url, { ...options, autoConnect: false });
+      window.connectNow = () => socket.connect();
+      return socket;
+    }),
+    set: (value) => { real = value; },
+  });
+})();
+"""

@@ -10,25 +10,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.browser.app_process import AppProcess
-from tests.browser.helpers import ADMIN, DESKTOP
+from tests.browser.helpers import ADMIN, DESKTOP, LATE_SOCKET
 
 pytestmark = pytest.mark.browser
 
-# socket.io's `io()` as NiceGUI calls it, but connecting only when the test calls `connectNow()`.
-LATE_SOCKET = """
-(() => {
-  let real;
-  Object.defineProperty(window, 'io', {
-    configurable: true,
-    get: () => real && ((url, options) => {
-      const socket = real(url, { ...options, autoConnect: false });
-      window.connectNow = () => socket.connect();
-      return socket;
-    }),
-    set: (value) => { real = value; },
-  });
-})();
-"""
 ATTEMPTS = 5  # the old order lost the password now and then (about 1 sign-in in 15 here)
 
 

@@ -66,17 +66,25 @@ async def dashboard_page(
         if activity_tab is not None:
             builders[activity_tab.props['name']] = lambda: activity.build(user=user, tab=activity_tab, tabs=tabs)
         # Nothing is built for a tab until it is first opened: a page load that shows Dashboard Settings reads no
-        # team list and no Activity.
+        # team list and no Activity. Until then its panel says it is loading.
+        panels: dict[str, ui.tab_panel] = {}
+        loading: dict[str, ui.spinner] = {}
         with ui.tab_panels(tabs, value=first.props['name']).classes('w-full bg-transparent'):
-            panels = {name: ui.tab_panel(name).classes('q-pa-none') for name in builders}
+            for name in builders:
+                with ui.tab_panel(name).classes('q-pa-none') as panels[name]:
+                    loading[name] = ui.spinner(size='lg').classes('q-ma-lg')
+                    loading[name].props(f'role=progressbar aria-label="Loading {name}"')
         built: set[str] = set()
 
         async def open_tab(name: object) -> None:
             if not isinstance(name, str) or name in built or name not in builders:
                 return
             built.add(name)
-            with panels[name]:
-                await builders[name]()
+            try:
+                with panels[name]:
+                    await builders[name]()
+            finally:
+                loading[name].delete()
 
         # The open tab is in the address (`/?tab=team`): each tab opened is a history entry, so Reload, Back and
         # bookmarks find it again. Back and Forward change the address without loading the page: the browser
