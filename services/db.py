@@ -389,11 +389,14 @@ def write_scope() -> Iterator[Session]:
 
 
 def lock(*, session: Session, name: str) -> None:
-    """Hold the lock called `name` until the caller's write transaction ends: a transaction-scoped advisory lock on a
-    64-bit hash of the name on PostgreSQL; nothing on SQLite, where BEGIN IMMEDIATE already serializes writers."""
-    if session.get_bind().dialect.name == 'postgresql':
+    """Hold the lock called `name` until the caller's write transaction ends, from the moment this returns: a
+    transaction-scoped advisory lock on a 64-bit hash of the name on PostgreSQL. On SQLite, BEGIN IMMEDIATE already
+    serializes writers; SQLAlchemy sends it with the transaction's first statement, so the transaction is begun here
+    (what follows, such as reading the clock, then happens inside the lock, not while queued behind another writer)."""
+    connection = session.connection()  # begins the transaction: on SQLite, waits for and takes the write lock
+    if connection.dialect.name == 'postgresql':
         statement = text('SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))')
-        session.connection().execute(statement, {'name': name})
+        connection.execute(statement, {'name': name})
 
 
 def lock_account(*, session: Session, email: str) -> None:

@@ -17,11 +17,12 @@ does: one that has one is kept as `password:<typed>`), while every other throttl
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from models import LoginFailure
 from models.base import utcnow
+from services import db
 from services.errors import LoginLocked
 
 WINDOW = timedelta(minutes=15)
@@ -115,11 +116,8 @@ def prune(*, session: Session) -> int:
 
 
 def _serialize(*, session: Session, email: str) -> None:
-    """Attempts for one account take turns, so counting and claiming is one step. SQLite's BEGIN IMMEDIATE already
-    serializes every writer; PostgreSQL takes a transaction-scoped advisory lock on the account."""
-    if session.get_bind().dialect.name == 'postgresql':
-        statement = text('SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))')
-        session.connection().execute(statement, {'key': f'sign-in:{email}'})
+    """Attempts for one account take turns, so counting and claiming (and the clock they read) is one step."""
+    db.lock(session=session, name=f'sign-in:{email}')
 
 
 def _minutes_until(moment: datetime, now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 import errno
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,29 @@ def test_a_write_waits_then_gives_up_with_a_clear_reason(
         session.flush()
     assert time.monotonic() - started >= 0.2
     assert db.describe_failure(raised.value) == db.BUSY
+
+
+@pytest.mark.sqlite_only("another connection holds SQLite's write lock")
+def test_a_lock_is_held_when_it_returns(other_writer: sqlite3.Connection) -> None:
+    """What follows `db.lock` (a clock read, a count) happens inside the lock. On SQLite the lock is the write lock that
+    BEGIN IMMEDIATE takes, which SQLAlchemy sends with the first statement: `lock` returned before it and a sign-in
+    read the time while still queued behind another, then said `Try again in 16 minutes` (the throttle test, 1 run in
+    20)."""
+    returned: list[float] = []
+
+    def locked_write() -> None:
+        with db.write_scope() as session:
+            db.lock(session=session, name='sign-in:ada@example.com')
+            returned.append(time.monotonic())
+
+    writer = threading.Thread(target=locked_write)
+    writer.start()
+    time.sleep(0.3)
+    released = time.monotonic()
+    other_writer.execute('ROLLBACK')
+    writer.join()
+    other_writer.execute('BEGIN IMMEDIATE')  # for the fixture's own ROLLBACK
+    assert returned and returned[0] >= released, 'returned while the other writer still held the lock'
 
 
 def test_what_a_read_scope_loaded_stays_usable_after_it_ends(database: None) -> None:
