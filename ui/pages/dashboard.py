@@ -108,6 +108,10 @@ async def dashboard_page(
         tabs.on_value_change(lambda event: remember_in_address(event.value))
         ui.on('cxt_tab_from_history', follow_history)
         ui.add_body_html(HISTORY_SCRIPT)
+        with ui.row().classes('gap-4 text-sm items-center'):
+            ui.label('Help:').classes('text-grey-8')
+            for label, target in HELP_LINKS.items():
+                ui.link(label, target)
         # The first response is this frame: the browser draws it while the tab's reads run, and the tab's cards (with
         # the chart library they need) follow over the page's socket (bench/dashboard_load.py).
         client = ui.context.client
@@ -121,8 +125,4 @@ async def dashboard_page(
             # The address says the tab shown and nothing else (a notice's parameter would say it again on Reload).
             # (`billing=` is the Dashboard Settings card's own to clear.)
             ui.navigate.history.replace(tab_url(shown_in_address[0]))
-        with ui.row().classes('gap-4 text-sm items-center'):
-            ui.label('Help:').classes('text-grey-8')
-            for label, target in HELP_LINKS.items():
-                ui.link(label, target)
     return None
